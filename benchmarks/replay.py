@@ -1,0 +1,136 @@
+"""How fast a 3-hour session replays through the engine on this machine.
+
+A synthetic Spravato session (84 mg, three devices; heart rate and SpO2 every second, a
+cuff reading every 5 minutes; a BP rise at 40 minutes and an SpO2 dip at an hour) is
+replayed three ways:
+
+- from its wire log of inputs alone: the replay ticks every 0.5 s, as the live service does;
+- from a full recording (inputs and the engine's published outputs): the replay ticks where
+  the live engine published, and reproduces its alarms exactly;
+- reading the full recording's JSON Lines file back.
+
+    uv run python benchmarks/replay.py [--hours H] [--repeat N]
+
+Prints machine information and the results; records nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import platform
+import random
+import time
+from datetime import UTC, datetime, timedelta
+
+from drivers import topics
+from drivers.wire import (
+    Assessment,
+    Discharge,
+    DoseGiven,
+    Reading,
+    StartSession,
+)
+from monitor.engine import EngineConfig
+from monitor.recording import wirelog
+from monitor.recording.replay import Replay, with_engine_outputs
+from monitor.recording.wirelog import WireLog, WireRecord
+
+SITE, CHAIR = "bench", "c1"
+START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+
+
+def session_inputs(hours: float = 3.0, seed: int = 1, start: datetime = START,
+                   chair: str = CHAIR) -> list[WireRecord]:
+    """One session's inputs, deterministic for a seed."""
+    rng = random.Random(seed)
+    out: list[WireRecord] = []
+    end = start + timedelta(hours=hours)
+
+    def command(at: datetime, cmd: object) -> None:
+        out.append(WireRecord(topics.commands(SITE, chair), at, cmd.to_json()))  # type: ignore[attr-defined]
+
+    def reading(at: datetime, kind: str, unit: str, values: dict[str, float]) -> None:
+        r = Reading(chair=chair, device=kind.replace("_", "-"), source="bench", kind=kind,  # type: ignore[arg-type]
+                    measured_at=at, received_at=at, unit=unit, values=values)  # type: ignore[arg-type]
+        out.append(WireRecord(topics.reading(SITE, chair, kind), at, r.to_json()))
+
+    command(start, StartSession(at=start, by="nurse", patient_code=f"P-{seed:04d}",
+                                protocol="spravato", dose_mg=84, lot="L42"))
+    doses = [start + timedelta(minutes=m) for m in (5, 10, 15)]
+    for d in doses:
+        command(d, DoseGiven(at=d, by="nurse"))
+    t = start
+    while t <= end:
+        minutes = (t - start).total_seconds() / 60
+        rise = max(0.0, 1 - abs(minutes - 45) / 40) * 40
+        if int((t - start).total_seconds()) % 300 == 120:
+            reading(t, "blood_pressure", "mm[Hg]",
+                    {"systolic": round(125 + rise + rng.gauss(0, 4)),
+                     "diastolic": round(80 + rise / 2 + rng.gauss(0, 3))})
+        dip = 89.0 if 60 <= minutes < 60.7 else 97.0
+        reading(t, "spo2", "%", {"spo2": round(dip + rng.gauss(0, 0.5)),
+                                 "pulse_rate": round(72 + rng.gauss(0, 2))})
+        reading(t, "heart_rate", "/min", {"heart_rate": round(72 + rise / 4 + rng.gauss(0, 2))})
+        t += timedelta(seconds=1)
+    assess = end - timedelta(minutes=5)
+    command(assess, Assessment(at=assess, by="nurse", sedation="none", dissociation="none",
+                               respiration="normal"))
+    command(end, Discharge(at=end, by="physician", override_reason="bench: discharge at end"))
+    out.sort(key=lambda r: r.received_at)
+    return out
+
+
+def machine() -> None:
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next(line.split(":", 1)[1].strip() for line in fh if "model name" in line)
+    except (OSError, StopIteration):
+        pass
+    print(f"date     {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    print(f"python   {platform.python_version()} ({platform.python_implementation()})")
+    print(f"system   {platform.system()} {platform.release()} {platform.machine()}")
+    print(f"cpu      {cpu}, nproc {os.cpu_count()}")
+
+
+def best(repeat: int, fn: object) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()  # type: ignore[operator]
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hours", type=float, default=3.0)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    machine()
+    config = EngineConfig()
+    inputs = session_inputs(args.hours)
+    full = with_engine_outputs(inputs, config, SITE)
+    text = io.StringIO()
+    wirelog.write(full, text)
+    lines = text.getvalue().splitlines()
+    span = args.hours * 3600
+    print(f"session  {args.hours:g} h: {len(inputs)} inputs; full recording {len(full)} "
+          f"messages, {len(text.getvalue()) / 1e6:.1f} MB as JSON Lines")
+    results = [
+        ("replay, inputs only (0.5 s ticks)", len(inputs),
+         best(args.repeat, lambda: Replay(WireLog(list(inputs)), config).run())),
+        ("replay, full recording", len(full),
+         best(args.repeat, lambda: Replay(WireLog(list(full)), config).run())),
+        ("read JSON Lines (full recording)", len(lines),
+         best(args.repeat, lambda: wirelog.read_lines(lines))),
+    ]
+    for name, count, seconds in results:
+        print(f"{name:<36} {seconds:7.2f} s  {count / seconds:9.0f} msg/s  "
+              f"{span / seconds:7.0f}x real time")
+
+
+if __name__ == "__main__":
+    main()

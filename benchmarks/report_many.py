@@ -1,0 +1,94 @@
+"""How long the session report takes over many sessions on this machine.
+
+Makes ``--sessions`` synthetic Spravato sessions (as in ``benchmarks/replay.py``: heart
+rate and SpO2 every ``--interval`` seconds, a cuff reading every 5 minutes), writes each as
+a JSON Lines wire log of its inputs, then times, for every file: reading it, the report
+(which replays the engine over it), and the JSON and HTML forms.
+
+    uv run python benchmarks/report_many.py [--sessions N] [--hours H] [--interval S]
+
+Prints machine information and the results; records nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from replay import START, machine, session_inputs
+
+from monitor.engine import EngineConfig
+from monitor.recording import report_html, wirelog
+from monitor.recording.report import build
+
+
+def thin(records: list[wirelog.WireRecord], interval: int) -> list[wirelog.WireRecord]:
+    """Keep heart rate and SpO2 every ``interval`` seconds (BP and commands all)."""
+    if interval <= 1:
+        return records
+    return [r for r in records if "/readings/blood_pressure" in r.topic
+            or "/readings/" not in r.topic
+            or int((r.received_at - START).total_seconds()) % interval == 0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=100)
+    parser.add_argument("--hours", type=float, default=2.25)
+    parser.add_argument("--interval", type=int, default=1)
+    args = parser.parse_args()
+    machine()
+    config = EngineConfig()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        files = []
+        t0 = time.perf_counter()
+        for i in range(args.sessions):
+            start = START + timedelta(days=i)
+            records = thin(session_inputs(args.hours, seed=i, start=start), args.interval)
+            path = folder / f"session-{i:03d}.jsonl"
+            with path.open("w", encoding="utf-8") as fh:
+                wirelog.write(records, fh)
+            files.append(path)
+        made = time.perf_counter() - t0
+        size = sum(p.stat().st_size for p in files)
+        print(f"sessions {args.sessions} x {args.hours:g} h, HR and SpO2 every "
+              f"{args.interval} s: {size / 1e6:.1f} MB of JSON Lines (made in {made:.1f} s)")
+        read_s = report_s = json_s = html_s = 0.0
+        messages = 0
+        for path in files:
+            t0 = time.perf_counter()
+            log = wirelog.read(path)
+            t1 = time.perf_counter()
+            report = build(log, config, source=path.name)
+            t2 = time.perf_counter()
+            report.to_json()
+            t3 = time.perf_counter()
+            report_html.render(report)
+            t4 = time.perf_counter()
+            read_s += t1 - t0
+            report_s += t2 - t1
+            json_s += t3 - t2
+            html_s += t4 - t3
+            messages += len(log.records)
+        total = read_s + report_s + json_s + html_s
+        n = len(files)
+        print(f"read     {read_s:8.1f} s  ({read_s / n * 1000:7.0f} ms a session)")
+        print(f"report   {report_s:8.1f} s  ({report_s / n * 1000:7.0f} ms a session, "
+              f"{messages / report_s:.0f} msg/s)")
+        print(f"json     {json_s:8.2f} s  ({json_s / n * 1000:7.1f} ms a session)")
+        print(f"html     {html_s:8.2f} s  ({html_s / n * 1000:7.1f} ms a session)")
+        print(f"total    {total:8.1f} s  ({total / n:.2f} s a session)")
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"peak RSS {peak:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,254 @@
+"""The MQTT link shared by every process: broker settings, clients, and payload decoding.
+
+All traffic is QoS 1. Reconnection is the caller's loop (aiomqtt's model); `reconnecting`
+gives every process the same bounded exponential backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import ssl
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
+
+import aiomqtt
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from drivers import topics
+from drivers.wire import (
+    COMMAND_ADAPTER,
+    AlarmEvent,
+    ChairState,
+    CommandResult,
+    DeviceStatus,
+    EngineStatus,
+    GatewayStatus,
+    Reading,
+)
+
+log = logging.getLogger(__name__)
+
+QOS = 1
+
+
+class MqttSettings(BaseModel):
+    """The ``[mqtt]`` section: which broker, and how to reach it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    broker: Literal["embedded", "external"] = Field(
+        default="external",
+        description="embedded: an amqtt broker inside the process (demo, one machine); "
+        "external: Mosquitto or another MQTT 3.1.1 broker at host:port",
+    )
+    host: str = Field(default="127.0.0.1", min_length=1)
+    port: int = Field(default=1883, ge=0, le=65535, description="0: any free port (embedded)")
+    username: str | None = None
+    password: SecretStr | None = None
+    tls: bool = False
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    keepalive_s: int = Field(default=15, ge=5, le=600)
+    reconnect_max_s: float = Field(default=10.0, gt=0, le=300)
+
+    def with_url(self, url: str) -> MqttSettings:
+        """Apply ``--broker mqtt://[user:password@]host:port`` (``mqtts://`` for TLS)."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            raise ValueError(
+                f"--broker {url!r}: expected mqtt://[user:password@]host:port or mqtts://..."
+            )
+        try:
+            port = parts.port
+        except ValueError as exc:
+            raise ValueError(f"--broker {url!r}: {exc}") from None
+        update: dict[str, Any] = {
+            "broker": "external",
+            "host": parts.hostname,
+            "port": port or (8883 if parts.scheme == "mqtts" else 1883),
+            "tls": parts.scheme == "mqtts",
+        }
+        if parts.username is not None:
+            update["username"] = unquote(parts.username)
+        if parts.password is not None:
+            update["password"] = SecretStr(unquote(parts.password))
+        return self.model_copy(update=update)
+
+    def url(self) -> str:
+        scheme = "mqtts" if self.tls else "mqtt"
+        user = f"{self.username}@" if self.username else ""
+        return f"{scheme}://{user}{self.host}:{self.port}"
+
+
+def make_client(
+    settings: MqttSettings,
+    identifier: str,
+    *,
+    will: aiomqtt.Will | None = None,
+    clean_session: bool = True,
+) -> aiomqtt.Client:
+    """A client for one process. ``clean_session=False`` keeps the broker queueing QoS 1
+    messages for us while we are away (the recorder and the engine use it)."""
+    tls_context: ssl.SSLContext | None = None
+    if settings.tls:
+        tls_context = ssl.create_default_context(
+            cafile=str(settings.ca_file) if settings.ca_file else None
+        )
+        if settings.cert_file:
+            tls_context.load_cert_chain(
+                str(settings.cert_file), str(settings.key_file) if settings.key_file else None
+            )
+    return aiomqtt.Client(
+        settings.host,
+        settings.port,
+        username=settings.username,
+        password=settings.password.get_secret_value() if settings.password else None,
+        identifier=identifier,
+        will=will,
+        clean_session=clean_session,
+        keepalive=settings.keepalive_s,
+        tls_context=tls_context,
+        timeout=10,
+        # paho leaves Nagle on: small QoS 1 publishes then wait for delayed ACKs.
+        socket_options=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),),
+    )
+
+
+def will(topic: str, payload: BaseModel) -> aiomqtt.Will:
+    """A retained last will: the broker publishes it when the connection is lost."""
+    return aiomqtt.Will(topic, payload.model_dump_json(exclude_none=True), qos=QOS, retain=True)
+
+
+@dataclass
+class Backoff:
+    """Bounded exponential backoff: 0.25, 0.5, 1, 2, ... up to ``maximum`` seconds."""
+
+    maximum: float = 10.0
+    first: float = 0.25
+    _next: float = 0.0
+
+    def next(self) -> float:
+        self._next = self.first if self._next == 0 else min(self._next * 2, self.maximum)
+        return self._next
+
+    def reset(self) -> None:
+        self._next = 0.0
+
+
+Payload = (
+    Reading
+    | DeviceStatus
+    | GatewayStatus
+    | ChairState
+    | AlarmEvent
+    | CommandResult
+    | EngineStatus
+    | Any  # a Command (discriminated union, validated by COMMAND_ADAPTER)
+)
+
+_MODELS: dict[str, type[BaseModel]] = {
+    "reading": Reading,
+    "device_status": DeviceStatus,
+    "gateway_status": GatewayStatus,
+    "state": ChairState,
+    "alarm": AlarmEvent,
+    "command_result": CommandResult,
+    "engine_status": EngineStatus,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """A decoded message: where it came from and the validated payload."""
+
+    topic: topics.Topic
+    payload: Payload
+    retained: bool = False
+
+
+class PayloadDecoder:
+    """Turns raw MQTT messages into validated models. A message that is not valid JSON, not
+    on a contract topic, or fails validation is logged with its topic and reason, counted,
+    and skipped: one bad sender must never stop a subscriber."""
+
+    def __init__(self, logger: logging.Logger | None = None) -> None:
+        self.rejected: Counter[str] = Counter()
+        self.last_error: str | None = None
+        self._log = logger or log
+
+    def decode(
+        self, topic: str, payload: bytes | bytearray, retained: bool = False
+    ) -> Inbound | None:
+        try:
+            parsed = topics.parse(topic)
+        except topics.TopicError as exc:
+            self._reject(topic, str(exc))
+            return None
+        if not payload:
+            # An empty retained payload is how a retained message is deleted.
+            return None
+        try:
+            raw = bytes(payload)
+            model: Any
+            if parsed.type == "command":
+                model = COMMAND_ADAPTER.validate_json(raw)
+            else:
+                model = _MODELS[parsed.type].model_validate_json(raw)
+        except ValidationError as exc:
+            self._reject(topic, _validation_reason(exc))
+            return None
+        except UnicodeDecodeError as exc:  # pragma: no cover - pydantic reports most as JSON errors
+            self._reject(topic, f"not UTF-8: {exc}")
+            return None
+        chair = getattr(model, "chair", None)
+        if chair is not None and parsed.chair is not None and chair != parsed.chair:
+            self._reject(topic, f"payload chair {chair!r} does not match the topic")
+            return None
+        return Inbound(parsed, model, retained)
+
+    def _reject(self, topic: str, reason: str) -> None:
+        self.rejected[topic] += 1
+        self.last_error = f"{topic}: {reason}"
+        self._log.warning("rejected payload on %s: %s", topic, reason)
+        return None
+
+    @property
+    def rejected_total(self) -> int:
+        return sum(self.rejected.values())
+
+
+def _validation_reason(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:3]:
+        loc = ".".join(str(p) for p in err["loc"]) or "payload"
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)
+
+
+async def subscribe_all(client: aiomqtt.Client, filters: Iterable[str]) -> None:
+    for flt in filters:
+        await client.subscribe(flt, qos=QOS)
+
+
+@asynccontextmanager
+async def connected(
+    settings: MqttSettings, identifier: str, **kwargs: Any
+) -> AsyncIterator[aiomqtt.Client]:
+    """``async with connected(settings, 'x') as client``: a convenience for one-shot tools."""
+    async with make_client(settings, identifier, **kwargs) as client:
+        yield client
+
+
+def payload_bytes(message: aiomqtt.Message) -> bytes:
+    """The raw payload of a received message (paho hands over bytes; the type says more)."""
+    payload = message.payload
+    if isinstance(payload, bytes | bytearray):
+        return bytes(payload)
+    return b"" if payload is None else str(payload).encode()

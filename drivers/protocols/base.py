@@ -1,0 +1,350 @@
+"""What every codec shares: the one error type, the decoded measurement, stream counters,
+and the uniform framer interface.
+
+Codecs are sans-I/O: bytes in, measurements out (and the inverse, for the simulators). They
+import no I/O library and keep no clock; the driver stamps receive times and device ids.
+
+Every protocol module offers the same layers:
+
+* ``decode_*(frame: bytes) -> typed dataclass`` for one frame (raises only ``FrameError``);
+* ``to_measurements(result) -> list[Measurement]`` (or a ``to_measurement`` method);
+* ``encode_*(typed) -> bytes`` for the simulators;
+* for byte streams, a framer class implementing ``Framer`` (below).
+
+``drivers.protocols.registry.PROTOCOLS`` ties them together per protocol name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from typing import Any, Protocol
+
+from drivers.wire import (
+    _PRESSURE_FIELDS,
+    _PRESSURE_MMHG,
+    _RANGES,
+    MMHG_PER_KPA,
+    Kind,
+    Quality,
+    Reading,
+    ReadingValue,
+    Unit,
+    new_id,
+)
+
+
+class FrameError(ValueError):
+    """A frame that cannot be decoded. The only exception a decoder ever raises."""
+
+    def __init__(self, protocol: str, offset: int, reason: str) -> None:
+        super().__init__(f"{protocol}: byte {offset}: {reason}")
+        self.protocol = protocol
+        self.offset = offset
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    """One decoded measurement, before the driver knows the chair, device and receive time.
+
+    ``measured_at`` is the device's own time stamp when the frame carries one (naive when the
+    device sends local time without an offset; the driver decides how to read it).
+    """
+
+    kind: Kind
+    values: dict[str, ReadingValue]
+    unit: Unit
+    flags: tuple[str, ...] = ()
+    quality: Quality = "valid"
+    measured_at: datetime | None = None
+
+    def to_reading(
+        self,
+        *,
+        chair: str,
+        device: str,
+        source: str,
+        received_at: datetime,
+        seq: int | None = None,
+        reading_id: str | None = None,
+    ) -> Reading:
+        """The wire Reading: device time when it has a usable one, else the receive time."""
+        measured = self.measured_at
+        if measured is None or measured.tzinfo is None:
+            measured = received_at
+        return Reading(
+            id=reading_id or new_id(),
+            chair=chair,
+            device=device,
+            source=source,
+            kind=self.kind,
+            measured_at=measured,
+            received_at=received_at,
+            values=dict(self.values),
+            unit=self.unit,
+            flags=list(self.flags),
+            quality=self.quality,
+            seq=seq,
+        )
+
+
+@dataclass(slots=True)
+class StreamStats:
+    """What a stream framer has seen: lets a device status tell noise from silence."""
+
+    frames: int = 0
+    bad_frames: int = 0
+    dropped_bytes: int = 0
+    errors: list[FrameError] = field(default_factory=list)
+    ignored: int = 0
+    """Well-formed units that carry no data (a device's power-up banner, header lines)."""
+
+    def note_error(self, error: FrameError, keep: int = 16) -> None:
+        self.bad_frames += 1
+        self.errors.append(error)
+        del self.errors[:-keep]
+
+
+# --- What the codecs share beyond the error type ------------------------------------------
+
+_QUALITY_RANK: dict[str, int] = {"valid": 0, "questionable": 1, "invalid": 2}
+
+
+def worst_quality(*qualities: Quality) -> Quality:
+    """The least trustworthy of several qualities (``valid`` when given none)."""
+    worst: Quality = "valid"
+    for q in qualities:
+        if _QUALITY_RANK[q] > _QUALITY_RANK[worst]:
+            worst = q
+    return worst
+
+
+def value_range(name: str, unit: Unit) -> tuple[float, float]:
+    """The range the wire contract accepts for one value field in one unit.
+
+    Codecs check decoded values against it, so a corrupt frame becomes a ``FrameError`` at
+    the right offset instead of a Reading the gateway would refuse later.
+    """
+    if name in _PRESSURE_FIELDS:
+        low, high = _PRESSURE_MMHG
+        if unit == "kPa":
+            return low / MMHG_PER_KPA, high / MMHG_PER_KPA
+        return low, high
+    return _RANGES[name]
+
+
+def check_value(protocol: str, offset: int, name: str, value: float, unit: Unit) -> float:
+    """``value`` if the wire contract accepts it for ``name``, else a ``FrameError``."""
+    low, high = value_range(name, unit)
+    if not (low <= value <= high):
+        raise FrameError(protocol, offset, f"{name} {value:g} is out of range {low:g}..{high:g}")
+    return value
+
+
+INTERNAL_ERROR = "internal error"
+
+
+def internal_error(protocol: str, offset: int, error: Exception) -> FrameError:
+    """A ``FrameError`` standing for a bug in a codec, so that a framer still never raises.
+
+    The tests assert that no reason ever starts with ``INTERNAL_ERROR``.
+    """
+    return FrameError(protocol, offset, f"{INTERNAL_ERROR}: {error!r}")
+
+
+@dataclass(slots=True)
+class FeedResult:
+    """What one ``Framer.feed`` call produced, in stream order.
+
+    ``measurements``: ready for ``Measurement.to_reading``. ``replies``: bytes the transport
+    must write back to the device, in order (HL7 ACKs). ``frames``: the typed decode of every
+    good frame or packet (for logging and debugging). ``errors``: frames that failed in this
+    call (also counted in ``Framer.stats``).
+    """
+
+    measurements: list[Measurement] = field(default_factory=list)
+    replies: list[bytes] = field(default_factory=list)
+    frames: list[object] = field(default_factory=list)
+    errors: list[FrameError] = field(default_factory=list)
+
+    def extend(self, other: FeedResult) -> None:
+        self.measurements.extend(other.measurements)
+        self.replies.extend(other.replies)
+        self.frames.extend(other.frames)
+        self.errors.extend(other.errors)
+
+
+class Framer(Protocol):
+    """The uniform interface of every byte-stream framer (serial devices, MLLP).
+
+    A transport owns one framer per connection and loops::
+
+        result = framer.feed(chunk)          # chunk: any size, even one byte
+        for reply in result.replies: write(reply)
+        for m in result.measurements: publish(m.to_reading(...))
+
+    Guarantees: ``feed`` never raises, whatever bytes it gets; a bad frame is counted in
+    ``stats`` and reported in ``result.errors``; the framer resynchronises by itself after
+    garbage; between calls it holds at most ``max_buffer`` bytes (``buffered`` says how many
+    it holds now), so a flood without delimiters cannot grow memory. How the stream is cut
+    into chunks never changes what comes out.
+
+    ``flush()`` is for the end of a finite input (a capture file): it decodes what a final
+    delimiter would have completed and drops the rest. ``reset()`` forgets any partial frame
+    (call it after a reconnect); ``stats`` keep counting.
+    """
+
+    protocol: str
+    stats: StreamStats
+    max_buffer: int
+
+    @property
+    def buffered(self) -> int: ...
+
+    def feed(self, data: bytes) -> FeedResult: ...
+
+    def flush(self) -> FeedResult: ...
+
+    def reset(self) -> None: ...
+
+
+FramerFactory = Callable[[], Framer]
+JsonDict = dict[str, Any]
+
+
+class LineFramer:
+    """A framer for line-oriented ASCII devices: lines end with CR, LF or CR LF.
+
+    ``is_data`` tells device data from the headers and banners a device prints at power-up
+    (those are counted in ``stats.ignored``, not as errors); ``decode`` turns one data line
+    into a typed result and ``to_measurements`` into measurements. A line longer than
+    ``max_buffer`` is dropped up to its end, so a flood without line ends cannot grow memory.
+    """
+
+    def __init__(
+        self,
+        protocol: str,
+        decode: Callable[[bytes], Any],
+        to_measurements: Callable[[Any], list[Measurement]],
+        is_data: Callable[[bytes], bool],
+        max_buffer: int = 1024,
+    ) -> None:
+        self.protocol = protocol
+        self.stats = StreamStats()
+        self.max_buffer = max_buffer
+        self._decode = decode
+        self._to_measurements = to_measurements
+        self._is_data = is_data
+        self._buf = bytearray()
+        self._discarding = False
+        self._offset = 0  # stream offset of self._buf[0]
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buf)
+
+    def reset(self) -> None:
+        self._offset += len(self._buf)
+        self._buf.clear()
+        self._discarding = False
+
+    def feed(self, data: bytes) -> FeedResult:
+        result = FeedResult()
+        start = 0
+        n = len(data)
+        while start < n:
+            end = _find_eol(data, start)
+            if end < 0:
+                self._append(data[start:], result)
+                break
+            self._append(data[start:end], result)
+            start = end + 1
+            self._line_end(result)
+        return result
+
+    def flush(self) -> FeedResult:
+        result = FeedResult()
+        self._line_end(result)
+        return result
+
+    def _append(self, piece: bytes, result: FeedResult) -> None:
+        if self._discarding:
+            self.stats.dropped_bytes += len(piece)
+            self._offset += len(piece)
+            return
+        self._buf += piece
+        if len(self._buf) > self.max_buffer:
+            reason = f"line longer than {self.max_buffer} bytes"
+            self._note(result, FrameError(self.protocol, self._offset, reason))
+            self.stats.dropped_bytes += len(self._buf)
+            self._offset += len(self._buf)
+            self._buf.clear()
+            self._discarding = True
+
+    def _line_end(self, result: FeedResult) -> None:
+        line = bytes(self._buf)
+        offset = self._offset
+        self._offset += len(line) + 1
+        self._buf.clear()
+        if self._discarding:
+            self._discarding = False
+            return
+        if not line.strip():
+            return
+        if not self._is_data(line):
+            self.stats.ignored += 1
+            return
+        try:
+            decoded = self._decode(line)
+            measurements = self._to_measurements(decoded)
+        except FrameError as e:
+            self._note(result, FrameError(e.protocol, offset + e.offset, e.reason))
+            return
+        except Exception as e:  # a codec bug must cost one line, not the connection
+            self._note(result, internal_error(self.protocol, offset, e))
+            return
+        self.stats.frames += 1
+        result.frames.append(decoded)
+        result.measurements.extend(measurements)
+
+    def _note(self, result: FeedResult, error: FrameError) -> None:
+        self.stats.note_error(error)
+        result.errors.append(error)
+
+
+def _find_eol(data: bytes, start: int) -> int:
+    cr = data.find(b"\r", start)
+    lf = data.find(b"\n", start)
+    if cr < 0:
+        return lf
+    if lf < 0:
+        return cr
+    return min(cr, lf)
+
+
+def to_jsonable(value: Any) -> Any:
+    """A JSON-ready copy of a typed decode result, for logs and the ``decode`` command.
+
+    Dataclasses become objects, enums their value, times ISO 8601 text, sets sorted lists.
+    """
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)
+        }
+    if isinstance(value, enum.Enum):
+        return to_jsonable(value.value)
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, frozenset | set):
+        return sorted(to_jsonable(v) for v in value)
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, bytes | bytearray):
+        return value.hex(" ")
+    return value

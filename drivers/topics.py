@@ -1,0 +1,178 @@
+"""The one place that builds and parses MQTT topics (wire contract v1).
+
+::
+
+    chairside/v1/{site}/chairs/{chair}/readings/{kind}
+    chairside/v1/{site}/chairs/{chair}/devices/{device}/status      retained
+    chairside/v1/{site}/chairs/{chair}/gateway/status               retained
+    chairside/v1/{site}/chairs/{chair}/commands
+    chairside/v1/{site}/chairs/{chair}/command-results
+    chairside/v1/{site}/chairs/{chair}/state                        retained
+    chairside/v1/{site}/chairs/{chair}/alarms
+    chairside/v1/{site}/engine/status                               retained
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from drivers.wire import KINDS, AlarmEvent, ChairState, CommandResult
+
+ROOT = "chairside/v1"
+_IDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+TopicType = Literal[
+    "reading",
+    "device_status",
+    "gateway_status",
+    "command",
+    "command_result",
+    "state",
+    "alarm",
+    "engine_status",
+]
+
+
+class TopicError(ValueError):
+    """A topic that is not part of the contract, or an identifier that cannot be used in one."""
+
+
+def check_ident(value: str, what: str) -> str:
+    """Sites, chairs and devices become topic levels: no wildcards, slashes or spaces."""
+    if not _IDENT.match(value):
+        raise TopicError(
+            f"{what} {value!r} is not a valid identifier: use 1-64 letters, digits, '.', '_' "
+            "or '-', starting with a letter or digit"
+        )
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    """A parsed topic: its type and the identifiers in it."""
+
+    type: TopicType
+    site: str
+    chair: str | None = None
+    kind: str | None = None
+    device: str | None = None
+
+    def __str__(self) -> str:
+        return build(self)
+
+
+def _chair(site: str, chair: str) -> str:
+    return f"{ROOT}/{check_ident(site, 'site')}/chairs/{check_ident(chair, 'chair')}"
+
+
+def reading(site: str, chair: str, kind: str) -> str:
+    if kind not in KINDS:
+        raise TopicError(f"reading kind {kind!r} is not one of {list(KINDS)}")
+    return f"{_chair(site, chair)}/readings/{kind}"
+
+
+def device_status(site: str, chair: str, device: str) -> str:
+    return f"{_chair(site, chair)}/devices/{check_ident(device, 'device')}/status"
+
+
+def gateway_status(site: str, chair: str) -> str:
+    return f"{_chair(site, chair)}/gateway/status"
+
+
+def commands(site: str, chair: str) -> str:
+    return f"{_chair(site, chair)}/commands"
+
+
+def command_results(site: str, chair: str) -> str:
+    return f"{_chair(site, chair)}/command-results"
+
+
+def state(site: str, chair: str) -> str:
+    return f"{_chair(site, chair)}/state"
+
+
+def alarms(site: str, chair: str) -> str:
+    return f"{_chair(site, chair)}/alarms"
+
+
+def engine_output(site: str, payload: ChairState | AlarmEvent | CommandResult) -> str:
+    """Where the engine publishes one of its outputs."""
+    if isinstance(payload, ChairState):
+        return state(site, payload.chair)
+    if isinstance(payload, AlarmEvent):
+        return alarms(site, payload.chair)
+    return command_results(site, payload.chair)
+
+
+def engine_status(site: str) -> str:
+    return f"{ROOT}/{check_ident(site, 'site')}/engine/status"
+
+
+def site_filter(site: str) -> str:
+    """Every topic of one site (for the recorder)."""
+    return f"{ROOT}/{check_ident(site, 'site')}/#"
+
+
+def chairs_filter(site: str, leaf: str, chair: str = "+") -> str:
+    """A subscription filter for one leaf (``state``, ``alarms``, ``readings/+`` ...) of all
+    chairs, or of one."""
+    base = f"{ROOT}/{check_ident(site, 'site')}/chairs/"
+    return base + ("+" if chair == "+" else check_ident(chair, "chair")) + "/" + leaf
+
+
+def build(topic: Topic) -> str:
+    if topic.type == "engine_status":
+        return engine_status(topic.site)
+    chair = topic.chair or ""
+    match topic.type:
+        case "reading":
+            return reading(topic.site, chair, topic.kind or "")
+        case "device_status":
+            return device_status(topic.site, chair, topic.device or "")
+        case "gateway_status":
+            return gateway_status(topic.site, chair)
+        case "command":
+            return commands(topic.site, chair)
+        case "command_result":
+            return command_results(topic.site, chair)
+        case "state":
+            return state(topic.site, chair)
+        case "alarm":
+            return alarms(topic.site, chair)
+    raise TopicError(f"unknown topic type {topic.type!r}")  # pragma: no cover
+
+
+_LEAVES: dict[tuple[str, ...], TopicType] = {
+    ("commands",): "command",
+    ("command-results",): "command_result",
+    ("state",): "state",
+    ("alarms",): "alarm",
+    ("gateway", "status"): "gateway_status",
+}
+
+
+def parse(topic: str) -> Topic:
+    """Parse a topic of the contract; raise TopicError naming what is wrong."""
+    parts = topic.split("/")
+    if len(parts) < 4 or parts[0] != "chairside" or parts[1] != "v1":
+        raise TopicError(f"{topic!r} is not a chairside/v1 topic")
+    site = parts[2]
+    check_ident(site, "site")
+    rest = parts[3:]
+    if rest == ["engine", "status"]:
+        return Topic("engine_status", site)
+    if len(rest) < 3 or rest[0] != "chairs":
+        raise TopicError(f"{topic!r} is not a chairside/v1 topic")
+    chair = check_ident(rest[1], "chair")
+    leaf = tuple(rest[2:])
+    if leaf in _LEAVES:
+        return Topic(_LEAVES[leaf], site, chair)
+    if len(leaf) == 2 and leaf[0] == "readings":
+        if leaf[1] not in KINDS:
+            raise TopicError(f"{topic!r}: reading kind {leaf[1]!r} is not one of {list(KINDS)}")
+        return Topic("reading", site, chair, kind=leaf[1])
+    if len(leaf) == 3 and leaf[0] == "devices" and leaf[2] == "status":
+        return Topic("device_status", site, chair, device=check_ident(leaf[1], "device"))
+    raise TopicError(f"{topic!r} is not a chairside/v1 topic")

@@ -1,0 +1,592 @@
+"""Wire contract v1: the payloads that travel over MQTT, as pydantic models.
+
+Every payload carries ``"v": 1``. Times are ISO 8601 in UTC with milliseconds and a ``Z``.
+No payload ever carries a patient's name: a session has a pseudonymous patient code.
+
+Unknown fields are ignored (a newer sender must not make an older receiver drop a reading);
+every known field is validated, and values outside what a device can physically report are
+refused with the field, the value and the allowed range in the message.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+
+WIRE_VERSION = 1
+
+
+def _as_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("time must carry a UTC offset (e.g. 2026-01-01T09:00:00.000Z)")
+    return value.astimezone(UTC)
+
+
+def format_time(value: datetime) -> str:
+    """ISO 8601, UTC, milliseconds: ``2026-11-22T09:40:00.123Z``."""
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+UtcTime = Annotated[
+    datetime,
+    AfterValidator(_as_utc),
+    PlainSerializer(format_time, return_type=str, when_used="json"),
+]
+"""A time on the wire: must carry an offset, is normalised to UTC."""
+
+
+def new_id() -> str:
+    """A unique message id (used to de-duplicate QoS 1 redelivery and as idempotency key)."""
+    return uuid.uuid4().hex
+
+
+class WireModel(BaseModel):
+    """Base of every payload: version 1, unknown fields ignored, frozen once built."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    v: Literal[1] = 1
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(exclude_none=True).encode()
+
+
+# --- Readings ----------------------------------------------------------------------------
+
+Kind = Literal["blood_pressure", "cuff_pressure", "heart_rate", "spo2"]
+Quality = Literal["valid", "questionable", "invalid"]
+Unit = Literal["mm[Hg]", "kPa", "/min", "%"]
+KINDS: tuple[Kind, ...] = ("blood_pressure", "cuff_pressure", "heart_rate", "spo2")
+
+MMHG_PER_KPA = 7.50062
+"""1 kPa in mmHg (BIPM); BLE blood-pressure devices may report in either unit."""
+
+FlagName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,47}$")]
+
+# Physically reportable ranges, per value field, in the reading's own unit. A value outside
+# them is a decoding or device fault, never a patient's state, so the reading is refused.
+_PRESSURE_MMHG = (0.0, 400.0)
+_RANGES: dict[str, tuple[float, float]] = {
+    "heart_rate": (0.0, 511.0),
+    "pulse_rate": (0.0, 511.0),
+    "spo2": (0.0, 100.0),
+    "perfusion_index": (0.0, 100.0),
+    "energy_expended": (0.0, 65535.0),
+}
+_PRESSURE_FIELDS = ("systolic", "diastolic", "mean", "cuff_pressure")
+
+# Which value fields each kind may carry, which it must carry, and its allowed units.
+_KIND_FIELDS: dict[str, tuple[frozenset[str], frozenset[str], frozenset[str]]] = {
+    "blood_pressure": (
+        frozenset({"systolic", "diastolic", "mean", "pulse_rate"}),
+        frozenset(),
+        frozenset({"mm[Hg]", "kPa"}),
+    ),
+    "cuff_pressure": (frozenset({"cuff_pressure"}), frozenset(), frozenset({"mm[Hg]", "kPa"})),
+    "heart_rate": (
+        frozenset({"heart_rate", "rr_intervals", "energy_expended"}),
+        frozenset(),
+        frozenset({"/min"}),
+    ),
+    "spo2": (
+        frozenset({"spo2", "pulse_rate", "perfusion_index"}),
+        frozenset(),
+        frozenset({"%"}),
+    ),
+}
+
+ReadingValue = float | list[float]
+
+
+class Reading(WireModel):
+    """One measurement from one device, as the gateway publishes it.
+
+    ``values`` holds only numbers the device really reported; a value the device marked as
+    not available is absent and a flag says why. Values are in the device's own ``unit``.
+    """
+
+    id: str = Field(default_factory=new_id, min_length=1, max_length=64)
+    chair: str = Field(min_length=1, max_length=64)
+    device: str = Field(min_length=1, max_length=64)
+    source: str = Field(min_length=1, max_length=32, description="protocol, e.g. ble-2a35")
+    kind: Kind
+    measured_at: UtcTime
+    received_at: UtcTime
+    values: dict[str, ReadingValue]
+    unit: Unit
+    flags: list[FlagName] = Field(default_factory=list)
+    quality: Quality = "valid"
+    seq: int | None = Field(
+        default=None, ge=0, description="per-device sequence number from the gateway"
+    )
+
+    @model_validator(mode="after")
+    def _check_values(self) -> Reading:
+        allowed, _required, units = _KIND_FIELDS[self.kind]
+        if self.unit not in units:
+            raise ValueError(f"unit {self.unit!r} is not allowed for {self.kind}: {sorted(units)}")
+        for name, value in self.values.items():
+            if name not in allowed:
+                raise ValueError(f"values.{name} is not a field of {self.kind}: {sorted(allowed)}")
+            if name == "rr_intervals":
+                if not isinstance(value, list) or any(not 0 <= x <= 65.535 for x in value):
+                    raise ValueError("values.rr_intervals must be a list of seconds in 0..65.535")
+                continue
+            if isinstance(value, list):
+                raise ValueError(f"values.{name} must be a number")
+            if name in _PRESSURE_FIELDS:
+                low, high = _PRESSURE_MMHG
+                if self.unit == "kPa":
+                    low, high = low / MMHG_PER_KPA, high / MMHG_PER_KPA
+            else:
+                low, high = _RANGES[name]
+            if not (low <= value <= high) or value != value:
+                raise ValueError(
+                    f"values.{name}={value} is out of range {low:g}..{high:g} {self.unit}"
+                )
+        if not self.values and self.quality != "invalid":
+            raise ValueError("a reading with no values must have quality 'invalid'")
+        return self
+
+    def number(self, name: str) -> float | None:
+        """A scalar value, or None when the device did not report it."""
+        value = self.values.get(name)
+        return value if isinstance(value, float | int) else None
+
+    def in_mmhg(self, name: str) -> float | None:
+        """A pressure value converted to mmHg (alarm limits are set in mmHg)."""
+        value = self.number(name)
+        if value is None:
+            return None
+        return value * MMHG_PER_KPA if self.unit == "kPa" else value
+
+
+# --- Device status -----------------------------------------------------------------------
+
+DeviceState = Literal["connecting", "connected", "degraded", "disconnected", "offline"]
+
+
+class DeviceCounters(BaseModel):
+    """What a driver has seen since it started: for telling a noisy line from a quiet one."""
+
+    model_config = ConfigDict(frozen=True)
+
+    frames: int = 0
+    bad_frames: int = 0
+    dropped_bytes: int = 0
+    readings: int = 0
+    reconnects: int = 0
+    spooled: int = 0
+
+
+class DeviceStatus(WireModel):
+    """A device's connection state, published retained; the gateway's last will says offline."""
+
+    chair: str
+    device: str
+    source: str
+    state: DeviceState
+    at: UtcTime
+    reason: str | None = None
+    endpoint: str | None = None
+    counters: DeviceCounters = Field(default_factory=DeviceCounters)
+
+
+# --- Commands ----------------------------------------------------------------------------
+
+PatientCode = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$",
+        description="pseudonymous patient code (letters, digits, - and _), never a name",
+    ),
+]
+ConcomitantMedicine = Literal[
+    "benzodiazepine", "non_benzodiazepine_sedative_hypnotic", "psychostimulant", "maoi", "opioid"
+]
+
+
+class CommandBase(WireModel):
+    id: str = Field(default_factory=new_id, min_length=1, max_length=64)
+    at: UtcTime
+    by: str = Field(min_length=1, max_length=64, description="user name or role")
+
+
+class StartSession(CommandBase):
+    type: Literal["start_session"] = "start_session"
+    patient_code: PatientCode
+    protocol: str = Field(min_length=1, max_length=32)
+    dose_mg: float | None = Field(default=None, gt=0, le=1000)
+    lot: str | None = Field(default=None, max_length=32)
+    concomitant: list[ConcomitantMedicine] = Field(default_factory=list)
+
+
+class DoseGiven(CommandBase):
+    type: Literal["dose_given"] = "dose_given"
+    detail: str | None = Field(default=None, max_length=120)
+    dose_mg: float | None = Field(default=None, gt=0, le=1000)
+
+
+class InfusionEnd(CommandBase):
+    type: Literal["infusion_end"] = "infusion_end"
+
+
+class ManualBp(CommandBase):
+    type: Literal["manual_bp"] = "manual_bp"
+    systolic: int = Field(ge=40, le=300)
+    diastolic: int = Field(ge=20, le=200)
+    pulse: int | None = Field(default=None, ge=20, le=300)
+
+    @model_validator(mode="after")
+    def _systolic_above_diastolic(self) -> ManualBp:
+        if self.diastolic >= self.systolic:
+            raise ValueError(
+                f"diastolic {self.diastolic} must be below systolic {self.systolic}"
+            )
+        return self
+
+
+class Aldrete(BaseModel):
+    """Modified Aldrete score items, each 0..2 (activity, respiration, circulation,
+    consciousness, SpO2)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    activity: int = Field(ge=0, le=2)
+    respiration: int = Field(ge=0, le=2)
+    circulation: int = Field(ge=0, le=2)
+    consciousness: int = Field(ge=0, le=2)
+    spo2: int = Field(ge=0, le=2)
+
+    @property
+    def total(self) -> int:
+        return self.activity + self.respiration + self.circulation + self.consciousness + self.spo2
+
+
+class Assessment(CommandBase):
+    type: Literal["assessment"] = "assessment"
+    sedation: Literal["none", "present"]
+    dissociation: Literal["none", "present"]
+    respiration: Literal["normal", "depressed"]
+    moaas: int | None = Field(default=None, ge=0, le=5, description="MOAA/S score, 5 = alert")
+    aldrete: Aldrete | None = None
+    note: str | None = Field(default=None, max_length=500)
+
+
+class AckAlarm(CommandBase):
+    type: Literal["ack_alarm"] = "ack_alarm"
+    alarm_id: str = Field(min_length=1, max_length=64)
+
+
+class PauseAudio(CommandBase):
+    type: Literal["pause_audio"] = "pause_audio"
+    seconds: int = Field(ge=1, le=600)
+
+
+class Discharge(CommandBase):
+    type: Literal["discharge"] = "discharge"
+    override_reason: str | None = Field(default=None, min_length=3, max_length=500)
+
+
+class EndSession(CommandBase):
+    type: Literal["end_session"] = "end_session"
+    reason: str | None = Field(default=None, max_length=500)
+
+
+Command = Annotated[
+    StartSession
+    | DoseGiven
+    | InfusionEnd
+    | ManualBp
+    | Assessment
+    | AckAlarm
+    | PauseAudio
+    | Discharge
+    | EndSession,
+    Field(discriminator="type"),
+]
+COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)
+
+
+class CommandResult(WireModel):
+    """The engine's answer to a command: applied, or refused with the reasons."""
+
+    id: str = Field(description="the command's id")
+    chair: str
+    type: str
+    accepted: bool
+    at: UtcTime
+    reasons: list[str] = Field(default_factory=list)
+
+
+# --- Alarms ------------------------------------------------------------------------------
+
+Priority = Literal["high", "medium", "low"]
+AlarmKind = Literal["physiological", "technical"]
+AlarmEventType = Literal["raised", "escalated", "acknowledged", "cleared"]
+PRIORITY_RANK: dict[str, int] = {"high": 3, "medium": 2, "low": 1}
+
+
+class AlarmEvent(WireModel):
+    """One change of one alarm. ``alarm_id`` names the alarm across its events; ``id`` is
+    unique to the event."""
+
+    id: str = Field(default_factory=new_id)
+    alarm_id: str
+    chair: str
+    condition: str
+    kind: AlarmKind
+    priority: Priority
+    event: AlarmEventType
+    at: UtcTime
+    message: str
+    reading_id: str | None = None
+    by: str | None = None
+
+
+# --- Chair state -------------------------------------------------------------------------
+
+Phase = Literal[
+    "idle", "pre_dose", "dosing", "observation", "ready", "discharged", "ended"
+]
+
+
+class SessionInfo(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    patient_code: PatientCode
+    protocol: str
+    phase: Phase
+    started_at: UtcTime
+    first_dose_at: UtcTime | None = None
+    infusion_end_at: UtcTime | None = None
+    dose_mg: float | None = None
+    lot: str | None = None
+    concomitant: list[str] = Field(default_factory=list)
+    doses_given: int = 0
+    discharged_at: UtcTime | None = None
+    discharged_by: str | None = None
+    override_reason: str | None = None
+    # Added for the session engine (all optional): what a screen and a restart need.
+    last_dose_at: UtcTime | None = None
+    doses_expected: int | None = Field(
+        default=None, description="nasal devices the dose needs (Spravato: 28 mg each)"
+    )
+    next_dose_at: UtcTime | None = Field(
+        default=None, description="earliest time for the next nasal device"
+    )
+    baseline_systolic: float | None = Field(default=None, description="pre-dose BP, mmHg")
+    baseline_diastolic: float | None = None
+    baseline_at: UtcTime | None = None
+    last_assessment: Assessment | None = None
+    overridden: list[str] = Field(
+        default_factory=list, description="discharge conditions unmet when overridden"
+    )
+    ended_at: UtcTime | None = None
+    end_reason: str | None = None
+    alarm_counter: int = Field(
+        default=0, ge=0, description="alarms raised at this chair so far; ids continue from it"
+    )
+
+
+class LatestValue(BaseModel):
+    """The newest reading of one kind, with its age when the state was published."""
+
+    model_config = ConfigDict(frozen=True)
+
+    reading_id: str
+    device: str
+    values: dict[str, ReadingValue]
+    unit: Unit
+    quality: Quality
+    flags: list[str] = Field(default_factory=list)
+    measured_at: UtcTime
+    received_at: UtcTime
+    age_s: float
+
+
+class ObservationClock(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    started_at: UtcTime
+    elapsed_s: float
+    minimum_s: float
+    earliest_discharge_at: UtcTime
+
+
+BpCheckStatus = Literal["pending", "due", "done", "missed"]
+
+
+class BpCheck(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    window_start: UtcTime | None = None
+    window_end: UtcTime | None = None
+    status: BpCheckStatus
+    done_at: UtcTime | None = None
+    systolic: float | None = None
+    diastolic: float | None = None
+    reading_id: str | None = None
+    required: bool = Field(default=True, description="needed before discharge")
+
+
+class ActiveAlarm(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    alarm_id: str
+    condition: str
+    kind: AlarmKind
+    priority: Priority
+    message: str
+    raised_at: UtcTime
+    active: bool = Field(description="the condition still holds (false: latched after clearing)")
+    acknowledged: bool = False
+    acknowledged_at: UtcTime | None = None
+    acknowledged_by: str | None = None
+    escalated: bool = False
+    subject: str | None = Field(
+        default=None, description="what it is about: a device, a device/kind, a BP check"
+    )
+    latching: bool = False
+    reading_id: str | None = None
+
+
+class UnmetCondition(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    condition: str
+    reason: str
+    met_in_s: float | None = Field(
+        default=None, description="seconds until it can be met by time alone; null if not"
+    )
+
+
+class DischargeReadiness(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    ready: bool
+    unmet: list[UnmetCondition] = Field(default_factory=list)
+
+
+class AnsweredCommand(BaseModel):
+    """A command the engine has answered: kept in the retained state so that a redelivery
+    after an engine restart is recognised and not applied twice."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    type: str
+    accepted: bool
+    at: UtcTime
+
+
+class ChairState(WireModel):
+    """Everything a dashboard shows for one chair, published retained by the engine."""
+
+    chair: str
+    at: UtcTime
+    session: SessionInfo | None = None
+    latest: dict[str, LatestValue] = Field(default_factory=dict)
+    observation: ObservationClock | None = None
+    bp_checks: list[BpCheck] = Field(default_factory=list)
+    alarms: list[ActiveAlarm] = Field(default_factory=list)
+    discharge: DischargeReadiness = Field(
+        default_factory=lambda: DischargeReadiness(ready=False)
+    )
+    devices: dict[str, DeviceState] = Field(default_factory=dict)
+    audio_paused_until: UtcTime | None = None
+    answered: list[AnsweredCommand] = Field(
+        default_factory=list, description="the latest commands answered, oldest first"
+    )
+
+    def highest_alarm(self) -> ActiveAlarm | None:
+        """The alarm a screen should show first: highest priority, then oldest."""
+        if not self.alarms:
+            return None
+        return max(
+            self.alarms,
+            key=lambda a: (PRIORITY_RANK[a.priority], -a.raised_at.timestamp()),
+        )
+
+
+class EngineStatus(WireModel):
+    """The engine's liveness, published retained; its last will says offline."""
+
+    state: Literal["online", "offline"]
+    at: UtcTime
+    started_at: UtcTime | None = None
+    version: str | None = None
+
+
+class GatewayStatus(WireModel):
+    """A gateway's liveness and spool, published retained; its last will says offline."""
+
+    chair: str
+    state: Literal["online", "offline"]
+    at: UtcTime
+    spool_depth: int = 0
+    spool_capacity: int = 0
+
+
+PAYLOAD_MODELS: dict[str, Any] = {
+    "Reading": Reading,
+    "DeviceStatus": DeviceStatus,
+    "Command": COMMAND_ADAPTER,
+    "CommandResult": CommandResult,
+    "ChairState": ChairState,
+    "AlarmEvent": AlarmEvent,
+    "EngineStatus": EngineStatus,
+    "GatewayStatus": GatewayStatus,
+}
+
+
+def json_schemas() -> dict[str, Any]:
+    """The JSON Schema of every payload, keyed by model name (``chairside schema``)."""
+    out: dict[str, Any] = {}
+    for name, model in PAYLOAD_MODELS.items():
+        if isinstance(model, TypeAdapter):
+            out[name] = model.json_schema(mode="serialization")
+        else:
+            out[name] = model.model_json_schema(mode="serialization")
+    return out
+
+
+__all__ = [
+    "COMMAND_ADAPTER",
+    "KINDS",
+    "MMHG_PER_KPA",
+    "PRIORITY_RANK",
+    "ActiveAlarm",
+    "AlarmEvent",
+    "BpCheck",
+    "ChairState",
+    "Command",
+    "CommandResult",
+    "DeviceCounters",
+    "DeviceStatus",
+    "DischargeReadiness",
+    "EngineStatus",
+    "GatewayStatus",
+    "LatestValue",
+    "ObservationClock",
+    "Reading",
+    "SessionInfo",
+    "UnmetCondition",
+    "ValidationError",
+    "format_time",
+    "json_schemas",
+    "new_id",
+]

@@ -1,0 +1,152 @@
+"""The ``chairside`` command line.
+
+Every command takes ``--config PATH``; every command that connects to the broker also takes
+``--broker mqtt://[user:password@]host:port`` and ``--site NAME``. A configuration problem is
+one line on standard error and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from drivers.clock import WallClock
+from drivers.wire import json_schemas
+from monitor import __version__
+from monitor.cli_support import (
+    broker_options,
+    config_option,
+    log_to_file,
+    run_async,
+    settings_from,
+)
+from monitor.device_commands import commands as device_commands
+from monitor.recording.commands import COMMANDS as RECORDING_COMMANDS
+from monitor.serve import serve
+
+
+@click.group()
+@click.version_option(__version__, prog_name="chairside")
+def main() -> None:
+    """Chairside: session-day monitoring for ketamine and esketamine clinics.
+
+    It supports, and does not replace, clinical judgement; it is not a certified medical
+    device; the clinic owns every threshold in its configuration.
+    """
+
+
+@main.command()
+@broker_options
+@click.option("--chairs", type=click.IntRange(1, 24), default=None,
+              help="number of chairs (default 4)")
+@click.option("--speed", type=click.FloatRange(0.1, 3600), default=None,
+              help="simulated time runs N times faster (default from [demo], 60)")
+@click.option("--headless", is_flag=True, help="no screen: print readings and alarms")
+@click.option("--duration", type=click.FloatRange(0.1), default=None,
+              help="stop cleanly after this many wall seconds")
+@click.option("--external-broker", is_flag=True,
+              help="use the configured broker instead of the embedded one")
+def demo(
+    config: Path | None, broker: str | None, site: str | None, chairs: int | None,
+    speed: float | None, headless: bool, duration: float | None, external_broker: bool,
+) -> None:
+    """Everything in one process: embedded broker, simulated patients and devices, gateways,
+    engine and dashboard. No hardware, no setup."""
+    from monitor.demo import run_demo
+
+    settings = settings_from(config, broker, site)
+    if not headless:
+        log_to_file(Path("var/log/chairside-demo.log"))
+    if not broker and not external_broker:
+        settings = settings.model_copy(
+            update={"mqtt": settings.mqtt.model_copy(update={"broker": "embedded", "port": 0})}
+        )
+    code = run_async(
+        run_demo(
+            settings,
+            chairs=chairs or settings.demo.chairs,
+            speed=speed or settings.demo.speed,
+            headless=headless,
+            duration=duration,
+            record=settings.demo.record_path,
+        )
+    )
+    sys.exit(code)
+
+
+@main.command()
+@broker_options
+def engine(config: Path | None, broker: str | None, site: str | None) -> None:
+    """The session engine: sessions, alarms, observation clock, discharge readiness."""
+    from monitor.engine_service import EngineService
+
+    settings = settings_from(config, broker, site)
+    service = EngineService(settings.mqtt, settings.site.id, settings.engine, WallClock(),
+                            chairs=list(settings.gateway.chairs))
+
+    async def go() -> None:
+        await service.run()
+
+    sys.exit(run_async(go()))
+
+
+@main.command()
+@broker_options
+@click.option("--chair", default=None, help="open this chair's view (default: the overview)")
+def dashboard(config: Path | None, broker: str | None, site: str | None, chair: str | None) -> None:
+    """The Textual dashboard, connected to the configured broker."""
+    from monitor.dashboard.app import DashboardApp
+
+    settings = settings_from(config, broker, site)
+    log_to_file(Path("var/log/chairside-dashboard.log"))
+    chairs = list(settings.gateway.chairs)
+    if chair and chair not in chairs:
+        chairs.append(chair)
+    app = DashboardApp(settings.mqtt, settings.site.id, settings.dashboard, WallClock(),
+                       chairs=chairs, chair=chair, protocols=list(settings.engine.protocols))
+    app.run()
+
+
+@main.command()
+@config_option
+def schema(config: Path | None) -> None:
+    """Print the JSON Schema of every wire payload (contract v1)."""
+    settings_from(config)
+    click.echo(json.dumps(json_schemas(), indent=2))
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@config_option
+@click.argument("protocol")
+@click.argument("frames", nargs=-1)
+def decode(config: Path | None, protocol: str, frames: tuple[str, ...]) -> None:
+    """Decode captured frames of PROTOCOL to JSON, one object a line, for field debugging.
+
+    Each FRAME is one frame in hex (spaces allowed, quote it). With none, a raw byte stream
+    is read from standard input through the protocol's framer. Protocols: ble-2a35 ble-2a36
+    ble-2a37 ble-2a49 ble-2a5e ble-2a5f ble-2a60 nonin-2 nonin-7 nonin-8 nonin-ascii masimo
+    hl7. A frame that cannot be decoded is reported on standard error (protocol, byte
+    offset, reason) and the exit code is 1, after the rest are decoded.
+    """
+    from drivers.decode import run
+
+    settings_from(config)  # the same configuration rules as every command (logging level)
+    sys.exit(run(protocol, list(frames), sys.stdin.buffer, sys.stdout, sys.stderr))
+
+
+@main.command("check-config")
+@config_option
+def check_config(config: Path | None) -> None:
+    """Validate the configuration and print it as loaded."""
+    settings = settings_from(config)
+    click.echo(settings.model_dump_json(indent=2, exclude={"mqtt": {"password"}}))
+
+
+for _command in (*device_commands(), serve, *RECORDING_COMMANDS):
+    main.add_command(_command)
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,89 @@
+"""What every ``chairside`` command shares: loading the configuration (exit 2 with one line
+on any problem), the ``--config``/``--broker``/``--site`` options, logging, and running a
+coroutine. Kept apart from the command modules so each of them can import it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from monitor.config import ConfigError, Settings, SiteSettings, load_settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_CONFIG = 2
+
+
+def _fail_config(message: str) -> None:
+    click.echo(f"chairside: {message}", err=True)
+    sys.exit(EXIT_CONFIG)
+
+
+def settings_from(
+    config: Path | None, broker: str | None = None, site: str | None = None
+) -> Settings:
+    """Load the configuration and apply the command line's overrides, or exit 2."""
+    try:
+        settings = load_settings(config)
+        update: dict[str, Any] = {}
+        if broker:
+            update["mqtt"] = settings.mqtt.with_url(broker)
+        if site:
+            update["site"] = SiteSettings.model_validate({**settings.site.model_dump(), "id": site})
+        if update:
+            settings = settings.model_copy(update=update)
+    except ConfigError as exc:
+        _fail_config(str(exc))
+    except ValueError as exc:
+        # pydantic's errors are ValueErrors too; keep the first line only
+        _fail_config(str(exc).splitlines()[0] if "validation error" not in str(exc)
+                     else str(exc).splitlines()[-1].strip())
+    logging.basicConfig(
+        level=getattr(logging, settings.log_level),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    return settings
+
+
+def log_to_file(path: Path) -> None:
+    """While a full-screen view runs, log lines would tear it: send them to a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+
+
+def config_option(func: F) -> F:
+    return click.option(
+        "--config",
+        "config",
+        type=click.Path(path_type=Path, dir_okay=False),
+        default=None,
+        help="configuration file (default: $CHAIRSIDE_CONFIG, else ./config.toml)",
+    )(func)
+
+
+def broker_options(func: F) -> F:
+    func = click.option(
+        "--broker", default=None, metavar="URL",
+        help="mqtt://[user:password@]host:port (mqtts:// for TLS); overrides [mqtt]",
+    )(func)
+    func = click.option("--site", default=None, help="site identifier; overrides [site].id")(func)
+    return config_option(func)
+
+
+def run_async(coro: Coroutine[Any, Any, int | None]) -> int:
+    try:
+        return asyncio.run(coro) or 0
+    except KeyboardInterrupt:
+        return 130

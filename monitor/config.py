@@ -1,0 +1,202 @@
+"""The clinic's configuration: ``config.toml``, then ``CHAIRSIDE_...`` environment variables
+(``__`` for nesting, e.g. ``CHAIRSIDE_MQTT__PORT=1884``), then command-line overrides.
+
+An invalid file or value stops the command with one clear message naming the key, the bad
+value and what is allowed (exit code 2): a monitoring system must never start on a guess.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from drivers.mqtt import MqttSettings
+from drivers.topics import TopicError, check_ident
+from monitor.engine.config import EngineConfig
+
+DEFAULT_PATH = Path("config.toml")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says which key and why."""
+
+
+class SiteSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(default="clinic", description="site identifier used in MQTT topics")
+    name: str = "Chairside clinic"
+
+    @field_validator("id")
+    @classmethod
+    def _ident(cls, value: str) -> str:
+        try:
+            return check_ident(value, "site id")
+        except TopicError as exc:
+            raise ValueError(str(exc)) from None
+
+
+class DeviceEntry(BaseModel):
+    """One device of one chair, as the gateway drives it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=64)
+    protocol: str = Field(min_length=1)
+    endpoint: str = Field(min_length=1, description="serial path or URL, or BLE address")
+    baudrate: int = Field(default=9600, gt=0)
+
+
+class GatewaySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    spool_dir: Path = Field(default=Path("var/spool"))
+    spool_capacity: int = Field(default=200_000, ge=100)
+    spool_warn_fraction: float = Field(default=0.8, gt=0, lt=1)
+    status_interval_s: float = Field(default=10.0, gt=0)
+    chairs: dict[str, list[DeviceEntry]] = Field(default_factory=dict)
+
+
+class DemoSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    chairs: int = Field(default=4, ge=1, le=24)
+    speed: float = Field(default=60.0, gt=0, le=3600)
+    scenarios: list[str] = Field(
+        default_factory=lambda: [
+            "uneventful",
+            "hypertensive-response",
+            "desaturation",
+            "device-dropout",
+        ],
+        min_length=1,
+    )
+    warmup_min: float = Field(default=40.0, ge=0, le=240)
+    warmup_wall_s: float = Field(default=16.0, ge=0.5, le=120)
+    stagger_min: float = Field(default=6.0, ge=0, le=120)
+    seed: int = 7
+    record_path: Path | None = Path("var/demo-recording.db")
+
+
+class DashboardSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    stale_after_s: dict[str, float] = Field(
+        default_factory=lambda: {
+            "blood_pressure": 900.0,
+            "cuff_pressure": 60.0,
+            "heart_rate": 20.0,
+            "spo2": 20.0,
+        }
+    )
+    offline_after_s: float = Field(default=10.0, gt=0)
+    bell: bool = True
+    user: str = Field(default="nurse", min_length=1, max_length=64,
+                      description="who this screen's commands are from (role or role:name)")
+    serve_host: str = "127.0.0.1"
+    serve_port: int = Field(default=8000, ge=1, le=65535)
+
+
+class RecorderSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: Path = Path("var/recording.db")
+    retention_days: int = Field(default=400, ge=1)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CHAIRSIDE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    site: SiteSettings = Field(default_factory=SiteSettings)
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    engine: EngineConfig = Field(default_factory=EngineConfig)
+    demo: DemoSettings = Field(default_factory=DemoSettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+    recorder: RecorderSettings = Field(default_factory=RecorderSettings)
+    log_level: str = Field(default="WARNING", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+
+
+def _settings_class(path: Path | None) -> type[Settings]:
+    """A Settings subclass reading ``path`` below the environment variables."""
+
+    class FileSettings(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+            if path is not None:
+                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+            return tuple(sources)
+
+    return FileSettings
+
+
+def resolve_path(path: Path | None) -> Path | None:
+    """``--config`` if given, else ``$CHAIRSIDE_CONFIG``, else ./config.toml if present."""
+    if path is not None:
+        return path
+    env = os.environ.get("CHAIRSIDE_CONFIG")
+    if env:
+        return Path(env)
+    return DEFAULT_PATH if DEFAULT_PATH.exists() else None
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
+    """Load and validate; raise ConfigError with one clear line on any problem."""
+    resolved = resolve_path(path)
+    where = str(resolved) if resolved else "configuration"
+    if resolved is not None:
+        if not resolved.is_file():
+            raise ConfigError(f"{resolved}: no such configuration file")
+        try:
+            with resolved.open("rb") as fh:
+                tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{resolved}: not valid TOML: {exc}") from None
+        except OSError as exc:
+            raise ConfigError(f"{resolved}: cannot read: {exc.strerror}") from None
+    try:
+        return _settings_class(resolved)(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(describe_error(where, exc)) from None
+
+
+def describe_error(where: str, exc: ValidationError) -> str:
+    """``config.toml: mqtt.port = 'abc': Input should be a valid integer``: key, value, rule."""
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(root)"
+        if err["type"] == "missing":
+            lines.append(f"{where}: {key} is required")
+            continue
+        if err["type"] == "extra_forbidden":
+            lines.append(f"{where}: {key} is not a known setting")
+            continue
+        value = err.get("input")
+        shown = repr(value) if not isinstance(value, dict | list) else "(table)"
+        lines.append(f"{where}: {key} = {shown}: {err['msg']}")
+    if len(lines) > 1:
+        return lines[0] + f" (and {len(lines) - 1} more: " + "; ".join(lines[1:4]) + ")"
+    return lines[0]

@@ -1,0 +1,1 @@
+"""The Textual dashboard: the physician's overview and the nurse's chair view."""

@@ -1,0 +1,231 @@
+"""How values read on screen: pure functions, shared by every view and the headless feed.
+
+Times on screen are local clock times (``09:41``) taken from the structured fields of the
+state (a check's window, the earliest discharge), never from the engine's message texts.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, tzinfo
+
+from drivers.wire import (
+    MMHG_PER_KPA,
+    PRIORITY_RANK,
+    ActiveAlarm,
+    BpCheck,
+    ChairState,
+    LatestValue,
+)
+
+MARKERS = {"high": "***", "medium": "**", "low": "*"}
+"""Alarm priority markers (IEC 60601-1-8 practice) so priority reads without colour."""
+
+PRIORITY_STYLE = {"high": "bold red", "medium": "bold yellow", "low": "yellow"}
+TECHNICAL_STYLE = "bold cyan"
+
+_ISO = re.compile(
+    r"(?P<date>\d{4}-\d{2}-\d{2}T)?(?P<time>\d{2}:\d{2}(?::\d{2})?)(?:\.\d+)?"
+    r"(?P<zone>Z|[+-]\d{2}:?\d{2})"
+)
+
+
+def fmt_duration(seconds: float) -> str:
+    """``1:05:09`` for an observation clock."""
+    seconds = max(0, int(seconds))
+    return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def fmt_countdown(seconds: float) -> str:
+    """``04:12`` under an hour, ``1:05:09`` beyond: for "due in" and "closes in"."""
+    seconds = max(0, int(seconds))
+    if seconds < 3600:
+        return f"{seconds // 60:02d}:{seconds % 60:02d}"
+    return fmt_duration(seconds)
+
+
+def fmt_age(seconds: float) -> str:
+    """A compact age: ``4s``, ``12m``, ``3h``."""
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    if seconds < 3600:
+        return f"{seconds // 60:.0f}m"
+    return f"{seconds // 3600:.0f}h"
+
+
+def age_s(latest: LatestValue, now: datetime) -> float:
+    return (now - latest.received_at).total_seconds()
+
+
+def is_old(kind: str, latest: LatestValue, now: datetime, limits: dict[str, float]) -> bool:
+    """Older than its kind's limit: shown greyed, never as if live."""
+    return age_s(latest, now) > limits.get(kind, 60.0)
+
+
+def clock_time(when: datetime, tz: tzinfo | None = None, *, seconds: bool = False) -> str:
+    """A time as the local clock shows it: ``09:41`` (``09:41:07`` with seconds).
+    ``tz=None`` is the machine's own time zone."""
+    local = when.astimezone(tz)
+    return local.strftime("%H:%M:%S" if seconds else "%H:%M")
+
+
+def localize_times(text: str, tz: tzinfo | None = None, ref: datetime | None = None) -> str:
+    """Show any UTC time inside a free text (``2026-01-05T09:03:00.000Z`` or ``09:03:00Z``)
+    as a local clock time: a fallback for texts with no structured field to show instead.
+    A time of day alone is taken on the day of ``ref`` (the nearest such moment)."""
+
+    def local(match: re.Match[str]) -> str:
+        zone = match.group("zone").replace("Z", "+00:00")
+        try:
+            if match.group("date"):
+                when = datetime.fromisoformat(match.group("date") + match.group("time") + zone)
+            else:
+                if ref is None:
+                    return match.group(0)
+                clock = datetime.fromisoformat(f"2000-01-01T{match.group('time')}{zone}")
+                day = ref.astimezone(clock.tzinfo)
+                when = day.replace(hour=clock.hour, minute=clock.minute, second=clock.second,
+                                   microsecond=0)
+                if (when - ref).total_seconds() > 43200:
+                    when -= timedelta(days=1)
+                elif (ref - when).total_seconds() > 43200:
+                    when += timedelta(days=1)
+        except ValueError:
+            return match.group(0)
+        return clock_time(when, tz, seconds=match.group("time").count(":") == 2)
+
+    return _ISO.sub(local, text)
+
+
+def _num(value: object) -> str:
+    return f"{value:.0f}" if isinstance(value, int | float) else "--"
+
+
+def fmt_value(kind: str, latest: LatestValue | None) -> str:
+    """``176/98``, ``88``, ``97`` or ``--``; kPa pressures are shown in kPa with one decimal."""
+    if latest is None:
+        return "--"
+    v = latest.values
+    if kind == "blood_pressure":
+        if latest.unit == "kPa":
+            parts = [
+                f"{x:.1f}" if isinstance(x, int | float) else "--"
+                for x in (v.get("systolic"), v.get("diastolic"))
+            ]
+            return "/".join(parts) + " kPa"
+        return f"{_num(v.get('systolic'))}/{_num(v.get('diastolic'))}"
+    field = {"heart_rate": "heart_rate", "spo2": "spo2", "cuff_pressure": "cuff_pressure"}[kind]
+    return _num(v.get(field))
+
+
+def pressure_mmhg(latest: LatestValue, name: str) -> float | None:
+    """A pressure of a blood-pressure value in mmHg, whatever unit the device used."""
+    value = latest.values.get(name)
+    if not isinstance(value, int | float):
+        return None
+    return float(value) * MMHG_PER_KPA if latest.unit == "kPa" else float(value)
+
+
+def observation_text(state: ChairState, now: datetime) -> str:
+    obs = state.observation
+    if obs is None:
+        return "observation not started"
+    elapsed = (now - obs.started_at).total_seconds()
+    if state.session is not None and state.session.phase in ("discharged", "ended"):
+        return f"obs {fmt_duration(obs.elapsed_s)}  {state.session.phase}"
+    remaining = (obs.earliest_discharge_at - now).total_seconds()
+    tail = f"discharge in {fmt_duration(remaining)}" if remaining > 0 else "minimum reached"
+    return f"obs {fmt_duration(elapsed)}  {tail}"
+
+
+def check_status(check: BpCheck, now: datetime, tz: tzinfo | None = None) -> tuple[str, str]:
+    """A BP check's status as a screen shows it, with its style: done (when, value), due in
+    mm:ss, DUE (closing in mm:ss) or OVERDUE."""
+    if check.status == "done":
+        when = clock_time(check.done_at, tz) if check.done_at else ""
+        value = (
+            f" {check.systolic:.0f}/{check.diastolic:.0f}"
+            if check.systolic is not None and check.diastolic is not None else ""
+        )
+        return f"done {when}{value}".rstrip(), "green"
+    if check.status == "missed":
+        since = f" since {clock_time(check.window_end, tz)}" if check.window_end else ""
+        return f"OVERDUE{since}", "bold red"
+    if check.status == "due":
+        if check.window_end is None:
+            return "DUE now", "bold yellow"
+        left = (check.window_end - now).total_seconds()
+        return f"DUE, closes in {fmt_countdown(left)}", "bold yellow"
+    if check.window_start is None:
+        return "not yet scheduled", "dim"
+    return f"due in {fmt_countdown((check.window_start - now).total_seconds())}", ""
+
+
+def check_window(check: BpCheck, tz: tzinfo | None = None) -> str:
+    """``09:40-09:55``, ``from 10:45``, ``until 09:05`` or ``--``."""
+    start = clock_time(check.window_start, tz) if check.window_start else None
+    end = clock_time(check.window_end, tz) if check.window_end else None
+    if start and end:
+        return f"{start}-{end}"
+    if start:
+        return f"from {start}"
+    if end:
+        return f"until {end}"
+    return "--"
+
+
+LIT_STYLE = {"high": "bold white on red", "medium": "bold black on yellow"}
+LIT_TECHNICAL = "bold black on cyan"
+
+
+def alarm_style(alarm: ActiveAlarm, *, lit: bool = False, mono: bool = False) -> str:
+    """Red high, yellow medium and low; technical alarms in cyan (as monitors show INOP).
+
+    ``lit``: the flashing indicator's lit phase, a block of colour (high and medium only; a
+    low alarm is steady). ``mono`` (NO_COLOR): text that stays readable without colour."""
+    flashing = alarm.priority in ("high", "medium")
+    if lit and flashing:
+        return LIT_TECHNICAL if alarm.kind == "technical" else LIT_STYLE[alarm.priority]
+    if mono:
+        return "bold" if flashing else ""
+    return TECHNICAL_STYLE if alarm.kind == "technical" else PRIORITY_STYLE[alarm.priority]
+
+
+def alarm_text(
+    alarm: ActiveAlarm, state: ChairState | None, now: datetime, tz: tzinfo | None = None
+) -> str:
+    """What an alarm says, with times as local clock times: a BP check reminder is told from
+    the check's own window; other texts have their ISO times shown as clock times."""
+    if alarm.condition == "bp_check_due" and alarm.subject and state is not None:
+        check = next((c for c in state.bp_checks if c.name == alarm.subject), None)
+        if check is not None:
+            status, _ = check_status(check, now, tz)
+            return f"BP check {check.name}: {status}"
+    return localize_times(alarm.message, tz, now)
+
+
+def alarm_line(
+    alarm: ActiveAlarm, state: ChairState | None, now: datetime, tz: tzinfo | None = None
+) -> str:
+    """``*** SYS 186 >= 180 mmHg`` with its state: ``(ack)``, ``(latched)``."""
+    inop = " INOP" if alarm.kind == "technical" else ""
+    text = f"{MARKERS[alarm.priority]}{inop} {alarm_text(alarm, state, now, tz)}"
+    if alarm.acknowledged:
+        text += " (ack)"
+    elif not alarm.active:
+        text += " (latched)"
+    return text
+
+
+def urgency(state: ChairState | None) -> tuple[int, int]:
+    """How urgently a chair needs eyes: its highest alarm's rank, unacknowledged first."""
+    if state is None:
+        return (0, 0)
+    top = state.highest_alarm()
+    if top is None:
+        return (0, 0)
+    unacked = any(
+        not a.acknowledged and a.priority == top.priority for a in state.alarms
+    )
+    return (PRIORITY_RANK[top.priority], 1 if unacked else 0)

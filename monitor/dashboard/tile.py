@@ -1,0 +1,176 @@
+"""One chair on the overview: who, which phase, the clock, the vitals with their age, and the
+highest alarm, its priority in colour, flashing and as a marker (``***``, ``**``, ``*``)."""
+
+from __future__ import annotations
+
+from datetime import datetime, tzinfo
+from typing import ClassVar
+
+from rich.text import Text
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.widgets import Static
+
+from drivers.wire import PRIORITY_RANK, ActiveAlarm, ChairState
+from monitor.config import DashboardSettings
+from monitor.dashboard.format import (
+    age_s,
+    alarm_line,
+    alarm_style,
+    fmt_age,
+    fmt_value,
+    is_old,
+    observation_text,
+)
+
+_VITALS = (("blood_pressure", "BP  "), ("heart_rate", "HR  "), ("spo2", "SpO2"))
+
+
+class ChairTile(Static, can_focus=True):
+    """Rendered from a ChairState and the current time; greys what is old."""
+
+    DEFAULT_CSS = """
+    ChairTile {
+        border: round $primary;
+        padding: 0 1;
+        height: 8;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+        border-title-align: left;
+        border-subtitle-align: right;
+    }
+    ChairTile:focus { background: $boost; border-title-style: reverse; }
+    ChairTile.alarm-high { border: heavy $error; }
+    ChairTile.alarm-medium { border: heavy $warning; }
+    ChairTile.alarm-low { border: round $warning; }
+    ChairTile.alarm-technical { border: heavy cyan; }
+    ChairTile.alarm-technical.alarm-low { border: round cyan; }
+    ChairTile.stale { color: $text-disabled; border: round $panel-lighten-2; }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "select", "Open chair", show=False),
+    ]
+
+    class Selected(Message):
+        """The user chose this chair (enter or click): open its view."""
+
+        def __init__(self, chair: str) -> None:
+            super().__init__()
+            self.chair = chair
+
+    def __init__(self, chair: str, **kwargs: object) -> None:
+        super().__init__("", **kwargs)  # type: ignore[arg-type]
+        self.chair = chair
+        self.urgency = 0
+        self.priority: str | None = None
+        self.border_title = chair
+        self.lit = True
+        self._body = Text()
+        self._alarm: tuple[str, ActiveAlarm] | None = None
+        self._stale = False
+        self._others = 0
+        self._shown: object = None
+
+    def action_select(self) -> None:
+        self.post_message(self.Selected(self.chair))
+
+    def on_click(self, event: events.Click) -> None:
+        event.stop()
+        self.focus()
+        self.post_message(self.Selected(self.chair))
+
+    def flash(self, high_on: bool, medium_on: bool) -> None:
+        """Set the flashing phase: high ~2 Hz, medium ~0.5 Hz, low steady."""
+        lit = {"high": high_on, "medium": medium_on}.get(self.priority or "", True)
+        if lit != self.lit:
+            self.lit = lit
+            self._compose_text()
+
+    def show(
+        self,
+        state: ChairState | None,
+        now: datetime,
+        settings: DashboardSettings,
+        *,
+        stale: bool = False,
+        tz: tzinfo | None = None,
+    ) -> None:
+        self.set_class(stale, "stale")
+        text = Text(no_wrap=True, overflow="ellipsis")
+        top = state.highest_alarm() if state is not None else None
+        self.priority = top.priority if top is not None else None
+        for priority in ("high", "medium", "low"):
+            self.set_class(self.priority == priority, f"alarm-{priority}")
+        self.set_class(top is not None and top.kind == "technical", "alarm-technical")
+        self._stale = stale
+        self._alarm = None
+        if state is None:
+            self.urgency = 0
+            self.border_subtitle = ""
+            text.append("no data yet\n", style="dim")
+            self._body = text
+            self._compose_text()
+            return
+        session = state.session
+        paused = state.audio_paused_until is not None and state.audio_paused_until > now
+        self.border_subtitle = "AUDIO PAUSED" if paused else ""
+        if session:
+            text.append(f"{session.patient_code}  ", style="bold")
+            text.append(session.phase, style="bold")
+            text.append(f" · {session.protocol}\n")
+        else:
+            text.append("no session\n", style="dim")
+        text.append(observation_text(state, now) + "\n")
+        limits = settings.stale_after_s
+        for kind, label in _VITALS:
+            latest = state.latest.get(kind)
+            value = fmt_value(kind, latest)
+            if kind == "heart_rate" and latest is None:
+                # No heart-rate device: the oximeter's pulse rate, labelled as such.
+                oximeter = state.latest.get("spo2")
+                pulse = oximeter.values.get("pulse_rate") if oximeter else None
+                if oximeter is not None and isinstance(pulse, int | float):
+                    latest, label, value = oximeter, "PR  ", f"{pulse:.0f}"
+            line = Text(f"{label} ")
+            if latest is None:
+                line.append(f"{value:>9}", style="dim")
+            else:
+                old = stale or is_old(kind, latest, now, limits)
+                style = "dim strike" if latest.quality == "invalid" else (
+                    "dim" if old else "bold"
+                )
+                line.append(f"{value:>9}", style=style)
+                line.append(f"  {fmt_age(age_s(latest, now)):>4}", style="dim" if old else "")
+                if old:
+                    line.append(" old", style="dim")
+                if latest.quality == "questionable":
+                    line.append(" ?", style="yellow")
+            text.append_text(line)
+            text.append("\n")
+        if top is None:
+            text.append("no alarms", style="dim")
+            self.urgency = 0
+        else:
+            self._alarm = (alarm_line(top, state, now, tz), top)
+            self.urgency = PRIORITY_RANK[top.priority]
+        self._body = text
+        self._compose_text(others=len(state.alarms) - 1)
+
+    def _compose_text(self, others: int | None = None) -> None:
+        """The body and the alarm line in the present flashing phase."""
+        if others is not None:
+            self._others = others
+        text = self._body.copy()
+        if self._alarm is not None:
+            line, top = self._alarm
+            mono = self.app.no_color
+            style = "dim" if self._stale else alarm_style(top, lit=self.lit, mono=mono)
+            text.append(line, style=style)
+            if self._others > 0:
+                text.append(f" +{self._others}", style="dim")
+        key = (text.plain, tuple(text.spans))
+        if key != self._shown:
+            self._shown = key
+            self.update(text, layout=False)  # a tile's size never follows its text

@@ -1,0 +1,153 @@
+"""Commands from the screens: each one checked, then applied or refused with its reasons.
+
+A command counts at the time it says it was given (``at``), unless that is further from the
+engine's clock than the skew tolerance; then at the engine's time. A dose is recorded even
+when it breaks the protocol's plan (it was given): the answer then carries notes.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+
+from drivers.wire import (
+    AckAlarm,
+    AlarmEvent,
+    Assessment,
+    Command,
+    CommandResult,
+    Discharge,
+    DoseGiven,
+    EndSession,
+    InfusionEnd,
+    ManualBp,
+    PauseAudio,
+    StartSession,
+)
+
+from .chair import Chair
+from .readings import BpSample, manual_bp_value, show_time, value_time
+from .session import Session
+
+Outcome = tuple[list[str], list[AlarmEvent], list[str]]
+"""Refusal reasons (empty: applied), the alarm events applying it caused, and notes."""
+
+
+def apply(chair: Chair, cmd: Command, now: datetime) -> tuple[CommandResult, list[AlarmEvent]]:
+    """Apply one command to a chair; the result says whether it was applied and why not."""
+    at = _when(cmd.at, now, chair.config.clock_skew_s)
+    chair.forget_evaluation()
+    reasons, events, notes = _dispatch(chair, cmd, at, now)
+    result = CommandResult(
+        id=cmd.id, chair=chair.id, type=cmd.type, accepted=not reasons, at=now,
+        reasons=reasons or notes,
+    )
+    return result, events
+
+
+def _when(at: datetime, now: datetime, skew_s: float) -> datetime:
+    return at if abs((at - now).total_seconds()) <= skew_s else now
+
+
+def _dispatch(
+    chair: Chair, cmd: Command, at: datetime, now: datetime
+) -> Outcome:
+    if isinstance(cmd, StartSession):
+        return _start(chair, cmd, at, now)
+    if isinstance(cmd, AckAlarm):
+        return _ack(chair, cmd, now)
+    if isinstance(cmd, PauseAudio):
+        return _pause(chair, cmd, now)
+    session = chair.session
+    if session is None or not session.open:
+        state = "no session" if session is None else f"the session is {session.phase}"
+        return [f"{cmd.type} needs an open session; {state}"], [], []
+    if isinstance(cmd, DoseGiven):
+        reasons = session.refuse_dose()
+        if reasons:
+            return reasons, [], []
+        when = max(at, session.last_dose_at or session.started_at)
+        return [], [], session.give_dose(when, cmd.dose_mg)
+    if isinstance(cmd, InfusionEnd):
+        reasons = session.refuse_infusion_end()
+        if not reasons:
+            session.end_infusion(at)
+        return reasons, [], []
+    if isinstance(cmd, ManualBp):
+        _manual_bp(chair, session, cmd, at, now)
+        return [], [], []
+    if isinstance(cmd, Assessment):
+        session.assessment = cmd.model_copy(update={"at": at})
+        return [], [], []
+    if isinstance(cmd, Discharge):
+        return _discharge(chair, session, cmd, now)
+    if isinstance(cmd, EndSession):
+        session.end(now, cmd.reason)
+        return [], chair.book.clear_all(now, "session ended"), []
+    raise AssertionError(f"unhandled command {cmd!r}")  # pragma: no cover
+
+
+def _start(chair: Chair, cmd: StartSession, at: datetime, now: datetime) -> Outcome:
+    if chair.session is not None and chair.session.open:
+        s = chair.session
+        return [f"chair {chair.id} already has an open session (patient {s.patient_code}, "
+                f"{s.phase}); discharge or end it first"], [], []
+    protocol = chair.config.protocols.get(cmd.protocol)
+    if protocol is None:
+        known = ", ".join(sorted(chair.config.protocols))
+        return [f"unknown protocol {cmd.protocol!r}; known: {known}"], [], []
+    if protocol.dosing == "devices" and cmd.dose_mg is not None:
+        devices = math.ceil(cmd.dose_mg / protocol.mg_per_device - 1e-9)
+        if devices > protocol.max_devices:
+            return [f"a dose of {cmd.dose_mg:g} mg needs {devices} nasal devices; protocol "
+                    f"{cmd.protocol} allows at most {protocol.max_devices}"], [], []
+    chair.begin(Session.start(cmd, protocol, at), now)
+    return [], [], []
+
+
+def _ack(chair: Chair, cmd: AckAlarm, now: datetime) -> Outcome:
+    alarm = chair.book.find(cmd.alarm_id)
+    if alarm is None:
+        return [f"no alarm {cmd.alarm_id} is shown at chair {chair.id}"], [], []
+    if alarm.acknowledged:
+        when = show_time(alarm.acknowledged_at) if alarm.acknowledged_at else "?"
+        return [f"alarm {cmd.alarm_id} was already acknowledged by "
+                f"{alarm.acknowledged_by} at {when}"], [], []
+    return [], chair.book.acknowledge(alarm, cmd.by, now), []
+
+
+def _pause(chair: Chair, cmd: PauseAudio, now: datetime) -> Outcome:
+    limit = chair.config.audio_pause.max_s
+    if cmd.seconds > limit:
+        return [f"audio can be paused for at most {limit} s (asked {cmd.seconds} s)"], [], []
+    chair.book.pause_audio(now + timedelta(seconds=cmd.seconds))
+    return [], [], []
+
+
+def _manual_bp(chair: Chair, session: Session, cmd: ManualBp, at: datetime,
+               now: datetime) -> None:
+    value = manual_bp_value(cmd.id, at, cmd.systolic, cmd.diastolic, cmd.pulse, now)
+    current = chair.latest.get("blood_pressure")
+    if current is None or value_time(current) <= at:
+        chair.latest["blood_pressure"] = value
+    params = {"systolic": float(cmd.systolic), "diastolic": float(cmd.diastolic)}
+    if cmd.pulse is not None:
+        params["heart_rate"] = float(cmd.pulse)
+    chair.set_params(params, at, cmd.id, True)
+    session.add_bp(BpSample(at, float(cmd.systolic), float(cmd.diastolic), cmd.id))
+
+
+def _discharge(chair: Chair, session: Session, cmd: Discharge, now: datetime) -> Outcome:
+    if session.first_dose_at is None:
+        return ["no dose was given; use end_session to close the session"], [], []
+    ready = chair.readiness(now)
+    unmet = [u.reason for u in ready.unmet]
+    if unmet:
+        if cmd.override_reason is None:
+            return unmet, [], []
+        if not chair.config.may_override(cmd.by):
+            roles = ", ".join(chair.config.discharge_override_roles)
+            return [*unmet, f"{cmd.by!r} may not override; allowed roles: {roles} "
+                    "(give by as role or role:name)"], [], []
+    session.discharge(now, cmd.by, cmd.override_reason, unmet)
+    return [], chair.book.clear_all(now, "patient discharged"), []

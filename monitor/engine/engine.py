@@ -1,0 +1,143 @@
+"""The session engine: messages and time in, chair states, alarm events and answers out.
+
+It keeps no clock and does no I/O: ``now`` is passed in (the wall clock live, an accelerated
+clock in the demo, the recording's time in replay), and its outputs depend only on its
+inputs. Replaying a recording therefore reproduces every alarm at the same moment and with
+the same ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from drivers.wire import (
+    AckAlarm,
+    AlarmEvent,
+    Assessment,
+    ChairState,
+    CommandResult,
+    DeviceStatus,
+    Discharge,
+    DoseGiven,
+    EndSession,
+    GatewayStatus,
+    InfusionEnd,
+    ManualBp,
+    PauseAudio,
+    Reading,
+    StartSession,
+)
+
+from . import commands
+from .chair import Chair
+from .config import EngineConfig
+
+Output = ChairState | AlarmEvent | CommandResult
+Message = (
+    Reading
+    | DeviceStatus
+    | GatewayStatus
+    | StartSession
+    | DoseGiven
+    | InfusionEnd
+    | ManualBp
+    | Assessment
+    | AckAlarm
+    | PauseAudio
+    | Discharge
+    | EndSession
+)
+_COMMANDS = (StartSession, DoseGiven, InfusionEnd, ManualBp, Assessment, AckAlarm, PauseAudio,
+             Discharge, EndSession)
+
+
+class Engine:
+    """Every chair's session, alarms, observation clock and discharge readiness."""
+
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+        self._chairs: dict[str, Chair] = {}
+
+    def ensure_chair(self, chair: str) -> None:
+        """Make a chair known, so the overview shows it before its first reading."""
+        self._chair(chair)
+
+    def handle(self, chair: str, message: Message, now: datetime) -> list[Output]:
+        """Take one message for ``chair`` (the chair of its topic) at ``now``.
+
+        Returns the alarm events it caused, the command's result for a command, and the
+        chair's complete new state. A redelivered reading or command (same id) changes
+        nothing; a repeated command gets its first answer again.
+        """
+        c = self._chair(chair)
+        out: list[Output] = []
+        if isinstance(message, _COMMANDS):
+            earlier = c.results.get(message.id)
+            if earlier is not None:
+                return [earlier]
+            result, events = commands.apply(c, message, now)
+            c.remember(result)
+            out.extend(events)
+            out.extend(c.evaluate(now))
+            out.append(result)
+        elif isinstance(message, Reading):
+            if c.seen(message.id):
+                return []
+            c.take_reading(message, now)
+            out.extend(c.evaluate(now))
+        elif isinstance(message, DeviceStatus):
+            c.take_device_status(message)
+            out.extend(c.evaluate(now))
+        elif isinstance(message, GatewayStatus):
+            c.take_gateway_status(message)
+            out.extend(c.evaluate(now))
+        else:  # pragma: no cover - the type says it cannot happen
+            raise TypeError(f"the engine does not take {type(message).__name__}")
+        state = c.view(now)
+        c.published(state)
+        out.append(state)
+        return out
+
+    def tick(self, now: datetime) -> list[Output]:
+        """Let time act: delays, checks coming due or missed, escalation, silence, readiness.
+
+        A chair's state is sent when something in it changed, and at least every
+        ``state_interval_s`` as a heartbeat (a screen can tell a live engine from a dead one).
+        """
+        out: list[Output] = []
+        interval = timedelta(seconds=self.config.state_interval_s)
+        for name in sorted(self._chairs):
+            c = self._chairs[name]
+            events = c.evaluate(now)
+            state = c.view(now)
+            due = c.published_at is None or now - c.published_at >= interval
+            if events or due or c.changed(state):
+                out.extend(events)
+                out.append(state)
+                c.published(state)
+        return out
+
+    def states(self, now: datetime) -> list[ChairState]:
+        """The present state of every known chair, in chair order (changes nothing)."""
+        return [self._chairs[name].view(now) for name in sorted(self._chairs)]
+
+    def restore(self, states: Iterable[ChairState], now: datetime) -> None:
+        """Take back open sessions from retained states after a restart.
+
+        Alarms come back with their ids, acknowledgements and escalation, so a condition
+        that still holds is not raised again. A session whose protocol is no longer
+        configured cannot be judged and is not restored (its chair still is).
+        """
+        for state in states:
+            self._chair(state.chair).restore(state, now)
+
+    @property
+    def chairs(self) -> list[str]:
+        return sorted(self._chairs)
+
+    def _chair(self, chair: str) -> Chair:
+        c = self._chairs.get(chair)
+        if c is None:
+            c = self._chairs[chair] = Chair(chair, self.config)
+        return c

@@ -1,0 +1,175 @@
+"""Physiological alarm rules: whether each holds, for how long, and whether it may alarm.
+
+A rule fires once its condition has held for its delay, judged on the readings' own times
+(so a burst of spooled readings is judged as it happened). An invalid reading never reaches
+a rule. A questionable one counts, but alone cannot raise an alarm: it needs a second
+reading or the rule's delay to confirm it. Blood pressure is a spot measurement and stands
+until the next one; SpO2 and heart rate are streams, and a value older than the kind's
+no-data limit no longer holds anything (the no-data alarm speaks instead).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from drivers.wire import PRIORITY_RANK, Kind, Priority
+
+from .config import AlarmRule, Limit, NoDataLimits, RulePhase
+from .readings import BpSample, Sample, fmt
+
+_NAMES = {
+    "systolic": ("SYS", "mmHg"),
+    "diastolic": ("DIA", "mmHg"),
+    "systolic_rise": ("SYS rise", "mmHg"),
+    "diastolic_rise": ("DIA rise", "mmHg"),
+    "spo2": ("SpO2", "%"),
+    "heart_rate": ("HR", "/min"),
+}
+_STREAM_KIND: dict[str, Kind] = {"spo2": "spo2", "heart_rate": "heart_rate"}
+
+
+@dataclass(slots=True)
+class RuleState:
+    since: datetime | None = None
+    """Time of the first reading of the present run that breached the rule."""
+    last_reading: str | None = None
+    readings: int = 0
+    confirmed: bool = False
+    fired: bool = False
+
+    def reset(self) -> None:
+        self.since = None
+        self.last_reading = None
+        self.readings = 0
+        self.confirmed = False
+        self.fired = False
+
+
+@dataclass(frozen=True, slots=True)
+class Breach:
+    rule: AlarmRule
+    limit: Limit
+    sample: Sample
+    message: str
+
+
+@dataclass(slots=True)
+class ConditionResult:
+    """What the rules of one alarm condition say now."""
+
+    holding: bool = False
+    fired: Breach | None = None
+    """The highest-priority fired rule's breach, if any fired."""
+    latching: bool = False
+
+
+def parameter_samples(
+    params: Mapping[str, Sample], baseline: BpSample | None
+) -> dict[str, Sample]:
+    """The latest samples plus the rises from the pre-dose baseline."""
+    out = dict(params)
+    if baseline is not None:
+        for name, base in (("systolic", baseline.systolic), ("diastolic", baseline.diastolic)):
+            sample = params.get(name)
+            if sample is not None and sample.at > baseline.at:
+                out[f"{name}_rise"] = Sample(
+                    sample.value - base, sample.at, sample.reading_id, sample.valid
+                )
+    return out
+
+
+def message(rule: AlarmRule, limit: Limit, value: float, baseline: BpSample | None) -> str:
+    """Parameter, value and limit, e.g. ``SYS 186 >= 180 mmHg``."""
+    name, unit = _NAMES[limit.parameter]
+    shown = fmt(value)
+    if limit.parameter.endswith("_rise"):
+        shown = f"+{shown}" if value >= 0 else shown
+    text = f"{name} {shown} {limit.op} {fmt(limit.value)} {unit}"
+    if limit.parameter.endswith("_rise") and baseline is not None:
+        base = baseline.systolic if limit.parameter == "systolic_rise" else baseline.diastolic
+        text += f" from baseline {fmt(base)}"
+    return f"{rule.label} {text}" if rule.label else text
+
+
+def breach(
+    rule: AlarmRule,
+    samples: Mapping[str, Sample],
+    baseline: BpSample | None,
+    now: datetime,
+    no_data: NoDataLimits,
+) -> Breach | None:
+    """The first of the rule's limits that the present values break, if any."""
+    for limit in rule.any_of:
+        sample = samples.get(limit.parameter)
+        if sample is None:
+            continue
+        kind = _STREAM_KIND.get(limit.parameter)
+        if kind is not None:
+            stale_after = no_data.for_kind(kind)
+            if stale_after is not None and (now - sample.at).total_seconds() > stale_after:
+                continue
+        if limit.holds(sample.value):
+            return Breach(rule, limit, sample, message(rule, limit, sample.value, baseline))
+    return None
+
+
+def applies(rule: AlarmRule, phase: RulePhase, protocol: str) -> bool:
+    return phase in rule.phases and (rule.protocols is None or protocol in rule.protocols)
+
+
+def step(state: RuleState, found: Breach | None) -> None:
+    """Advance one rule's state by what its values say now."""
+    if found is None:
+        state.reset()
+        return
+    sample = found.sample
+    if state.since is None:
+        state.since = sample.at
+        state.readings = 1
+        state.last_reading = sample.reading_id
+        state.confirmed = sample.valid
+    elif sample.reading_id != state.last_reading:
+        state.readings += 1
+        state.last_reading = sample.reading_id
+        state.confirmed = state.confirmed or sample.valid or state.readings >= 2
+    if state.fired:
+        return
+    held = (sample.at - state.since).total_seconds()
+    if (state.confirmed or found.rule.delay_s > 0) and held >= found.rule.delay_s:
+        state.fired = True
+
+
+def evaluate(
+    rules: Iterable[AlarmRule],
+    states: dict[str, RuleState],
+    params: Mapping[str, Sample],
+    baseline: BpSample | None,
+    phase: RulePhase | None,
+    protocol: str,
+    now: datetime,
+    no_data: NoDataLimits,
+) -> dict[str, ConditionResult]:
+    """Step every rule and sum them up per alarm condition."""
+    samples = parameter_samples(params, baseline)
+    results: dict[str, ConditionResult] = {}
+    for rule in rules:
+        state = states.setdefault(rule.name, RuleState())
+        result = results.setdefault(rule.condition, ConditionResult())
+        found = None
+        if phase is not None and applies(rule, phase, protocol):
+            found = breach(rule, samples, baseline, now, no_data)
+        step(state, found)
+        if state.since is not None:
+            result.holding = True
+        if state.fired and found is not None:
+            best = result.fired
+            if best is None or _rank(rule.priority) > _rank(best.rule.priority):
+                result.fired = found
+            result.latching = result.latching or rule.latching
+    return results
+
+
+def _rank(priority: Priority) -> int:
+    return PRIORITY_RANK[priority]

@@ -1,0 +1,247 @@
+"""``chairside engine``: the pure engine wired to the broker.
+
+The engine is the one authority on session state and alarms. This module only moves
+messages: broker -> ``Engine.handle`` / ``Engine.tick`` -> broker. It uses a persistent MQTT
+session so the broker queues readings and commands while the engine restarts, and on start it
+recovers open sessions from the retained ChairState it published before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+import aiomqtt
+
+from drivers import topics
+from drivers.clock import Clock
+from drivers.gateway import MemoryOutbox
+from drivers.mqtt import (
+    QOS,
+    Backoff,
+    MqttSettings,
+    PayloadDecoder,
+    make_client,
+    payload_bytes,
+    will,
+)
+from drivers.tasks import first_failure, raise_if_cancelled, stop_if_cancelled
+from drivers.wire import (
+    AlarmEvent,
+    ChairState,
+    CommandResult,
+    DeviceStatus,
+    EngineStatus,
+    GatewayStatus,
+    Reading,
+)
+from monitor import __version__
+from monitor.engine import Engine, EngineConfig
+
+log = logging.getLogger(__name__)
+
+Output = ChairState | AlarmEvent | CommandResult
+
+
+class SeenIds:
+    """The ids of recent messages, to drop QoS 1 redeliveries (bounded)."""
+
+    def __init__(self, size: int = 20_000) -> None:
+        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._size = size
+
+    def seen(self, key: str) -> bool:
+        if key in self._ids:
+            return True
+        self._ids[key] = None
+        if len(self._ids) > self._size:
+            self._ids.popitem(last=False)
+        return False
+
+
+class EngineService:
+    def __init__(
+        self,
+        mqtt: MqttSettings,
+        site: str,
+        config: EngineConfig,
+        clock: Clock,
+        *,
+        chairs: Iterable[str] = (),
+        tick_interval_s: float = 0.5,
+        state_min_interval_s: float = 0.25,
+        restore_wait_s: float = 1.0,
+        on_output: Callable[[Output], None] | None = None,
+    ) -> None:
+        self.mqtt = mqtt
+        self.site = site
+        self.clock = clock
+        self.engine = Engine(config)
+        for chair in chairs:
+            self.engine.ensure_chair(chair)
+        self.tick_interval_s = tick_interval_s
+        self.state_min_interval_s = state_min_interval_s
+        self.restore_wait_s = restore_wait_s
+        self.on_output = on_output
+        self.decoder = PayloadDecoder(log)
+        self.started_at = clock.now()
+        self.connected = asyncio.Event()
+        self._seen = SeenIds()
+        self._events = MemoryOutbox()  # alarm events and command results, kept until PUBACK
+        self._states: dict[str, ChairState] = {}  # newest state per chair, not yet published
+        self._wakeup = asyncio.Event()
+        self._events_waiting = asyncio.Event()
+        self._restored = False
+
+    # -- pure side ------------------------------------------------------------------------
+
+    def process(self, topic: str, payload: bytes, now: datetime) -> None:
+        """Decode one message and feed it to the engine."""
+        inbound = self.decoder.decode(topic, payload)
+        if inbound is None:
+            return
+        message = inbound.payload
+        chair = inbound.topic.chair
+        if chair is None or isinstance(
+            message, ChairState | AlarmEvent | CommandResult | EngineStatus
+        ):
+            return
+        if isinstance(message, Reading | DeviceStatus | GatewayStatus):
+            key = getattr(message, "id", None)
+        else:
+            key = f"command:{message.id}"
+        if key is not None and self._seen.seen(key):
+            return
+        self._emit(self.engine.handle(chair, message, now))
+
+    def tick(self, now: datetime) -> None:
+        self._emit(self.engine.tick(now))
+
+    def _emit(self, outputs: Iterable[Output]) -> None:
+        for out in outputs:
+            if isinstance(out, ChairState):
+                self._states[out.chair] = out
+            else:
+                # Alarm events are unique by id; a command's answer by id and time (the same
+                # command answered again after a restart is a second message).
+                key = out.id if isinstance(out, AlarmEvent) else f"result:{out.id}:{out.at}"
+                self._events.append(topics.engine_output(self.site, out), out.to_json(), key)
+                self._events_waiting.set()
+            if self.on_output is not None:
+                self.on_output(out)
+        self._wakeup.set()
+
+    # -- broker side ----------------------------------------------------------------------
+
+    def _status(self, state: str) -> EngineStatus:
+        return EngineStatus(
+            state="online" if state == "online" else "offline",
+            at=self.clock.now(),
+            started_at=self.started_at,
+            version=__version__,
+        )
+
+    async def run(self) -> None:
+        backoff = Backoff(maximum=self.mqtt.reconnect_max_s)
+        status_topic = topics.engine_status(self.site)
+        while True:
+            try:
+                client = make_client(
+                    self.mqtt,
+                    f"chairside-engine-{self.site}",
+                    will=will(status_topic, self._status("offline")),
+                    clean_session=False,
+                )
+                async with client:
+                    backoff.reset()
+                    if not self._restored:
+                        await self._restore(client)
+                    for flt in ("readings/+", "devices/+/status", "gateway/status", "commands"):
+                        await client.subscribe(topics.chairs_filter(self.site, flt), qos=QOS)
+                    await client.publish(
+                        status_topic, self._status("online").to_json(), qos=QOS, retain=True
+                    )
+                    self._emit(self.engine.states(self.clock.now()))
+                    self.connected.set()
+                    await first_failure(
+                        self._consume(client), self._publish(client), self._ticker(client)
+                    )
+            except aiomqtt.MqttError as exc:
+                stop_if_cancelled(exc)
+                self.connected.clear()
+                delay = backoff.next()
+                log.warning(
+                    "engine: broker %s lost (%s); retry in %.2fs", self.mqtt.url(), exc, delay
+                )
+                await asyncio.sleep(delay)
+
+    async def _restore(self, client: aiomqtt.Client) -> None:
+        """Read the retained ChairState of every chair and recover open sessions."""
+        flt = topics.chairs_filter(self.site, "state")
+        await client.subscribe(flt, qos=QOS)
+        states: list[ChairState] = []
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.restore_wait_s):
+                async for message in client.messages:
+                    if not message.retain:
+                        continue
+                    inbound = self.decoder.decode(
+                        message.topic.value, payload_bytes(message), retained=True
+                    )
+                    if inbound is not None and isinstance(inbound.payload, ChairState):
+                        states.append(inbound.payload)
+        await client.unsubscribe(flt)
+        if states:
+            self.engine.restore(states, self.clock.now())
+            log.info("engine: recovered %d chairs from retained state", len(states))
+        self._restored = True
+
+    async def _consume(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            self.process(message.topic.value, payload_bytes(message), self.clock.now())
+
+    async def _ticker(self, client: aiomqtt.Client) -> None:
+        status_topic = topics.engine_status(self.site)
+        beats = 0
+        while True:
+            raise_if_cancelled()
+            await asyncio.sleep(self.tick_interval_s)
+            self.tick(self.clock.now())
+            beats += 1
+            if beats % 10 == 0:
+                await client.publish(
+                    status_topic, self._status("online").to_json(), qos=QOS, retain=True
+                )
+
+    async def _publish(self, client: aiomqtt.Client) -> None:
+        """Alarm events and command answers leave first, as soon as they exist. Chair states
+        are coalesced, only the newest per chair, and sent at most every
+        ``state_min_interval_s``: a burst of readings never holds an alarm back, and screens
+        and the recorder get the present without every intermediate step."""
+        while True:
+            raise_if_cancelled()
+            self._wakeup.clear()
+            self._events_waiting.clear()
+            while len(self._events):
+                for entry in self._events.peek(200):
+                    await client.publish(entry.topic, entry.payload, qos=QOS)
+                    self._events.ack(entry.rowid)
+            states, self._states = self._states, {}
+            # A state lost to a dropped connection is harmless: on reconnecting, every
+            # chair's present state is published again.
+            for chair, state in states.items():
+                await client.publish(
+                    topics.state(self.site, chair), state.to_json(), qos=QOS, retain=True
+                )
+            if len(self._events):
+                continue
+            if states:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.state_min_interval_s):
+                        await self._events_waiting.wait()
+            else:
+                await self._wakeup.wait()

@@ -1,0 +1,291 @@
+"""The recording's commands: ``record``, ``sessions``, ``export``, ``replay``, ``report``.
+
+A SESSION argument is a session id from ``chairside sessions`` (or a prefix naming only one)
+in the recording file; a FILE argument is a wire log (``.jsonl``) exported before. A problem
+with the input is one line on standard error and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime, time
+from pathlib import Path
+from typing import Any, TextIO, TypeVar
+
+import click
+
+from drivers.clock import WallClock
+from monitor.cli_support import broker_options, config_option, run_async, settings_from
+from monitor.config import Settings
+from monitor.engine import EngineConfig
+
+from . import export as exporting
+from . import fhir, report_html, wirelog
+from .recorder import Recorder, reindex
+from .replay import Replay, alarm_events, compare, prepare, timeline_line
+from .report import ReportError, build
+from .store import Store
+
+EXIT_INPUT = 2
+
+
+def _fail(message: str) -> None:
+    click.echo(f"chairside: {message}", err=True)
+    sys.exit(EXIT_INPUT)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _db_option(func: F) -> F:
+    return click.option(
+        "--db", "db", type=click.Path(path_type=Path, dir_okay=False), default=None,
+        help="recording file (default: [recorder].path)",
+    )(func)
+
+
+def _open_store(settings: Settings, db: Path | None) -> Store:
+    path = db or settings.recorder.path
+    if not path.is_file():
+        _fail(f"no recording at {path} (run `chairside record`, or give --db)")
+    return Store(path)
+
+
+def _load(settings: Settings, db: Path | None, source: str) -> tuple[wirelog.WireLog, str]:
+    """A wire log from a file, or a session's from the recording."""
+    path = Path(source)
+    if path.suffix == ".jsonl" or path.is_file():
+        if not path.is_file():
+            _fail(f"{path}: no such file")
+        return wirelog.read(path), str(path)
+    with _open_store(settings, db) as store:
+        try:
+            session = store.find_session(source)
+        except KeyError as exc:
+            _fail(str(exc.args[0]))
+        return wirelog.WireLog(exporting.session_records(store, session), [],
+                               session.id), session.id
+
+
+def _out(output: Path | None) -> TextIO:
+    if output is None:
+        return sys.stdout
+    return output.open("w", encoding="utf-8", newline="")
+
+
+def _engine_config(path: Path) -> EngineConfig:
+    from monitor.config import ConfigError, load_settings
+
+    try:
+        return load_settings(path).engine
+    except ConfigError as exc:
+        _fail(str(exc))
+    raise AssertionError  # pragma: no cover
+
+
+@click.command()
+@broker_options
+@_db_option
+def record(config: Path | None, broker: str | None, site: str | None, db: Path | None) -> None:
+    """Record every message of the site (persistent session; nothing lost on restarts)."""
+    settings = settings_from(config, broker, site)
+    store = Store(db or settings.recorder.path)
+    recorder = Recorder(settings.mqtt, settings.site.id, store, WallClock(),
+                        retention_days=settings.recorder.retention_days)
+
+    async def go() -> None:
+        try:
+            await recorder.run()
+        finally:
+            store.close()
+
+    sys.exit(run_async(go()))
+
+
+@click.command()
+@config_option
+@_db_option
+@click.option("--chair", default=None, help="only this chair's sessions")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per session")
+@click.option("--reindex", "rebuild", is_flag=True,
+              help="rebuild the session index from the messages first")
+def sessions(config: Path | None, db: Path | None, chair: str | None, as_json: bool,
+             rebuild: bool) -> None:
+    """List the recorded sessions: chair, patient code, protocol, start, end, monitoring
+    minutes and alarm counts."""
+    settings = settings_from(config)
+    with _open_store(settings, db) as store:
+        if rebuild:
+            reindex(store)
+        rows = store.sessions(chair=chair)
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps({
+                "id": row.id, "chair": row.chair, "patient_code": row.patient_code,
+                "protocol": row.protocol, "started_at": _iso(row.started_at),
+                "ended_at": _iso(row.ended_at), "end": row.end_kind or "open",
+                "monitoring_min": round(row.monitoring_min(), 1),
+                "alarms": row.alarm_counts(),
+            }))
+        return
+    header = (f"{'SESSION':<26} {'CHAIR':<10} {'PATIENT':<10} {'PROTOCOL':<12} "
+              f"{'START':<16} {'END':<16} {'MIN':>6}  ALARMS H/M/L")
+    click.echo(header)
+    for row in rows:
+        counts = row.alarm_counts()
+        end = f"{row.ended_at:%Y-%m-%d %H:%M}" if row.ended_at else "open"
+        click.echo(
+            f"{row.id:<26} {row.chair:<10} {row.patient_code or '-':<10} "
+            f"{row.protocol or '-':<12} {row.started_at:%Y-%m-%d %H:%M} {end:<16} "
+            f"{row.monitoring_min():>6.1f}  {counts['high']}/{counts['medium']}/{counts['low']}"
+        )
+
+
+def _iso(when: datetime | None) -> str | None:
+    from drivers.wire import format_time
+
+    return None if when is None else format_time(when)
+
+
+@click.command()
+@config_option
+@_db_option
+@click.argument("session")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "fhir"]), default="jsonl",
+              show_default=True)
+@click.option("--anonymize", is_flag=True,
+              help="drop the patient code and free-text notes, shift all times by a random "
+                   "offset")
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="write here instead of standard output")
+def export(config: Path | None, db: Path | None, session: str, fmt: str, anonymize: bool,
+           output: Path | None) -> None:
+    """Export a session: its wire log (jsonl), its readings (csv), or a FHIR R4 Bundle of
+    vital-sign Observations (fhir)."""
+    settings = settings_from(config)
+    log, _ = _load(settings, db, session)
+    records = log.records
+    code = exporting.patient_code(records)
+    if anonymize:
+        records = exporting.anonymize(records, exporting.random_offset())
+        code = None
+    out = _out(output)
+    try:
+        if fmt == "jsonl":
+            wirelog.write(records, out)
+        elif fmt == "csv":
+            exporting.write_csv(records, out)
+        else:
+            json.dump(fhir.bundle(records, code), out, indent=2)
+            out.write("\n")
+    finally:
+        if out is not sys.stdout:
+            out.close()
+
+
+def _parse_time(value: str, day: datetime) -> datetime:
+    try:
+        if "T" in value or "-" in value:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        return datetime.combine(day.date(), time.fromisoformat(value), UTC)
+    except ValueError:
+        _fail(f"--start {value!r}: expected HH:MM[:SS] or an ISO 8601 time")
+    raise AssertionError  # pragma: no cover
+
+
+@click.command()
+@config_option
+@_db_option
+@click.argument("source")
+@click.option("--headless", is_flag=True, help="print the alarm timeline instead of a screen")
+@click.option("--speed", type=click.FloatRange(1, 600), default=60.0, show_default=True,
+              help="recorded seconds per wall second on the screen")
+@click.option("--start", "start_at", default=None, metavar="TIME",
+              help="begin at this time (HH:MM[:SS] UTC on the session's day, or ISO 8601)")
+@click.option("--against", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="compare with a replay under this configuration instead of the recording")
+def replay(config: Path | None, db: Path | None, source: str, headless: bool, speed: float,
+           start_at: str | None, against: Path | None) -> None:
+    """Feed a recorded session (or a .jsonl wire log) through the engine on the recording's
+    clock: into the dashboard, or --headless as an alarm timeline. With --config, see which
+    alarms would have differed under other limits."""
+    settings = settings_from(config)
+    log, name = _load(settings, db, source)
+    prepared = prepare(log)
+    for problem in prepared.problems:
+        click.echo(f"chairside: {name}: {problem}", err=True)
+    if not prepared.steps:
+        _fail(f"{name}: no readings or commands to replay")
+    run = Replay(prepared, settings.engine)
+    if not headless:
+        from .replay_app import ReplayApp
+
+        app = ReplayApp(run, settings.site.id, settings.dashboard, speed=speed)
+        if start_at:
+            app.replay.seek(_parse_time(start_at, run.start))
+        app.run()
+        return
+    events = alarm_events(run.run())
+    for event in events:
+        click.echo(timeline_line(event))
+    if against is not None:
+        other = Replay(prepared, _engine_config(against))
+        baseline, label = alarm_events(other.run()), f"the replay under {against}"
+    elif prepared.recorded_alarms:
+        baseline, label = prepared.recorded_alarms, "the recording"
+    else:
+        click.echo(f"{len(events)} alarm events (the log holds no recorded alarms to compare)")
+        return
+    difference = compare(baseline, events)
+    if difference.same:
+        click.echo(f"{len(events)} alarm events, the same as {label}")
+        return
+    click.echo(f"{len(difference.only_recorded) + len(difference.only_replayed)} alarm events "
+               f"differ from {label}:")
+    for event in difference.only_recorded:
+        click.echo("- " + timeline_line(event))
+    for event in difference.only_replayed:
+        click.echo("+ " + timeline_line(event))
+
+
+@click.command()
+@config_option
+@_db_option
+@click.argument("source")
+@click.option("--format", "fmt", type=click.Choice(["html", "json"]), default="html",
+              show_default=True)
+@click.option("--chair", default=None, help="the chair to report on, when a log holds several")
+@click.option("--ack-within", type=click.FloatRange(min=1), default=None, metavar="SECONDS",
+              help="time to acknowledge a high alarm (default: [engine] escalation_s.high)")
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="write here instead of standard output")
+def report(config: Path | None, db: Path | None, source: str, fmt: str, chair: str | None,
+           ack_within: float | None, output: Path | None) -> None:
+    """The session's monitoring record and compliance checks (REMS form, QA)."""
+    settings = settings_from(config)
+    log, name = _load(settings, db, source)
+    try:
+        made = build(log, settings.engine, chair=chair, ack_within_s=ack_within, source=name)
+    except ReportError as exc:
+        _fail(f"{name}: {exc}")
+    for problem in made.data["problems"]:
+        click.echo(f"chairside: {name}: {problem}", err=True)
+    out = _out(output)
+    try:
+        if fmt == "json":
+            out.write(made.to_json())
+        else:
+            out.write(report_html.render(made, generated_at=datetime.now(UTC)))
+    finally:
+        if out is not sys.stdout:
+            out.close()
+
+
+COMMANDS = [record, sessions, export, replay, report]
+
+"""The recording's commands, registered on ``chairside`` by ``monitor.cli``."""
+
+__all__ = ["COMMANDS", "export", "record", "replay", "report", "sessions"]

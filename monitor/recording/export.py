@@ -1,0 +1,176 @@
+"""A recorded session out of the recording: its wire log, a CSV of its readings, and the
+anonymised copies that can leave the clinic.
+
+A session's log holds the chair's messages from its start to its end and, first, the
+picture the engine had when it started (the chair's last state, each device's and the
+gateway's last status), so a replay starts where the live engine stood.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import re
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
+from typing import Any, TextIO
+
+from drivers.mqtt import PayloadDecoder
+from drivers.wire import ManualBp, Reading, StartSession, format_time
+
+from .sessions import SAME_START
+from .store import SessionRow, Store, StoredMessage
+from .wirelog import WireRecord
+
+TAIL = timedelta(seconds=30)
+"""Kept after a session's end: the engine's answer and last state follow the discharge."""
+
+ANONYMOUS = "ANON"
+"""Put where a patient code was: the contract needs one, and this one names nobody."""
+
+
+def session_records(store: Store, session: SessionRow) -> list[WireRecord]:
+    """The session's wire log, lead-in first, in arrival order."""
+    start = session.started_at
+    for message in store.latest_before(session.chair, "command", start + SAME_START, 20):
+        if b'"start_session"' in message.payload and message.received_at >= start - SAME_START:
+            start = min(start, message.received_at)
+            break
+    until = session.ended_at + TAIL if session.ended_at is not None else None
+    following = [s for s in store.sessions(chair=session.chair) if s.started_at > start
+                 and s.id != session.id]
+    if following:
+        cap = min(s.started_at for s in following) - timedelta(milliseconds=1)
+        until = cap if until is None else min(until, cap)
+    lead: list[StoredMessage] = []
+    lead += store.latest_before(session.chair, "state", start)
+    lead += store.latest_before(session.chair, "gateway_status", start)
+    seen: set[str] = set()
+    for message in store.latest_before(session.chair, "device_status", start, 100):
+        if message.topic not in seen:
+            seen.add(message.topic)
+            lead.append(message)
+    lead.sort(key=lambda m: m.seq)
+    body = store.messages(chair=session.chair, since=start, until=until)
+    return [_record(m) for m in [*lead, *body]]
+
+
+def _record(message: StoredMessage) -> WireRecord:
+    return WireRecord(
+        message.topic, message.received_at, message.payload,
+        invalid=None if message.valid else (message.error or "invalid"),
+    )
+
+
+# -- CSV ------------------------------------------------------------------------------------
+
+CSV_COLUMNS = [
+    "received_at", "measured_at", "chair", "device", "source", "kind", "systolic",
+    "diastolic", "mean", "pulse_rate", "heart_rate", "spo2", "perfusion_index",
+    "cuff_pressure", "rr_intervals", "energy_expended", "unit", "quality", "flags", "seq",
+    "reading_id",
+]
+
+
+def readings(records: Iterable[WireRecord]) -> Iterator[tuple[WireRecord, Reading | ManualBp]]:
+    """The valid readings of a log, and the manual blood pressures the nurses entered."""
+    decoder = PayloadDecoder()
+    for record in records:
+        is_reading = "/readings/" in record.topic
+        is_manual = record.topic.endswith("/commands") and b"manual_bp" in record.payload
+        if record.invalid is not None or not (is_reading or is_manual):
+            continue
+        inbound = decoder.decode(record.topic, record.payload)
+        if inbound is not None and isinstance(inbound.payload, Reading | ManualBp):
+            yield record, inbound.payload
+
+
+def write_csv(records: Iterable[WireRecord], out: TextIO) -> int:
+    """One row per reading (a manual BP is a row with source ``manual``)."""
+    writer = csv.DictWriter(out, CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    n = 0
+    for record, item in readings(records):
+        row: dict[str, Any] = {"received_at": format_time(record.received_at)}
+        if isinstance(item, Reading):
+            row.update(
+                measured_at=format_time(item.measured_at), chair=item.chair,
+                device=item.device, source=item.source, kind=item.kind, unit=item.unit,
+                quality=item.quality, flags=";".join(item.flags),
+                seq="" if item.seq is None else item.seq, reading_id=item.id,
+            )
+            for name, value in item.values.items():
+                row[name] = (
+                    ";".join(f"{v:g}" for v in value) if isinstance(value, list) else f"{value:g}"
+                )
+        else:
+            row.update(
+                measured_at=format_time(item.at), device=item.by, source="manual",
+                kind="blood_pressure", unit="mm[Hg]", quality="valid", reading_id=item.id,
+                systolic=item.systolic, diastolic=item.diastolic,
+                pulse_rate="" if item.pulse is None else item.pulse,
+                chair=record.topic.split("/")[4] if record.topic.count("/") >= 4 else "",
+            )
+        writer.writerow(row)
+        n += 1
+    return n
+
+
+# -- anonymising ----------------------------------------------------------------------------
+
+_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+_FREE_TEXT = frozenset({"note"})
+"""Fields whose free text may name someone: dropped (they are optional)."""
+
+
+def random_offset(rng: random.Random | None = None) -> timedelta:
+    """Between one and two years back, to the second: dates no longer point at a visit."""
+    rng = rng or random.SystemRandom()
+    return -timedelta(days=365 + rng.randrange(365), seconds=rng.randrange(86_400))
+
+
+def anonymize(records: Iterable[WireRecord], offset: timedelta) -> list[WireRecord]:
+    """Patient codes replaced by ``ANON``, free-text notes dropped, every time shifted by
+    ``offset`` (so intervals, and hence every check and alarm, are unchanged)."""
+    out = []
+    for record in records:
+        payload = record.payload
+        try:
+            obj = json.loads(payload)
+        except ValueError:
+            obj = None
+        if obj is not None:
+            payload = json.dumps(_scrub(obj, offset), separators=(",", ":")).encode()
+        out.append(WireRecord(record.topic, record.received_at + offset, payload,
+                              record.line, record.invalid))
+    return out
+
+
+def _scrub(value: Any, offset: timedelta) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: ANONYMOUS if k == "patient_code" and isinstance(v, str) else _scrub(v, offset)
+            for k, v in value.items()
+            if k not in _FREE_TEXT
+        }
+    if isinstance(value, list):
+        return [_scrub(v, offset) for v in value]
+    if isinstance(value, str) and _TIME.match(value):
+        try:
+            when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+        return format_time(when + offset)
+    return value
+
+
+def patient_code(records: Iterable[WireRecord]) -> str | None:
+    """The patient code of the log's session start, if it has one."""
+    decoder = PayloadDecoder()
+    for record in records:
+        if record.topic.endswith("/commands") and b"start_session" in record.payload:
+            inbound = decoder.decode(record.topic, record.payload)
+            if inbound is not None and isinstance(inbound.payload, StartSession):
+                return inbound.payload.patient_code
+    return None

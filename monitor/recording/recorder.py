@@ -1,0 +1,194 @@
+"""``chairside record``: every message of the site, appended to the recording.
+
+The recorder keeps a persistent MQTT session under a stable client id, so the broker queues
+the site's messages while the recorder or the broker restarts. It acknowledges a message
+(QoS 1 PUBACK) only after the message is committed to disk, so a crash between receipt and
+write makes the broker deliver it again instead of losing it; the redelivery is then
+dropped as a duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import aiomqtt
+
+from drivers import topics
+from drivers.clock import Clock
+from drivers.mqtt import QOS, Backoff, MqttSettings, PayloadDecoder, make_client, payload_bytes
+from drivers.tasks import stop_if_cancelled
+
+from .sessions import SessionTracker
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+BATCH = 500
+"""Messages committed (one fsync) and acknowledged together when they arrive in a burst."""
+
+_ID_KEYS = {"reading": "reading", "alarm": "alarm", "command": "command",
+            "command_result": "result"}
+
+
+@dataclass(frozen=True, slots=True)
+class Classified:
+    """What the recorder knows of one raw message before storing it."""
+
+    type: str | None
+    chair: str | None
+    key: str
+    valid: bool
+    error: str | None
+    payload: Any = None
+
+
+def classify(topic: str, payload: bytes, decoder: PayloadDecoder) -> Classified:
+    """Decode a message for the index; a message that fails is still recorded, marked why."""
+    try:
+        parsed = topics.parse(topic)
+    except topics.TopicError as exc:
+        return Classified(None, None, topic, False, str(exc))
+    before = decoder.last_error
+    decoder.last_error = None
+    inbound = decoder.decode(topic, payload)
+    if inbound is None:
+        error = (decoder.last_error or "").removeprefix(topic + ": ") or (
+            "empty payload (a retained message deleted)")
+        decoder.last_error = before
+        return Classified(parsed.type, parsed.chair, topic, False, error)
+    model = inbound.payload
+    prefix = _ID_KEYS.get(parsed.type)
+    ident = getattr(model, "id", None)
+    key = f"{prefix}:{ident}" if prefix and isinstance(ident, str) else topic
+    return Classified(parsed.type, parsed.chair, key, True, None, model)
+
+
+class Recorder:
+    """Appends a site's messages to a Store, keeps the session index and the retention."""
+
+    def __init__(
+        self,
+        mqtt: MqttSettings,
+        site: str,
+        store: Store,
+        clock: Clock,
+        *,
+        client_id: str | None = None,
+        retention_days: int | None = None,
+    ) -> None:
+        self.mqtt = mqtt
+        self.site = topics.check_ident(site, "site")
+        self.store = store
+        self.clock = clock
+        self.client_id = client_id or f"chairside-recorder-{site}"
+        self.retention_days = retention_days
+        self.decoder = PayloadDecoder(logging.getLogger(__name__ + ".payloads"))
+        self.tracker = SessionTracker(store.open_sessions())
+        self.connected = asyncio.Event()
+        self.recorded = 0
+        self.duplicates = 0
+        self.invalid = 0
+        self._changed = asyncio.Condition()
+        self._last_purge: datetime | None = None
+
+    # -- the synchronous side (also used by tests and re-indexing) -----------------------
+
+    def record(self, topic: str, payload: bytes, now: datetime, retained: bool = False) -> bool:
+        """Append one message (uncommitted); False when it is a duplicate."""
+        try:
+            found = classify(topic, payload, self.decoder)
+        except Exception as exc:  # a message that breaks decoding must not stop recording
+            found = Classified(None, None, topic, False, f"could not be decoded: {exc!r}")
+        seq = self.store.append(
+            topic, payload, now, key=found.key, type=found.type, chair=found.chair,
+            valid=found.valid, error=found.error, retained=retained,
+        )
+        if seq is None:
+            self.duplicates += 1
+            return False
+        self.recorded += 1
+        if not found.valid:
+            self.invalid += 1
+            log.info("recorded an invalid message on %s: %s", topic, found.error)
+            return True
+        for row in self.tracker.observe(found.chair, found.payload, now):
+            self.store.save_session(row)
+        return True
+
+    def purge_if_due(self, now: datetime) -> None:
+        if self.retention_days is None:
+            return
+        if self._last_purge is not None and now - self._last_purge < timedelta(days=1):
+            return
+        self._last_purge = now
+        sessions, messages = self.store.purge(now, self.retention_days)
+        if sessions or messages:
+            log.info("retention: deleted %d sessions and %d messages", sessions, messages)
+
+    async def wait_recorded(self, count: int, within: float = 15.0) -> None:
+        """Wait until ``count`` messages have been recorded (tests, tools)."""
+        async with asyncio.timeout(within), self._changed:
+            await self._changed.wait_for(lambda: self.recorded >= count)
+
+    # -- the broker side -----------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Record until cancelled, reconnecting with backoff."""
+        backoff = Backoff(maximum=self.mqtt.reconnect_max_s)
+        while True:
+            try:
+                client = make_client(self.mqtt, self.client_id, clean_session=False)
+                # aiomqtt has no switch for it: acknowledge only what is on disk.
+                client._client.manual_ack_set(True)
+                async with client:
+                    backoff.reset()
+                    await client.subscribe(topics.site_filter(self.site), qos=QOS)
+                    self.connected.set()
+                    self.purge_if_due(self.clock.now())
+                    await self._consume(client)
+            except aiomqtt.MqttError as exc:
+                stop_if_cancelled(exc)
+                self.connected.clear()
+                delay = backoff.next()
+                log.warning(
+                    "recorder: broker %s lost (%s); retry in %.2fs", self.mqtt.url(), exc, delay
+                )
+                await asyncio.sleep(delay)
+
+    async def _consume(self, client: aiomqtt.Client) -> None:
+        messages = aiter(client.messages)
+        while True:
+            batch = [await anext(messages)]
+            while len(client.messages) and len(batch) < BATCH:
+                batch.append(await anext(messages))
+            now = self.clock.now()
+            for message in batch:
+                self.record(message.topic.value, payload_bytes(message), now, message.retain)
+            self.store.commit()
+            for message in batch:
+                if message.qos > 0:
+                    client._client.ack(message.mid, message.qos)
+            async with self._changed:
+                self._changed.notify_all()
+            self.purge_if_due(now)
+
+
+def reindex(store: Store) -> int:
+    """Rebuild the session index from the messages (after an upgrade, or to check it)."""
+    decoder = PayloadDecoder(logging.getLogger(__name__ + ".payloads"))
+    tracker = SessionTracker()
+    store.clear_sessions()
+    count = 0
+    for message in store.messages():
+        if not message.valid or message.type is None:
+            continue
+        found = classify(message.topic, message.payload, decoder)
+        for row in tracker.observe(found.chair, found.payload, message.received_at):
+            store.save_session(row)
+            count += 1
+    store.commit()
+    return len(store.sessions()) if count else 0

@@ -1,0 +1,404 @@
+"""Replay: a recording fed through the real engine on the recording's own clock.
+
+The engine is pure, so the same inputs at the same times give the same outputs. A replay
+hands it every recorded input (readings, device and gateway status, commands) at its
+recorded receive time, and lets time act in between by ticking the engine where the live
+engine acted: at every time the recording shows it publishing (a state, an alarm event, an
+answer). The live engine ticks more often than that, but a tick that changes nothing
+publishes nothing, so these are the only ticks that matter, and every alarm comes back at the
+same moment with the same id. A log that holds only inputs has no such times: the replay then
+ticks on the live service's grid (every ``tick_s``), and an alarm that time alone raises
+(silence, escalation, a check coming due) comes back within one tick of when it was due.
+
+Under other limits (``--config``), an alarm that time alone raises comes back at the first
+moment after it was due at which the live engine acted: within a second while readings
+flow, at most the engine's state interval later.
+
+The engine's recorded outputs are what the replay is compared with, never inputs. A recording
+whose first messages are the engine's retained states (a session's lead-in) starts the engine
+from them, as the live engine does after a restart.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import logging
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import cast
+
+from drivers import topics
+from drivers.mqtt import PayloadDecoder
+from drivers.wire import AlarmEvent, ChairState, CommandResult
+from monitor.engine import Engine, EngineConfig, Message, Output
+
+from .wirelog import WireLog, WireRecord
+
+log = logging.getLogger(__name__)
+
+INPUTS = frozenset({"reading", "device_status", "gateway_status", "command"})
+TICK_S = 0.5
+"""The live engine service ticks every half second (``EngineService.tick_interval_s``)."""
+
+
+class ReplayClock:
+    """A clock that follows the recording: ``now`` is wherever the replay stands."""
+
+    def __init__(self, start: datetime, speed: float = 1.0) -> None:
+        self._now = start
+        self._speed = speed
+
+    @property
+    def speed(self) -> float:
+        return self._speed
+
+    @speed.setter
+    def speed(self, value: float) -> None:
+        self._speed = value
+
+    @property
+    def rate(self) -> float:
+        return self._speed
+
+    def now(self) -> datetime:
+        return self._now
+
+    def set(self, when: datetime) -> None:
+        self._now = when
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A line or message the replay could not use, named so QA can find it."""
+
+    line: int | None
+    topic: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" if self.line is not None else "message"
+        return f"{where}: {self.topic + ': ' if self.topic else ''}{self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One input, decoded, at its receive time."""
+
+    at: datetime
+    chair: str
+    message: Message
+    record: WireRecord
+    is_command: bool = False
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A recording sorted into what the replay feeds, what it compares with, and what it
+    could not use."""
+
+    steps: list[Step] = field(default_factory=list)
+    lead_in: list[ChairState] = field(default_factory=list)
+    recorded_alarms: list[AlarmEvent] = field(default_factory=list)
+    recorded_results: list[CommandResult] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    chairs: list[str] = field(default_factory=list)
+    engine_times: list[datetime] = field(default_factory=list)
+    """When the live engine published something: where a replay ticks it."""
+    engine_chairs: dict[datetime, set[str]] = field(default_factory=dict)
+    """Which chairs it published something for at each of those times."""
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+def prepare(wire: WireLog) -> Prepared:
+    out = Prepared(problems=[Problem(b.line, None, b.reason) for b in wire.bad])
+    decoder = PayloadDecoder(logging.getLogger(__name__ + ".payloads"))
+    chairs: set[str] = set()
+    engine_times: dict[datetime, set[str]] = {}
+    latest: datetime | None = None
+    for record in wire.records:
+        when = record.received_at
+        if latest is not None and when < latest:
+            when = latest  # the recorder's clock stepped back: keep the order, not the step
+        latest = when
+        if out.start is None:
+            out.start = when
+        out.end = when
+        if out.steps and record.topic.endswith("/state"):
+            # The engine's states after the start matter only for when it published them:
+            # read just that, and leave the full check to a state that does not read.
+            stamp = _state_time(record)
+            if stamp is not None:
+                engine_times.setdefault(stamp[1], set()).add(stamp[0])
+                continue
+        decoder.last_error = None
+        inbound = decoder.decode(record.topic, record.payload)
+        if inbound is None:
+            error = (decoder.last_error or "").removeprefix(record.topic + ": ")
+            reason = error or record.invalid or "empty payload"
+            out.problems.append(Problem(record.line, record.topic, reason))
+            continue
+        chair = inbound.topic.chair
+        if chair is not None:
+            chairs.add(chair)
+        payload = inbound.payload
+        if inbound.topic.type in INPUTS and chair is not None:
+            out.steps.append(
+                Step(when, chair, cast(Message, payload), record, inbound.topic.type == "command")
+            )
+        elif isinstance(payload, ChairState):
+            if not out.steps:
+                out.lead_in.append(payload)
+            else:
+                engine_times.setdefault(payload.at, set()).add(payload.chair)
+        elif isinstance(payload, AlarmEvent):
+            out.recorded_alarms.append(payload)
+            engine_times.setdefault(payload.at, set()).add(payload.chair)
+        elif isinstance(payload, CommandResult):
+            out.recorded_results.append(payload)
+            engine_times.setdefault(payload.at, set()).add(payload.chair)
+    out.chairs = sorted(chairs)
+    out.engine_times = sorted(engine_times)
+    out.engine_chairs = engine_times
+    if out.steps and not out.lead_in:
+        out.start = out.steps[0].at  # nothing to show before the first input
+    return out
+
+
+def _state_time(record: WireRecord) -> tuple[str, datetime] | None:
+    """The chair and time of a recorded ChairState, cheaply; None if it does not read."""
+    try:
+        chair = topics.parse(record.topic).chair
+        obj = json.loads(record.payload)
+        when = datetime.fromisoformat(obj["at"].replace("Z", "+00:00"))
+    except (topics.TopicError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    if chair is None or obj.get("chair") != chair or when.tzinfo is None:
+        return None
+    return chair, when
+
+
+class Replay:
+    """A recording, replayable: forward step by step, or to any time (backwards by
+    starting again, which is exact because the engine is deterministic)."""
+
+    def __init__(
+        self,
+        wire: WireLog | Prepared,
+        config: EngineConfig,
+        *,
+        tick_s: float = TICK_S,
+        grid: bool | None = None,
+    ) -> None:
+        """``grid``: tick every ``tick_s`` (True), only where the live engine acted (False),
+        or the latter when the recording shows it and the former when not (None)."""
+        self.prepared = wire if isinstance(wire, Prepared) else prepare(wire)
+        self.config = config
+        self.tick_ms = max(1, round(tick_s * 1000))
+        self.grid = not self.prepared.engine_times if grid is None else grid
+        start = self.prepared.start or datetime(1970, 1, 1, tzinfo=UTC)
+        self.start = start
+        self.end = self.prepared.end or start
+        self.clock = ReplayClock(start)
+        self._alarm_times: list[datetime] | None = None
+        self.reset()
+
+    @property
+    def problems(self) -> list[Problem]:
+        return self.prepared.problems
+
+    def reset(self) -> None:
+        self.engine = Engine(self.config)
+        for chair in self.prepared.chairs:
+            self.engine.ensure_chair(chair)
+        latest: dict[str, ChairState] = {}
+        for state in self.prepared.lead_in:
+            latest[state.chair] = state
+        if latest:
+            self.engine.restore(latest.values(), self.start)
+        self._next = 0
+        self._seen_commands: set[str] = set()
+        self.clock.set(self.start)
+
+    @property
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    @property
+    def finished(self) -> bool:
+        return self._next >= len(self.prepared.steps) and self.now >= self.end
+
+    def advance(self, until: datetime) -> list[Output]:
+        """Run from where the replay stands to ``until``; return the engine's outputs."""
+        out: list[Output] = []
+        steps = self.prepared.steps
+        now = self.now
+        while True:
+            upcoming = steps[self._next].at if self._next < len(steps) else None
+            if upcoming is None or upcoming > until:
+                for tick in self._ticks(now, until, inclusive=True):
+                    out += self.engine.tick(tick)
+                break
+            for tick in self._ticks(now, upcoming, inclusive=False):
+                out += self.engine.tick(tick)
+            now = upcoming
+            handled: set[str] = set()
+            while self._next < len(steps) and steps[self._next].at == upcoming:
+                step = steps[self._next]
+                self._next += 1
+                if step.is_command:
+                    # The live service drops a redelivered command before the engine sees it.
+                    ident = getattr(step.message, "id", "")
+                    if ident in self._seen_commands:
+                        continue
+                    self._seen_commands.add(ident)
+                out += self.engine.handle(step.chair, step.message, upcoming)
+                handled.add(step.chair)
+            if self._tick_after_inputs(upcoming, handled):
+                out += self.engine.tick(upcoming)
+        self.clock.set(max(self.now, until))
+        return out
+
+    def _ticks(self, after: datetime, upto: datetime, *, inclusive: bool) -> list[datetime]:
+        """Tick times after ``after`` and before ``upto`` (or up to it, ``inclusive``).
+
+        Inputs at a moment come before a tick at that moment: the live service handles a
+        message as it arrives, and a tick can only act on what it has."""
+        if not self.grid:
+            times = self.prepared.engine_times
+            side = bisect.bisect_right if inclusive else bisect.bisect_left
+            return times[bisect.bisect_right(times, after):side(times, upto)]
+        first = math.floor(after.timestamp() * 1000 / self.tick_ms) + 1
+        last_ms = upto.timestamp() * 1000 / self.tick_ms
+        last = math.floor(last_ms) if inclusive else math.ceil(last_ms) - 1
+        return [
+            datetime.fromtimestamp(n * self.tick_ms / 1000, UTC) for n in range(first, last + 1)
+        ]
+
+    def _tick_after_inputs(self, when: datetime, handled: set[str]) -> bool:
+        """Whether to tick at ``when`` after handling inputs of ``handled`` chairs then.
+
+        Handling a message already let time act on its chair at that moment, so a tick
+        then matters only for the other chairs, and only where the live engine ticked."""
+        others = [c for c in self.prepared.chairs if c not in handled]
+        if not others:
+            return False
+        if self.grid:
+            return round(when.timestamp() * 1000) % self.tick_ms == 0
+        return bool(self.prepared.engine_chairs.get(when, set()) - handled)
+
+    def run(self) -> list[Output]:
+        """Replay everything from the start."""
+        self.reset()
+        return self.advance(self.end)
+
+    def seek(self, when: datetime) -> list[ChairState]:
+        """Stand at ``when`` (bounded by the recording); return every chair's state there."""
+        when = min(max(when, self.start), self.end)
+        if when < self.now:
+            self.reset()
+        self.advance(when)
+        return self.engine.states(when)
+
+    def alarm_times(self) -> list[datetime]:
+        """When alarms are raised or escalated in this replay (for "next alarm")."""
+        if self._alarm_times is None:
+            other = Replay(self.prepared, self.config, tick_s=self.tick_ms / 1000,
+                           grid=self.grid)
+            self._alarm_times = sorted({
+                o.at for o in other.run()
+                if isinstance(o, AlarmEvent) and o.event in ("raised", "escalated")
+            })
+        return self._alarm_times
+
+    def next_alarm(self, after: datetime) -> datetime | None:
+        for when in self.alarm_times():
+            if when > after:
+                return when
+        return None
+
+
+def with_engine_outputs(
+    records: list[WireRecord], config: EngineConfig, site: str
+) -> list[WireRecord]:
+    """A log of inputs made whole: after each input, what the engine publishes in answer, as
+    the recorder would have kept it (for building recordings without a broker)."""
+    replay = Replay(WireLog(list(records)), config)
+    out: list[WireRecord] = []
+    for record in records:
+        out.append(record)
+        for o in replay.advance(record.received_at):
+            out.append(WireRecord(topics.engine_output(site, o), max(o.at, record.received_at),
+                                  o.to_json()))
+    return out
+
+
+# -- the alarm timeline ---------------------------------------------------------------------
+
+AlarmKey = tuple[str, str, str, str, datetime]
+
+
+def alarm_key(event: AlarmEvent) -> AlarmKey:
+    return (event.chair, event.condition, event.event, event.priority, event.at)
+
+
+def alarm_events(outputs: Iterable[Output]) -> list[AlarmEvent]:
+    return [o for o in outputs if isinstance(o, AlarmEvent)]
+
+
+@dataclass(frozen=True, slots=True)
+class Difference:
+    only_recorded: list[AlarmEvent]
+    only_replayed: list[AlarmEvent]
+
+    @property
+    def same(self) -> bool:
+        return not self.only_recorded and not self.only_replayed
+
+
+COMPARE_TOLERANCE_S = 1.0
+"""How far apart two runs' times for the same alarm event may be and still count as one.
+
+The recorder and the engine are separate subscribers, each stamping a message with its own
+receive time; the replay hands the engine each input at the recorder's time. Live, the two
+differ by the broker's delivery latency (milliseconds; more in a demo whose simulated time
+runs fast), so an alarm that an input raised comes back that much earlier or later."""
+
+
+def compare(
+    recorded: Iterable[AlarmEvent],
+    replayed: Iterable[AlarmEvent],
+    tolerance_s: float = COMPARE_TOLERANCE_S,
+) -> Difference:
+    """Which alarm events one run had and the other did not: the same chair, condition,
+    event and priority, at times no more than ``tolerance_s`` apart, count as one (ids and
+    message texts may differ between configurations)."""
+    pending: dict[tuple[str, str, str, str], list[AlarmEvent]] = {}
+    for event in sorted(replayed, key=_order):
+        pending.setdefault(alarm_key(event)[:4], []).append(event)
+    only_recorded: list[AlarmEvent] = []
+    for event in sorted(recorded, key=_order):
+        candidates = pending.get(alarm_key(event)[:4], [])
+        match = next((c for c in candidates
+                      if abs((c.at - event.at).total_seconds()) <= tolerance_s), None)
+        if match is None:
+            only_recorded.append(event)
+        else:
+            candidates.remove(match)
+    only_replayed = sorted((e for group in pending.values() for e in group), key=_order)
+    return Difference(only_recorded, only_replayed)
+
+
+def _order(event: AlarmEvent) -> tuple[datetime, str, str, str]:
+    return (event.at, event.chair, event.condition, event.event)
+
+
+def timeline_line(event: AlarmEvent) -> str:
+    """``2026-01-05 09:41:00.000 chair-1 raised high bp_high: SYS 186 >= 180 mmHg``"""
+    when = event.at.strftime("%Y-%m-%d %H:%M:%S.") + f"{event.at.microsecond // 1000:03d}"
+    by = f" by {event.by}" if event.by else ""
+    return (f"{when} {event.chair} {event.event} {event.priority} {event.condition}{by}: "
+            f"{event.message}")

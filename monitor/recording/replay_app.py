@@ -1,0 +1,166 @@
+"""The replay on the dashboard: the same overview, fed by the engine replaying a recording
+instead of by the broker, with the recording's clock in charge (so every age on screen is
+the age it had then).
+
+Keys: space pause, + and - speed (1x to 600x), n next alarm, [ and ] five minutes back or
+on, home the start, g go to a time.
+"""
+
+from __future__ import annotations
+
+import time as walltime
+from collections.abc import Sequence
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import ModalScreen
+from textual.widgets import Input, Static
+
+from drivers import topics
+from drivers.mqtt import Inbound
+from drivers.wire import ChairState
+from monitor.config import DashboardSettings
+from monitor.dashboard import app as dashboard_app
+from monitor.dashboard.app import DashboardApp
+
+from .replay import Replay
+
+SPEEDS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+STEP = timedelta(minutes=5)
+
+
+class GotoScreen(ModalScreen[str | None]):
+    """Asks for a time to go to."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def compose(self) -> ComposeResult:
+        yield Input(placeholder="go to HH:MM[:SS] (UTC)", id="goto")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip() or None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ReplayApp(DashboardApp):
+    """The overview, replaying."""
+
+    # Textual reads CSS_PATH beside the module that sets it: point at the dashboard's own.
+    CSS_PATH = str(Path(dashboard_app.__file__).parent / str(DashboardApp.CSS_PATH))
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *DashboardApp.BINDINGS,
+        Binding("space", "pause", "Pause"),
+        Binding("plus,equals_sign", "faster", "Faster"),
+        Binding("minus", "slower", "Slower"),
+        Binding("n", "next_alarm", "Next alarm"),
+        Binding("right_square_bracket", "forward", "+5 min"),
+        Binding("left_square_bracket", "rewind", "-5 min"),
+        Binding("home", "to_start", "Start", show=False),
+        Binding("g", "goto", "Go to"),
+    ]
+
+    def __init__(
+        self,
+        replay: Replay,
+        site: str,
+        settings: DashboardSettings,
+        *,
+        speed: float = 60.0,
+        exit_after_s: float | None = None,
+    ) -> None:
+        super().__init__(None, site, settings, replay.clock, chairs=replay.prepared.chairs,
+                         banner="REPLAY", exit_after_s=exit_after_s)
+        self.replay = replay
+        self.speed = min(SPEEDS, key=lambda s: abs(s - speed))
+        self.paused = False
+        self._wall = walltime.monotonic()
+
+    async def on_mount(self) -> None:
+        await super().on_mount()
+        self._show_all()
+        self.set_interval(0.1, self.step)
+
+    # -- time ----------------------------------------------------------------------------
+
+    def step(self) -> None:
+        """Move the recording's clock by the wall time passed times the speed."""
+        wall = walltime.monotonic()
+        elapsed, self._wall = wall - self._wall, wall
+        if self.paused or self.replay.finished:
+            self._banner()
+            return
+        target = min(self.replay.now + timedelta(seconds=elapsed * self.speed),
+                     self.replay.end)
+        self._take(self.replay.advance(target))
+
+    def go(self, when: datetime) -> None:
+        """Stand at ``when`` (backwards too: the engine replays from the start)."""
+        self.replay.seek(when)
+        self._show_all()
+
+    def _take(self, outputs: Sequence[object]) -> None:
+        for out in outputs:
+            if isinstance(out, ChairState):
+                self.ingest(Inbound(topics.Topic("state", self.site, out.chair), out))
+        self._banner()
+
+    def _show_all(self) -> None:
+        self._take(self.replay.engine.states(self.replay.now))
+
+    def _banner(self) -> None:
+        self.replay.clock.speed = self.speed
+        state = "PAUSED" if self.paused else ("END" if self.replay.finished else "playing")
+        text = (f"REPLAY {self.replay.now:%Y-%m-%d %H:%M:%S} UTC  {state}  x{self.speed:g}  "
+                f"(space pause, +/- speed, n next alarm, [ ] 5 min, g go to)")
+        banner = self.query("#banner")
+        if banner:
+            banner.first(Static).update(text)
+
+    # -- keys ----------------------------------------------------------------------------
+
+    def action_pause(self) -> None:
+        self.paused = not self.paused
+        self._banner()
+
+    def action_faster(self) -> None:
+        self.speed = next((s for s in SPEEDS if s > self.speed), SPEEDS[-1])
+        self._banner()
+
+    def action_slower(self) -> None:
+        self.speed = next((s for s in reversed(SPEEDS) if s < self.speed), SPEEDS[0])
+        self._banner()
+
+    def action_next_alarm(self) -> None:
+        when = self.replay.next_alarm(self.replay.now)
+        if when is None:
+            self.notify("no later alarm in this recording")
+            return
+        self.go(when)
+
+    def action_forward(self) -> None:
+        self.go(self.replay.now + STEP)
+
+    def action_rewind(self) -> None:
+        self.go(self.replay.now - STEP)
+
+    def action_to_start(self) -> None:
+        self.go(self.replay.start)
+
+    def action_goto(self) -> None:
+        def chosen(value: str | None) -> None:
+            if not value:
+                return
+            try:
+                wanted = datetime.combine(self.replay.now.date(), time.fromisoformat(value), UTC)
+            except ValueError:
+                self.notify(f"not a time: {value!r} (HH:MM[:SS])", severity="error")
+                return
+            self.go(wanted)
+
+        self.push_screen(GotoScreen(), chosen)

@@ -1,0 +1,132 @@
+"""The wire log: a session as JSON Lines, the unit QA shares.
+
+One object a line: ``topic``, ``received_at`` (ISO 8601 UTC, milliseconds) and ``payload``
+(the message's JSON). A message that was not JSON is kept as ``payload_text`` (or
+``payload_base64`` when not even UTF-8); one the recorder could not validate carries
+``invalid`` with the reason. Reading a log never stops at a bad line: it names the line and
+the reason, and goes on.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from drivers.wire import format_time
+
+
+@dataclass(frozen=True, slots=True)
+class WireRecord:
+    """One message as it was received."""
+
+    topic: str
+    received_at: datetime
+    payload: bytes
+    line: int | None = None
+    invalid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BadLine:
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.reason}"
+
+
+@dataclass(slots=True)
+class WireLog:
+    """The records of a log in order, and the lines that could not be read."""
+
+    records: list[WireRecord] = field(default_factory=list)
+    bad: list[BadLine] = field(default_factory=list)
+    source: str = ""
+
+
+def to_line(record: WireRecord) -> str:
+    obj: dict[str, Any] = {"topic": record.topic, "received_at": format_time(record.received_at)}
+    try:
+        obj["payload"] = json.loads(record.payload)
+    except UnicodeDecodeError:
+        obj["payload_base64"] = base64.b64encode(record.payload).decode()
+    except ValueError:
+        try:
+            obj["payload_text"] = record.payload.decode()
+        except UnicodeDecodeError:
+            obj["payload_base64"] = base64.b64encode(record.payload).decode()
+    if record.invalid is not None:
+        obj["invalid"] = record.invalid
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+def write(records: Iterable[WireRecord], out: TextIO) -> int:
+    n = 0
+    for record in records:
+        out.write(to_line(record) + "\n")
+        n += 1
+    return n
+
+
+def parse_line(text: str, line: int) -> WireRecord | BadLine:
+    try:
+        obj = json.loads(text)
+    except ValueError as exc:
+        return BadLine(line, f"not JSON: {exc}")
+    if not isinstance(obj, dict):
+        return BadLine(line, "not a JSON object")
+    topic = obj.get("topic")
+    if not isinstance(topic, str) or not topic:
+        return BadLine(line, "no 'topic'")
+    raw_time = obj.get("received_at")
+    if not isinstance(raw_time, str):
+        return BadLine(line, "no 'received_at'")
+    try:
+        received_at = datetime.fromisoformat(raw_time.replace("Z", "+00:00"))
+    except ValueError:
+        return BadLine(line, f"received_at {raw_time!r} is not an ISO 8601 time")
+    if received_at.tzinfo is None:
+        return BadLine(line, f"received_at {raw_time!r} has no UTC offset")
+    if "payload" in obj:
+        payload = json.dumps(obj["payload"], separators=(",", ":"), ensure_ascii=False).encode()
+    elif isinstance(obj.get("payload_text"), str):
+        payload = obj["payload_text"].encode()
+    elif isinstance(obj.get("payload_base64"), str):
+        try:
+            payload = base64.b64decode(obj["payload_base64"], validate=True)
+        except (binascii.Error, ValueError):
+            return BadLine(line, "payload_base64 is not base64")
+    else:
+        return BadLine(line, "no 'payload'")
+    invalid = obj.get("invalid")
+    return WireRecord(topic, received_at, payload, line,
+                      invalid if isinstance(invalid, str) else None)
+
+
+def read_lines(lines: Iterable[str], source: str = "") -> WireLog:
+    log = WireLog(source=source)
+    for number, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        parsed = parse_line(text, number)
+        if isinstance(parsed, BadLine):
+            log.bad.append(parsed)
+        else:
+            log.records.append(parsed)
+    return log
+
+
+def read(path: Path) -> WireLog:
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        return read_lines(fh, str(path))
+
+
+def iter_lines(path: Path) -> Iterator[str]:
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        yield from fh

@@ -1,0 +1,154 @@
+"""Real MQTT brokers for the tests: a Mosquitto of the tests' own on a free port, with its own
+configuration; or, only where Mosquitto is not installed and CI is unset, the embedded broker
+(the tests say so in their report header). Under CI=true a missing Mosquitto fails the run."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from drivers.mqtt import MqttSettings
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def mosquitto_path() -> str | None:
+    """Mosquitto's binary, or None (CHAIRSIDE_TEST_BROKER=embedded pretends it is absent)."""
+    if os.environ.get("CHAIRSIDE_TEST_BROKER") == "embedded":
+        return None
+    return shutil.which("mosquitto") or (
+        "/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None
+    )
+
+
+def _wait_listening(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"broker did not listen on port {port} within {timeout}s")
+
+
+class Mosquitto:
+    """A Mosquitto process of the tests' own; `stop` and `start` simulate a broker restart
+    (persistence on, so persistent sessions and retained messages survive it)."""
+
+    kind = "mosquitto"
+
+    def __init__(self, workdir: Path, binary: str) -> None:
+        self.workdir = workdir
+        self.binary = binary
+        self.port = free_port()
+        self.conf = workdir / "mosquitto.conf"
+        self.log = workdir / "mosquitto.log"
+        lines = [
+            f"listener {self.port} 127.0.0.1",
+            "allow_anonymous true",
+            "persistence true",
+            f"persistence_location {workdir}/",
+            "autosave_interval 1",
+            "max_queued_messages 100000",
+            f"log_dest file {self.log}",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+        ]
+        if os.geteuid() == 0:
+            # As root, Mosquitto drops to the mosquitto user, who cannot write in the tests'
+            # private folders: no persistence, no log. Stay as the caller instead.
+            lines.append("user root")
+        self.conf.write_text("\n".join(lines) + "\n")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def settings(self) -> MqttSettings:
+        return MqttSettings(broker="external", host="127.0.0.1", port=self.port,
+                            keepalive_s=5, reconnect_max_s=0.5)
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [self.binary, "-c", str(self.conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_listening(self.port)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+
+
+class EmbeddedBroker:
+    """The embedded amqtt broker in a thread of its own (its loop outlives each test's)."""
+
+    kind = "embedded"
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stop: asyncio.Event | None = None
+
+    @property
+    def settings(self) -> MqttSettings:
+        return MqttSettings(broker="external", host="127.0.0.1", port=self.port,
+                            keepalive_s=5, reconnect_max_s=0.5)
+
+    def start(self) -> None:
+        from monitor.broker import embedded_broker
+
+        ready = threading.Event()
+
+        async def serve() -> None:
+            self._stop = asyncio.Event()
+            async with embedded_broker(MqttSettings(broker="embedded", port=self.port)):
+                ready.set()
+                await self._stop.wait()
+
+        def run() -> None:
+            self._loop = asyncio.new_event_loop()
+            self._loop.run_until_complete(serve())
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        _wait_listening(self.port)
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        if self._thread is not None:
+            self._thread.join(10)
+        self._thread = None
+
+
+Broker = Mosquitto | EmbeddedBroker
+
+
+def make_broker(workdir: Path) -> Broker:
+    binary = mosquitto_path()
+    if binary is not None:
+        return Mosquitto(workdir, binary)
+    if os.environ.get("CI", "").lower() == "true":
+        raise RuntimeError("CI=true but Mosquitto is not installed: broker tests must not skip")
+    return EmbeddedBroker(workdir)

@@ -1,0 +1,96 @@
+"""Helpers for tests that run parts against a real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from drivers import topics
+from drivers.clock import Clock
+from drivers.mqtt import QOS, Inbound, MqttSettings, PayloadDecoder, make_client, payload_bytes
+from drivers.wire import Reading
+
+
+def bp(chair: str, clock: Clock, systolic: int, diastolic: int) -> Reading:
+    """A cuff reading taken now on ``clock``."""
+    now = clock.now()
+    return Reading(chair=chair, device="cuff", source="ble-2a35", kind="blood_pressure",
+                   measured_at=now, received_at=now, unit="mm[Hg]",
+                   values={"systolic": systolic, "diastolic": diastolic})
+
+
+def unique_site() -> str:
+    return "t" + uuid.uuid4().hex[:10]
+
+
+class Observer:
+    """Subscribes like a dashboard and keeps everything it decodes."""
+
+    def __init__(self, mqtt: MqttSettings, filters: list[str]) -> None:
+        self.mqtt = mqtt
+        self.filters = filters
+        self.received: list[Inbound] = []
+        self.raw: list[tuple[str, bytes]] = []
+        self.decoder = PayloadDecoder()
+        self._changed = asyncio.Condition()
+        self.ready = asyncio.Event()
+
+    async def run(self) -> None:
+        async with make_client(self.mqtt, "observer-" + uuid.uuid4().hex[:8]) as client:
+            for flt in self.filters:
+                await client.subscribe(flt, qos=QOS)
+            self.ready.set()
+            async for message in client.messages:
+                data = payload_bytes(message)
+                self.raw.append((message.topic.value, data))
+                inbound = self.decoder.decode(message.topic.value, data, message.retain)
+                if inbound is not None:
+                    async with self._changed:
+                        self.received.append(inbound)
+                        self._changed.notify_all()
+
+    async def wait_for(
+        self, predicate: Callable[[Any], bool], within: float = 15.0
+    ) -> Any:
+        """The first payload (already received or coming) that satisfies ``predicate``."""
+        async with asyncio.timeout(within), self._changed:
+            while True:
+                for inbound in self.received:
+                    if predicate(inbound.payload):
+                        return inbound.payload
+                await self._changed.wait()
+
+    def payloads(self, kind: type) -> list[Any]:
+        return [i.payload for i in self.received if isinstance(i.payload, kind)]
+
+
+@contextlib.asynccontextmanager
+async def running(*coros: Any) -> AsyncIterator[list[asyncio.Task[Any]]]:
+    """Run background coroutines for the duration of the block; surface their failures."""
+    tasks = [asyncio.create_task(c) for c in coros]
+    try:
+        yield tasks
+    finally:
+        for t in tasks:
+            t.cancel()
+        _, pending = await asyncio.wait(tasks, timeout=15)
+        if pending:
+            for task in asyncio.all_tasks():
+                task.print_stack()
+        assert not pending, f"tasks did not stop when cancelled: {pending}"
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        for r in results:
+            if isinstance(r, Exception) and not isinstance(r, asyncio.CancelledError):
+                raise r
+
+
+async def publish(mqtt: MqttSettings, topic: str, payload: bytes, retain: bool = False) -> None:
+    async with make_client(mqtt, "pub-" + uuid.uuid4().hex[:8]) as client:
+        await client.publish(topic, payload, qos=QOS, retain=retain)
+
+
+def site_filters(site: str) -> list[str]:
+    return [topics.site_filter(site)]

@@ -1,0 +1,130 @@
+"""The engine service over a real broker: raw JSON in (bad payloads included), alarms out;
+a restart mid-session recovers the session without repeating its alarms."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from drivers import topics
+from drivers.clock import FakeClock
+from drivers.wire import AlarmEvent, ChairState, CommandResult
+from monitor.engine import EngineConfig
+from monitor.engine_service import EngineService
+from tests.brokers import Broker
+from tests.integration.helpers import Observer, publish, running, site_filters, unique_site
+
+pytestmark = pytest.mark.broker
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+
+def raw_reading(chair: str, at: str, systolic: int, diastolic: int, rid: str) -> bytes:
+    return json.dumps({
+        "v": 1, "id": rid, "chair": chair, "device": "cuff", "source": "ble-2a35",
+        "kind": "blood_pressure", "measured_at": at, "received_at": at,
+        "values": {"systolic": systolic, "diastolic": diastolic}, "unit": "mm[Hg]",
+    }).encode()
+
+
+def raw_command(kind: str, at: str, cid: str, **fields: object) -> bytes:
+    return json.dumps({"v": 1, "id": cid, "type": kind, "at": at, "by": "nurse", **fields}).encode()
+
+
+async def test_raw_json_in_alarms_out_and_bad_payloads_counted(broker: Broker) -> None:
+    site, chair = unique_site(), "chair-7"
+    clock = FakeClock(T0)
+    mqtt = broker.settings
+    engine = EngineService(mqtt, site, EngineConfig(), clock, restore_wait_s=0.2,
+                           tick_interval_s=0.1)
+    observer = Observer(mqtt, site_filters(site))
+    readings = topics.reading(site, chair, "blood_pressure")
+    commands = topics.commands(site, chair)
+    async with running(observer.run(), engine.run()):
+        await observer.ready.wait()
+        await engine.connected.wait()
+        at = "2026-01-05T09:00:00.000Z"
+        await publish(mqtt, commands, raw_command("start_session", at, "c1",
+                                                  patient_code="P-1", protocol="spravato"))
+        await observer.wait_for(lambda p: isinstance(p, CommandResult) and p.id == "c1")
+        for bad in (b"{oops", b"null", b'{"v":1}', raw_reading(chair, at, 999, 80, "bad-range"),
+                    raw_reading("chair-8", at, 190, 80, "wrong-chair")):
+            await publish(mqtt, readings, bad)
+        await publish(mqtt, commands, b'{"v":1,"type":"self_destruct"}')
+        await publish(mqtt, readings, raw_reading(chair, at, 132, 84, "r-base"))
+        await observer.wait_for(lambda p: isinstance(p, ChairState) and "blood_pressure" in p.latest)
+        clock.advance(60)
+        await publish(mqtt, commands, raw_command("dose_given", "2026-01-05T09:01:00.000Z", "c2"))
+        await observer.wait_for(lambda p: isinstance(p, CommandResult) and p.id == "c2")
+        clock.advance(39 * 60)
+        await publish(mqtt, readings, raw_reading(chair, "2026-01-05T09:40:00.000Z", 192, 112, "r-high"))
+        alarm = await observer.wait_for(
+            lambda p: isinstance(p, AlarmEvent) and p.condition == "bp_high" and p.event == "raised")
+        assert alarm.priority == "high"
+        assert alarm.reading_id == "r-high"
+        assert "SYS 192 >= 180 mmHg" in alarm.message or "DIA 112 >= 110 mmHg" in alarm.message
+        # every bad payload was counted, with its topic, and none stopped the engine
+        assert engine.decoder.rejected[readings] == 5
+        assert engine.decoder.rejected[commands] == 1
+        # a duplicate delivery of the same reading id changes nothing
+        await publish(mqtt, readings, raw_reading(chair, "2026-01-05T09:40:00.000Z", 192, 112, "r-high"))
+        await publish(mqtt, commands, raw_command("dose_given", "2026-01-05T09:01:00.000Z", "c2"))
+        marker = raw_command("manual_bp", "2026-01-05T09:40:00.000Z", "c3", systolic=150, diastolic=90)
+        await publish(mqtt, commands, marker)
+        await observer.wait_for(lambda p: isinstance(p, CommandResult) and p.id == "c3")
+        raised = [a.alarm_id for a in observer.payloads(AlarmEvent) if a.event == "raised"]
+        assert len(raised) == len(set(raised))
+        high = [a for a in observer.payloads(AlarmEvent)
+                if a.condition == "bp_high" and a.event == "raised"]
+        assert len(high) == 1
+        assert len([r for r in observer.payloads(CommandResult) if r.id == "c2"]) == 1
+
+
+async def test_engine_restart_recovers_the_session_without_repeating_alarms(broker: Broker) -> None:
+    site, chair = unique_site(), "chair-3"
+    clock = FakeClock(T0)
+    mqtt = broker.settings
+    observer = Observer(mqtt, site_filters(site))
+    readings = topics.reading(site, chair, "blood_pressure")
+    commands = topics.commands(site, chair)
+    async with running(observer.run()):
+        await observer.ready.wait()
+        first = EngineService(mqtt, site, EngineConfig(), clock, restore_wait_s=0.2,
+                              tick_interval_s=0.1)
+        async with running(first.run()):
+            await first.connected.wait()
+            await publish(mqtt, commands, raw_command("start_session", "2026-01-05T09:00:00.000Z",
+                                                      "s1", patient_code="P-9", protocol="spravato"))
+            await publish(mqtt, readings, raw_reading(chair, "2026-01-05T09:00:00.000Z", 130, 80, "b1"))
+            await observer.wait_for(lambda p: isinstance(p, ChairState) and "blood_pressure" in p.latest)
+            clock.advance(60)
+            await publish(mqtt, commands, raw_command("dose_given", "2026-01-05T09:01:00.000Z", "d1"))
+            await observer.wait_for(lambda p: isinstance(p, CommandResult) and p.id == "d1")
+            clock.advance(40 * 60)
+            await publish(mqtt, readings, raw_reading(chair, "2026-01-05T09:41:00.000Z", 186, 100, "h1"))
+            await observer.wait_for(lambda p: isinstance(p, AlarmEvent) and p.reading_id == "h1")
+            await observer.wait_for(
+                lambda p: isinstance(p, ChairState) and p.chair == chair and p.alarms
+                and "blood_pressure" in p.latest and p.latest["blood_pressure"].reading_id == "h1")
+        raised_before = [a for a in observer.payloads(AlarmEvent) if a.event == "raised"]
+
+        clock.advance(30)
+        second = EngineService(mqtt, site, EngineConfig(), clock, restore_wait_s=0.5,
+                               tick_interval_s=0.1)
+        async with running(second.run()):
+            await second.connected.wait()
+            state = await observer.wait_for(
+                lambda p: isinstance(p, ChairState) and p.chair == chair
+                and p.at >= clock.now())
+            assert state.session is not None and state.session.patient_code == "P-9"
+            assert state.session.first_dose_at == datetime(2026, 1, 5, 9, 1, tzinfo=UTC)
+            assert any(a.condition == "bp_high" for a in state.alarms)
+            # the same high reading again must not raise a second alarm
+            await publish(mqtt, readings, raw_reading(chair, "2026-01-05T09:41:30.000Z", 187, 100, "h2"))
+            await publish(mqtt, commands, raw_command("manual_bp", "2026-01-05T09:41:30.000Z",
+                                                      "m1", systolic=150, diastolic=90))
+            await observer.wait_for(lambda p: isinstance(p, CommandResult) and p.id == "m1")
+        raised_after = [a for a in observer.payloads(AlarmEvent) if a.event == "raised"]
+        assert [a.condition for a in raised_after if a.condition.startswith("bp_high")] == \
+            [a.condition for a in raised_before if a.condition.startswith("bp_high")]

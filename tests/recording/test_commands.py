@@ -1,0 +1,227 @@
+"""The recording's commands, as a person runs them: sessions, export, replay, report."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import csv
+import io
+import json
+import random
+import sqlite3
+import sys
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from contextlib import closing
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from drivers import topics
+from drivers.mqtt import QOS, make_client
+from monitor.engine import EngineConfig
+from monitor.recording import export, fhir, wirelog
+from monitor.recording.commands import COMMANDS
+from monitor.recording.replay import Replay, alarm_events
+from tests.brokers import Broker
+from tests.integration.helpers import unique_site
+from tests.recording.offline import SPO2_ALARM, record_offline
+from tests.recording.scenario import START, hr, spravato_inputs
+
+SESSION = "chair-1-20260105-090000"
+NO_CONFIG = Path("/nonexistent-on-purpose")
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    db = tmp_path_factory.mktemp("rec") / "recording.db"
+    record_offline(db).close()
+    return db
+
+
+def run(*args: str, config: Path | None = None) -> str:
+    command = {c.name: c for c in COMMANDS}[args[0]]
+    extra = ["--config", str(config)] if config else []
+    result = CliRunner().invoke(command, [*args[1:], *extra], catch_exceptions=False,
+                                env={"CHAIRSIDE_CONFIG": ""})
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_sessions_lists_chair_patient_protocol_times_minutes_and_alarms(recording: Path) -> None:
+    lines = run("sessions", "--db", str(recording)).splitlines()
+    assert lines[0].split() == ["SESSION", "CHAIR", "PATIENT", "PROTOCOL", "START", "END",
+                                "MIN", "ALARMS", "H/M/L"]
+    assert lines[1].split() == [SESSION, "chair-1", "P-0042", "spravato", "2026-01-05",
+                                "09:00", "2026-01-05", "11:06", "121.0", "1/2/3"]
+    (row,) = [json.loads(line) for line in run("sessions", "--db", str(recording),
+                                               "--json").splitlines()]
+    assert row["end"] == "discharged" and row["alarms"] == {"high": 1, "medium": 2, "low": 3}
+
+
+def test_export_jsonl_is_the_wire_log(recording: Path) -> None:
+    text = run("export", SESSION, "--db", str(recording))
+    lines = [json.loads(line) for line in text.splitlines()]
+    assert {"topic", "received_at", "payload"} <= lines[0].keys()
+    assert lines[0]["payload"]["type"] == "start_session"
+    assert lines[-1]["received_at"] >= "2026-01-05T11:06:00.000Z"
+    log = wirelog.read_lines(text.splitlines())
+    assert not log.bad and len(log.records) == len(lines)
+
+
+def test_export_csv_has_one_row_per_reading(recording: Path) -> None:
+    rows = list(csv.DictReader(io.StringIO(run("export", SESSION, "--db", str(recording),
+                                               "--format", "csv"))))
+    kinds = Counter(r["kind"] for r in rows)
+    assert kinds == {"blood_pressure": 8, "spo2": 757, "heart_rate": 757}
+    first_bp = next(r for r in rows if r["kind"] == "blood_pressure")
+    assert (first_bp["systolic"], first_bp["diastolic"], first_bp["measured_at"]) == (
+        "128", "82", "2026-01-05T09:02:00.000Z")
+
+
+def test_export_fhir_is_a_valid_r4_bundle_of_vital_signs(recording: Path) -> None:
+    bundle_model = pytest.importorskip(
+        "fhir.resources.R4B.bundle", reason="fhir.resources is in the test extra").Bundle
+    data = json.loads(run("export", SESSION, "--db", str(recording), "--format", "fhir"))
+    bundle_model.model_validate(copy.deepcopy(data))  # raises on anything FHIR does not allow
+    resources = [e["resource"] for e in data["entry"]]
+    assert resources[0]["resourceType"] == "Patient"
+    assert resources[0]["identifier"][0]["value"] == "P-0042"
+    codes = Counter(r["code"]["coding"][0]["code"] for r in resources[1:])
+    assert codes == {fhir.BP_PANEL[0]: 8, fhir.SPO2_PULSE_OX[0]: 757,
+                     fhir.PULSE_OX_RATE[0]: 757, fhir.HEART_RATE[0]: 757}
+    bp = next(r for r in resources[1:] if r["code"]["coding"][0]["code"] == "85354-9")
+    assert [(c["code"]["coding"][0]["code"], c["valueQuantity"]["value"],
+             c["valueQuantity"]["code"], c["valueQuantity"]["system"])
+            for c in bp["component"]] == [("8480-6", 128.0, "mm[Hg]", fhir.UCUM),
+                                          ("8462-4", 82.0, "mm[Hg]", fhir.UCUM)]
+    sat = next(r for r in resources[1:] if r["code"]["coding"][0]["code"] == "59408-5")
+    assert [c["code"] for c in sat["code"]["coding"]] == ["59408-5", "2708-6"]
+    assert sat["valueQuantity"]["code"] == "%"
+    assert sat["category"][0]["coding"][0]["code"] == "vital-signs"
+    # An anonymised bundle names no patient and no real date.
+    anon = json.loads(run("export", SESSION, "--db", str(recording), "--format", "fhir",
+                          "--anonymize"))
+    bundle_model.model_validate(copy.deepcopy(anon))
+    assert "identifier" not in anon["entry"][0]["resource"]
+    assert "P-0042" not in json.dumps(anon) and "2026-01-05" not in json.dumps(anon)
+
+
+def test_anonymized_log_names_nobody_and_replays_the_same_alarms_shifted() -> None:
+    records = spravato_inputs(ack_alarm_id=SPO2_ALARM)
+    offset = export.random_offset(random.Random(7))
+    anon = export.anonymize(records, offset)
+    text = "\n".join(wirelog.to_line(r) for r in anon)
+    assert "P-0042" not in text and "2026-01-05" not in text
+    assert all(b.received_at - a.received_at == offset for a, b in zip(records, anon,
+                                                                        strict=True))
+    before = alarm_events(Replay(wirelog.WireLog(records), EngineConfig()).run())
+    after = alarm_events(Replay(wirelog.read_lines(text.splitlines()), EngineConfig()).run())
+    assert [(e.id, e.event, e.at + offset) for e in before] == [
+        (e.id, e.event, e.at) for e in after]
+
+
+def test_replay_headless_prints_the_alarm_timeline_as_recorded(recording: Path) -> None:
+    out = run("replay", SESSION, "--db", str(recording), "--headless")
+    lines = out.splitlines()
+    assert lines[0] == ("2026-01-05 09:00:00.000 chair-1 raised low bp_check_due: "
+                        "BP check pre_dose due before dosing")
+    assert "2026-01-05 09:50:40.000 chair-1 acknowledged high spo2_low by nurse: " \
+           "SpO2 87 < 88 %" in lines
+    assert lines[-1].endswith("alarm events, the same as the recording")
+
+
+def test_replay_under_other_limits_shows_which_alarms_differ(
+    recording: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "other.toml"
+    other.write_text("[engine.escalation_s]\nhigh = 60.0\nmedium = 60.0\n")
+    out = run("replay", SESSION, "--db", str(recording), "--headless", config=other)
+    assert "2 alarm events differ from the recording:" in out
+    assert ("- 2026-01-05 09:46:00.000 chair-1 escalated medium bp_high: SYS 165 >= 160 mmHg "
+            "(not acknowledged for 120 s)") in out
+    assert ("+ 2026-01-05 09:45:00.000 chair-1 escalated medium bp_high: SYS 165 >= 160 mmHg "
+            "(not acknowledged for 60 s)") in out
+
+
+def test_report_from_the_recording_and_from_a_file_agree(recording: Path, tmp_path: Path) -> None:
+    from_db = json.loads(run("report", SESSION, "--db", str(recording), "--format", "json"))
+    log = tmp_path / "session.jsonl"
+    run("export", SESSION, "--db", str(recording), "-o", str(log))
+    from_file = json.loads(run("report", str(log), "--format", "json"))
+    assert from_db["session"]["monitoring_min"] == 121.0
+    for key in ("session", "blood_pressure", "spo2", "heart_rate", "alarms", "compliance"):
+        assert from_db[key] == from_file[key], key
+    html = tmp_path / "report.html"
+    run("report", str(log), "-o", str(html))
+    assert html.read_text().startswith("<!DOCTYPE html>")
+
+
+def test_unknown_session_is_one_line_and_exit_2(recording: Path) -> None:
+    command = {c.name: c for c in COMMANDS}["report"]
+    result = CliRunner().invoke(command, ["chair-9", "--db", str(recording)],
+                                env={"CHAIRSIDE_CONFIG": ""})
+    assert result.exit_code == 2
+    assert "no recorded session 'chair-9'" in result.output
+
+
+def test_the_commands_are_on_the_chairside_command() -> None:
+    from monitor.cli import main
+
+    assert {"record", "sessions", "export", "replay", "report"} <= set(main.commands)
+
+
+@pytest.mark.broker
+async def test_record_command_records_the_site(broker: Broker, tmp_path: Path) -> None:
+    """``chairside record`` as a process: it records the site until stopped."""
+    site, db = unique_site(), tmp_path / "rec.db"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "from monitor.recording.commands import record; record()",
+        "--broker", f"mqtt://127.0.0.1:{broker.port}", "--site", site, "--db", str(db),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        async with make_client(broker.settings, "pub-" + site) as client:
+            sent = 0
+
+            async def send() -> bool:
+                nonlocal sent
+                reading = hr("chair-1", START + timedelta(seconds=sent), 70)
+                await client.publish(topics.reading(site, "chair-1", "heart_rate"),
+                                     reading.to_json(), qos=QOS)
+                sent += 1
+                return True
+
+            # Probe until it has subscribed (messages before that are not the site's yet).
+            assert await _within(20, lambda: _count(db) > 0, send)
+            for _ in range(5):
+                await send()
+            assert await _within(20, lambda: _count(db) >= 6)
+    finally:
+        proc.terminate()
+        await proc.wait()
+
+
+async def _within(seconds: float, done: Callable[[], bool],
+                  each: Callable[[], Awaitable[bool]] | None = None) -> bool:
+    """Poll ``done`` every 0.1 s (doing ``each`` first), for at most ``seconds``."""
+    for _ in range(int(seconds * 10)):
+        if done():
+            return True
+        if each is not None:
+            await each()
+        await asyncio.sleep(0.1)
+    return done()
+
+
+def _count(db: Path) -> int:
+    if not db.exists():
+        return 0
+    with closing(sqlite3.connect(db)) as conn:
+        try:
+            (n,) = conn.execute("SELECT COUNT(*) FROM messages").fetchone()
+        except sqlite3.OperationalError:  # not created yet
+            return 0
+    return int(n)

@@ -1,0 +1,49 @@
+"""The replay on the dashboard: pause, speed, seek and next alarm move the recording's clock,
+and the screen shows the engine's state at that moment."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from monitor.config import DashboardSettings
+from monitor.engine import EngineConfig
+from monitor.recording.replay import Replay
+from monitor.recording.replay_app import ReplayApp
+from monitor.recording.wirelog import WireLog
+from tests.recording.offline import spravato_recording
+from tests.recording.scenario import SITE, at
+
+
+async def test_replay_keys_move_the_recording_clock() -> None:
+    replay = Replay(WireLog(list(spravato_recording())), EngineConfig())
+    app = ReplayApp(replay, SITE, DashboardSettings(), speed=60)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("space")
+        assert app.paused
+        start = replay.now
+        assert at(9, 0) <= start < at(9, 30)  # it was playing until space
+        await pilot.press("n")  # the next alarm: SpO2 90 % for 15 s
+        assert replay.now == at(9, 30, 20)
+        await pilot.press("n")  # the 40-minute BP check coming due
+        assert replay.now == at(9, 40)
+        await pilot.press("right_square_bracket")
+        assert replay.now == at(9, 45)
+        await pilot.press("left_square_bracket", "left_square_bracket")
+        assert replay.now == at(9, 35)  # backwards: replayed again from the start
+        await pilot.press("g", *"10:30", "enter")
+        assert replay.now == at(10, 30)
+        await pilot.pause()
+        state = app.states["chair-1"]
+        assert state.session is not None and state.session.phase == "observation"
+        assert state.at == at(10, 30)
+        await pilot.press("plus", "plus", "minus")
+        assert app.speed == 120
+        await pilot.press("space")  # play: the clock runs at 120x the wall
+        assert not app.paused
+        before = replay.now
+        for _ in range(100):  # waits on the screen's timer, at most 10 s of wall time
+            await pilot.pause(0.1)
+            if replay.now - before >= timedelta(seconds=12):
+                break
+        assert replay.now - before >= timedelta(seconds=12)
+        assert start <= replay.now
