@@ -354,6 +354,12 @@ class AlarmEvent(WireModel):
     message: str
     reading_id: str | None = None
     by: str | None = None
+    clock_rate: float = Field(
+        1.0,
+        gt=0,
+        description="clock seconds per wall second when the event was raised: 1 at a "
+        "clinic, more in a simulated demo",
+    )
 
 
 # --- Chair state -------------------------------------------------------------------------

@@ -126,6 +126,10 @@ class EngineService:
             if isinstance(out, ChairState):
                 self._states[out.chair] = out
             else:
+                if isinstance(out, AlarmEvent) and self.clock.rate != 1.0:
+                    # A simulated clock: say how fast, so a replay knows how far apart in
+                    # clock time two runs of the same moment may land.
+                    out = out.model_copy(update={"clock_rate": self.clock.rate})
                 # Alarm events are unique by id; a command's answer by id and time (the same
                 # command answered again after a restart is a second message).
                 key = out.id if isinstance(out, AlarmEvent) else f"result:{out.id}:{out.at}"

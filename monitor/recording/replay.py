@@ -360,12 +360,15 @@ class Difference:
 
 
 COMPARE_TOLERANCE_S = 1.0
-"""How far apart two runs' times for the same alarm event may be and still count as one.
+"""How far apart, in wall seconds, two runs' times for the same alarm event may be and still
+count as one.
 
 The recorder and the engine are separate subscribers, each stamping a message with its own
-receive time; the replay hands the engine each input at the recorder's time. Live, the two
-differ by the broker's delivery latency (milliseconds; more in a demo whose simulated time
-runs fast), so an alarm that an input raised comes back that much earlier or later."""
+receive time, and the replay hands the engine each input at the recorder's time; the live
+engine ticks every half second and its states, which show the replay where it acted, are
+coalesced to one per quarter second. An alarm can therefore come back up to that much
+earlier or later. On a simulated clock that runs ``clock_rate`` times faster than the wall
+(the recorded event says), the same wall time is that many times more clock time."""
 
 
 def compare(
@@ -374,16 +377,17 @@ def compare(
     tolerance_s: float = COMPARE_TOLERANCE_S,
 ) -> Difference:
     """Which alarm events one run had and the other did not: the same chair, condition,
-    event and priority, at times no more than ``tolerance_s`` apart, count as one (ids and
-    message texts may differ between configurations)."""
+    event and priority, at times no more than ``tolerance_s`` wall seconds apart, count as
+    one (ids and message texts may differ between configurations)."""
     pending: dict[tuple[str, str, str, str], list[AlarmEvent]] = {}
     for event in sorted(replayed, key=_order):
         pending.setdefault(alarm_key(event)[:4], []).append(event)
     only_recorded: list[AlarmEvent] = []
     for event in sorted(recorded, key=_order):
         candidates = pending.get(alarm_key(event)[:4], [])
+        window = tolerance_s * max(1.0, event.clock_rate)
         match = next((c for c in candidates
-                      if abs((c.at - event.at).total_seconds()) <= tolerance_s), None)
+                      if abs((c.at - event.at).total_seconds()) <= window), None)
         if match is None:
             only_recorded.append(event)
         else:
