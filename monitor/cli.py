@@ -106,7 +106,8 @@ def dashboard(config: Path | None, broker: str | None, site: str | None, chair: 
     if chair and chair not in chairs:
         chairs.append(chair)
     app = DashboardApp(settings.mqtt, settings.site.id, settings.dashboard, WallClock(),
-                       chairs=chairs, chair=chair, protocols=list(settings.engine.protocols))
+                       chairs=chairs, chair=chair, protocols=list(settings.engine.protocols),
+                       tz=settings.site.zone())
     app.run()
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from pydantic_settings import (
 from drivers.mqtt import MqttSettings
 from drivers.topics import TopicError, check_ident
 from monitor.engine.config import EngineConfig
+from monitor.localtime import site_zone
 
 DEFAULT_PATH = Path("config.toml")
 
@@ -36,6 +38,20 @@ class SiteSettings(BaseModel):
 
     id: str = Field(default="clinic", description="site identifier used in MQTT topics")
     name: str = "Chairside clinic"
+    timezone: str = Field(
+        default="",
+        description="IANA time zone of the site for screens and reports; \"\" = the machine's",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        site_zone(value)
+        return value
+
+    def zone(self) -> tzinfo | None:
+        """The site's time zone; None means the machine's own."""
+        return site_zone(self.timezone)
 
     @field_validator("id")
     @classmethod
@@ -101,6 +117,17 @@ class DashboardSettings(BaseModel):
     )
     offline_after_s: float = Field(default=10.0, gt=0)
     bell: bool = True
+    bell_repeat_s: float = Field(
+        default=10.0, gt=0, description="wall seconds between bells while a high alarm sounds"
+    )
+    pause_audio_s: int = Field(
+        default=120, ge=1, le=600, description="how long the Pause audio action silences"
+    )
+    answer_timeout_s: float = Field(
+        default=10.0, gt=0,
+        description="wall seconds a command may wait for the engine's answer before the "
+        "screen says it has had none",
+    )
     user: str = Field(default="nurse", min_length=1, max_length=64,
                       description="who this screen's commands are from (role or role:name)")
     serve_host: str = "127.0.0.1"
@@ -196,7 +223,8 @@ def describe_error(where: str, exc: ValidationError) -> str:
             continue
         value = err.get("input")
         shown = repr(value) if not isinstance(value, dict | list) else "(table)"
-        lines.append(f"{where}: {key} = {shown}: {err['msg']}")
+        rule = err["msg"].removeprefix("Value error, ")  # our validators' own words
+        lines.append(f"{where}: {key} = {shown}: {rule}")
     if len(lines) > 1:
         return lines[0] + f" (and {len(lines) - 1} more: " + "; ".join(lines[1:4]) + ")"
     return lines[0]

@@ -172,6 +172,7 @@ async def run_demo(
                     banner=f"DEMO - simulated patients - time x{speed:g}",
                     exit_after_s=duration,
                     protocols=list(settings.engine.protocols),
+                    tz=settings.site.zone(),
                 )
                 await app.run_async()
         finally:

@@ -50,9 +50,10 @@ from drivers.wire import (
     ValidationError,
 )
 from monitor.config import DashboardSettings
+from monitor.localtime import clock_time, localize_times
 
 from .chair import ChairScreen, sorted_alarms
-from .format import alarm_text, clock_time, localize_times
+from .format import alarm_text
 from .forms import (
     AssessmentForm,
     CommandForm,
@@ -76,8 +77,6 @@ REFRESH_S = 0.25
 """Wall seconds between screen refreshes: the bound on redraws, whatever arrives."""
 FLASH_S = 0.25
 """Wall seconds per flash step: high alarms toggle every step (2 Hz), medium every 4 (0.5 Hz)."""
-ANSWER_TIMEOUT_S = 10.0
-"""Wall seconds to wait for the engine's answer before saying none came."""
 RESULTS_KEPT = 10
 
 
@@ -140,8 +139,6 @@ class DashboardApp(App[None]):
         tz: tzinfo | None = None,
         blink: bool = True,
         sender: Sender | None = None,
-        bell_repeat_s: float = 10.0,
-        pause_audio_s: int = 120,
     ) -> None:
         super().__init__()
         self.mqtt = mqtt
@@ -153,8 +150,8 @@ class DashboardApp(App[None]):
         self.protocols = list(protocols or DEFAULT_PROTOCOLS)
         self.tz = tz
         self.blink = blink
-        self.bell_repeat_s = bell_repeat_s
-        self.pause_audio_s = pause_audio_s
+        self.bell_repeat_s = settings.bell_repeat_s
+        self.pause_audio_s = settings.pause_audio_s
         self.states: dict[str, ChairState] = {}
         self.histories: dict[str, ChairHistory] = {}
         self.results: dict[str, deque[tuple[CommandResult, bool]]] = {}
@@ -539,7 +536,7 @@ class DashboardApp(App[None]):
             self._refreshing = False
 
     def _expire_pending(self, now: datetime) -> None:
-        limit = ANSWER_TIMEOUT_S * self.clock.rate
+        limit = self.settings.answer_timeout_s * self.clock.rate
         for command_id, pending in list(self.pending.items()):
             if (now - pending.sent_at).total_seconds() > limit:
                 del self.pending[command_id]

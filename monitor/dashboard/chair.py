@@ -17,15 +17,14 @@ from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from drivers.wire import PRIORITY_RANK, ActiveAlarm, ChairState, CommandResult
+from monitor.localtime import clock_time, localize_times
 
 from .format import (
     alarm_line,
     alarm_style,
     check_status,
     check_window,
-    clock_time,
     fmt_duration,
-    localize_times,
 )
 from .history import ChairHistory, SeriesName, Span
 from .widgets import Banners, TimeAxis, TrendPlot, VitalPanel

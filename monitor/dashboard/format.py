@@ -6,8 +6,7 @@ state (a check's window, the earliest discharge), never from the engine's messag
 
 from __future__ import annotations
 
-import re
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, tzinfo
 
 from drivers.wire import (
     MMHG_PER_KPA,
@@ -17,18 +16,13 @@ from drivers.wire import (
     ChairState,
     LatestValue,
 )
+from monitor.localtime import clock_time, localize_times
 
 MARKERS = {"high": "***", "medium": "**", "low": "*"}
 """Alarm priority markers (IEC 60601-1-8 practice) so priority reads without colour."""
 
 PRIORITY_STYLE = {"high": "bold red", "medium": "bold yellow", "low": "yellow"}
 TECHNICAL_STYLE = "bold cyan"
-
-_ISO = re.compile(
-    r"(?P<date>\d{4}-\d{2}-\d{2}T)?(?P<time>\d{2}:\d{2}(?::\d{2})?)(?:\.\d+)?"
-    r"(?P<zone>Z|[+-]\d{2}:?\d{2})"
-)
-
 
 def fmt_duration(seconds: float) -> str:
     """``1:05:09`` for an observation clock."""
@@ -61,41 +55,6 @@ def age_s(latest: LatestValue, now: datetime) -> float:
 def is_old(kind: str, latest: LatestValue, now: datetime, limits: dict[str, float]) -> bool:
     """Older than its kind's limit: shown greyed, never as if live."""
     return age_s(latest, now) > limits.get(kind, 60.0)
-
-
-def clock_time(when: datetime, tz: tzinfo | None = None, *, seconds: bool = False) -> str:
-    """A time as the local clock shows it: ``09:41`` (``09:41:07`` with seconds).
-    ``tz=None`` is the machine's own time zone."""
-    local = when.astimezone(tz)
-    return local.strftime("%H:%M:%S" if seconds else "%H:%M")
-
-
-def localize_times(text: str, tz: tzinfo | None = None, ref: datetime | None = None) -> str:
-    """Show any UTC time inside a free text (``2026-01-05T09:03:00.000Z`` or ``09:03:00Z``)
-    as a local clock time: a fallback for texts with no structured field to show instead.
-    A time of day alone is taken on the day of ``ref`` (the nearest such moment)."""
-
-    def local(match: re.Match[str]) -> str:
-        zone = match.group("zone").replace("Z", "+00:00")
-        try:
-            if match.group("date"):
-                when = datetime.fromisoformat(match.group("date") + match.group("time") + zone)
-            else:
-                if ref is None:
-                    return match.group(0)
-                clock = datetime.fromisoformat(f"2000-01-01T{match.group('time')}{zone}")
-                day = ref.astimezone(clock.tzinfo)
-                when = day.replace(hour=clock.hour, minute=clock.minute, second=clock.second,
-                                   microsecond=0)
-                if (when - ref).total_seconds() > 43200:
-                    when -= timedelta(days=1)
-                elif (ref - when).total_seconds() > 43200:
-                    when += timedelta(days=1)
-        except ValueError:
-            return match.group(0)
-        return clock_time(when, tz, seconds=match.group("time").count(":") == 2)
-
-    return _ISO.sub(local, text)
 
 
 def _num(value: object) -> str:

@@ -15,8 +15,9 @@ from textual.widgets import Footer, Static
 
 from drivers.wire import ChairState
 from monitor.config import DashboardSettings
+from monitor.localtime import clock_time
 
-from .format import clock_time, urgency
+from .format import urgency
 from .tile import ChairTile
 from .widgets import Banners
 

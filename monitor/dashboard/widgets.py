@@ -16,8 +16,9 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from drivers.wire import LatestValue
+from monitor.localtime import clock_time
 
-from .format import age_s, clock_time, fmt_age, fmt_value, is_old
+from .format import age_s, fmt_age, fmt_value, is_old
 from .history import Point, Span, block_rows, columns, scale
 
 # --- banners ---------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from html import escape
 
 PRIORITY_COLOURS = {"high": "#d62728", "medium": "#e6a100", "low": "#17a2b8"}
@@ -44,6 +44,8 @@ class Chart:
     """Horizontal reference lines (value, label)."""
     y_min: float | None = None
     y_max: float | None = None
+    tz: tzinfo | None = UTC
+    """The zone the time axis is labelled in (None: the machine's own)."""
 
 
 WIDTH, HEIGHT = 900, 230
@@ -125,7 +127,8 @@ def render(chart: Chart) -> str:
                      f'text-anchor="end">{v:g}</text>')
         v += step
     tstep = _time_step(span_s)
-    t = chart.start.replace(minute=0, second=0, microsecond=0)
+    # The grid falls on whole hours and minutes of the zone people read it in.
+    t = chart.start.astimezone(chart.tz).replace(minute=0, second=0, microsecond=0)
     while t <= chart.start:
         t += tstep
     while t < chart.end:
@@ -152,7 +155,7 @@ def render(chart: Chart) -> str:
             for t, v in pts:
                 parts.append(f'<circle cx="{x(t):.1f}" cy="{y(v):.1f}" r="3" '
                              f'fill="{line.colour}"><title>{escape(line.name)} {v:g} at '
-                             f"{t:%H:%M:%S}</title></circle>")
+                             f"{t.astimezone(chart.tz):%H:%M:%S}</title></circle>")
     legend_x = LEFT + 230
     for line in chart.lines:
         parts.append(f'<rect x="{legend_x}" y="7" width="12" height="4" fill="{line.colour}"/>'
@@ -168,7 +171,8 @@ def render(chart: Chart) -> str:
             f'y2="{TOP + plot_h}" stroke="{marker.colour}" stroke-width="1.4"{dash}/>'
             f'<polygon points="{x(marker.at) - 4:.1f},{TOP} {x(marker.at) + 4:.1f},{TOP} '
             f'{x(marker.at):.1f},{TOP + 7}" fill="{marker.colour}"/>'
-            f"<title>{escape(marker.label)} at {marker.at:%H:%M:%S}</title></g>"
+            f"<title>{escape(marker.label)} at "
+            f"{marker.at.astimezone(chart.tz):%H:%M:%S}</title></g>"
         )
     parts.append("</svg>")
     return "\n".join(parts)

@@ -223,7 +223,8 @@ def replay(config: Path | None, db: Path | None, source: str, headless: bool, sp
     if not headless:
         from .replay_app import ReplayApp
 
-        app = ReplayApp(run, settings.site.id, settings.dashboard, speed=speed)
+        app = ReplayApp(run, settings.site.id, settings.dashboard, speed=speed,
+                        tz=settings.site.zone())
         if start_at:
             app.replay.seek(_parse_time(start_at, run.start))
         app.run()
@@ -278,7 +279,8 @@ def report(config: Path | None, db: Path | None, source: str, fmt: str, chair: s
         if fmt == "json":
             out.write(made.to_json())
         else:
-            out.write(report_html.render(made, generated_at=datetime.now(UTC)))
+            out.write(report_html.render(made, generated_at=datetime.now(UTC),
+                                         tz=settings.site.zone()))
     finally:
         if out is not sys.stdout:
             out.close()

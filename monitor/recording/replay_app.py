@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time as walltime
 from collections.abc import Sequence
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from typing import ClassVar
 
@@ -25,6 +25,7 @@ from drivers.wire import ChairState
 from monitor.config import DashboardSettings
 from monitor.dashboard import app as dashboard_app
 from monitor.dashboard.app import DashboardApp
+from monitor.localtime import zone_label
 
 from .replay import Replay
 
@@ -37,8 +38,12 @@ class GotoScreen(ModalScreen[str | None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
+    def __init__(self, zone: str) -> None:
+        super().__init__()
+        self.zone = zone
+
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="go to HH:MM[:SS] (UTC)", id="goto")
+        yield Input(placeholder=f"go to HH:MM[:SS] ({self.zone})", id="goto")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.dismiss(event.value.strip() or None)
@@ -73,9 +78,10 @@ class ReplayApp(DashboardApp):
         *,
         speed: float = 60.0,
         exit_after_s: float | None = None,
+        tz: tzinfo | None = None,
     ) -> None:
         super().__init__(None, site, settings, replay.clock, chairs=replay.prepared.chairs,
-                         banner="REPLAY", exit_after_s=exit_after_s)
+                         banner="REPLAY", exit_after_s=exit_after_s, tz=tz)
         self.replay = replay
         self.speed = min(SPEEDS, key=lambda s: abs(s - speed))
         self.paused = False
@@ -116,7 +122,9 @@ class ReplayApp(DashboardApp):
     def _banner(self) -> None:
         self.replay.clock.speed = self.speed
         state = "PAUSED" if self.paused else ("END" if self.replay.finished else "playing")
-        text = (f"REPLAY {self.replay.now:%Y-%m-%d %H:%M:%S} UTC  {state}  x{self.speed:g}  "
+        now = self.replay.now
+        text = (f"REPLAY {now.astimezone(self.tz):%Y-%m-%d %H:%M:%S} {zone_label(self.tz, now)}  "
+                f"{state}  x{self.speed:g}  "
                 f"(space pause, +/- speed, n next alarm, [ ] 5 min, g go to)")
         banner = self.query("#banner")
         if banner:
@@ -157,10 +165,14 @@ class ReplayApp(DashboardApp):
             if not value:
                 return
             try:
-                wanted = datetime.combine(self.replay.now.date(), time.fromisoformat(value), UTC)
+                # The time as the screen shows it: the site's zone, on the replay's day there.
+                day = self.replay.now.astimezone(self.tz).date()
+                naive = datetime.combine(day, time.fromisoformat(value))
+                local = naive.replace(tzinfo=self.tz) if self.tz else naive.astimezone()
+                wanted = local.astimezone(UTC)
             except ValueError:
                 self.notify(f"not a time: {value!r} (HH:MM[:SS])", severity="error")
                 return
             self.go(wanted)
 
-        self.push_screen(GotoScreen(), chosen)
+        self.push_screen(GotoScreen(zone_label(self.tz, self.replay.now)), chosen)

@@ -8,14 +8,16 @@ every number a person would check by hand (BP at the checkpoints, SpO2 minimum a
 below each limit, heart-rate extremes, pulse-oximetry coverage) is computed directly.
 Each compliance check says passed or failed and why, with the evidence.
 
-Times are UTC. Keys of the JSON form are stable; ``docs/report-json.md`` documents them.
+Times are UTC (ISO 8601 with ``Z``; the evidence texts' times end in ``Z`` too); the HTML
+form shows them in the site's time zone. Keys of the JSON form are stable;
+``docs/report-json.md`` documents them.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
@@ -436,7 +438,7 @@ def _check(name: str, passed: bool | None, evidence: str) -> dict[str, Any]:
 
 
 def _hm(when: datetime | None) -> str:
-    return "-" if when is None else when.strftime("%H:%M:%S")
+    return "-" if when is None else when.astimezone(UTC).strftime("%H:%M:%SZ")
 
 
 def _compliance(

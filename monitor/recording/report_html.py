@@ -3,9 +3,11 @@ script, no external file, so it opens anywhere, prints, and can be archived as i
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from html import escape
 from typing import Any
+
+from monitor.localtime import localize_times, zone_label
 
 from . import charts
 from .report import Report
@@ -31,11 +33,17 @@ def _v(value: Any) -> str:
     return escape(str(value))
 
 
-def _time(value: str | None) -> str:
-    """``2026-01-05T09:02:00.000Z`` shown as ``09:02:00``; the date is in the heading."""
+def _time(value: str | None, tz: tzinfo | None) -> str:
+    """``2026-01-05T09:02:00.000Z`` shown as ``09:02:00`` in ``tz``; the date and the zone are
+    in the heading."""
     if not value:
         return "&ndash;"
-    return escape(value[11:19])
+    when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return escape(f"{when.astimezone(tz):%H:%M:%S}")
+
+
+def _parse(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
 def _rows(rows: list[tuple[str, str]]) -> str:
@@ -43,14 +51,14 @@ def _rows(rows: list[tuple[str, str]]) -> str:
         + "</table>"
 
 
-def _bp(item: dict[str, Any] | None) -> str:
+def _bp(item: dict[str, Any] | None, tz: tzinfo | None) -> str:
     if item is None:
         return '<span class="fail">none recorded</span>'
-    return (f"{_v(item['systolic'])}/{_v(item['diastolic'])} mmHg at {_time(item['at'])} "
+    return (f"{_v(item['systolic'])}/{_v(item['diastolic'])} mmHg at {_time(item['at'], tz)} "
             f"<span class='note'>({escape(item['source'])})</span>")
 
 
-def _charts(report: Report) -> str:
+def _charts(report: Report, tz: tzinfo | None) -> str:
     s = report.series
     if s.start is None or s.end is None:
         return ""
@@ -63,16 +71,17 @@ def _charts(report: Report) -> str:
     if s.discharge is not None:
         markers.append(charts.Marker(s.discharge, "discharge", "#1a7f37"))
     bp = charts.Chart("Blood pressure", "mmHg", start, end, markers=list(markers), y_min=60,
-                      y_max=180, lines=[
+                      y_max=180, tz=tz, lines=[
                           charts.Line("systolic", "#c62828",
                                       [(p.at, p.systolic) for p in s.bp], dots=True),
                           charts.Line("diastolic", "#1565c0",
                                       [(p.at, p.diastolic) for p in s.bp], dots=True),
                       ])
     hr = charts.Chart("Heart rate", "/min", start, end, markers=list(markers), y_min=50,
-                      y_max=110, lines=[charts.Line("heart rate", "#6a1b9a",
+                      y_max=110, tz=tz, lines=[charts.Line("heart rate", "#6a1b9a",
                                                     [(p.at, p.value) for p in s.heart_rate])])
     spo2 = charts.Chart("SpO2", "%", start, end, markers=list(markers), y_min=85, y_max=100,
+                        tz=tz,
                         limits=[(v, f"{v:g} %") for v in s.spo2_limits],
                         lines=[charts.Line("SpO2", "#00838f", [(p.at, p.value) for p in s.spo2])])
     legend = ("<p class='note'>Marks: <span style='color:#1f5fbf'>&#9660; dose</span>, "
@@ -82,18 +91,27 @@ def _charts(report: Report) -> str:
 
 
 def render(report: Report, *, title: str = "Session monitoring record",
-           generated_at: datetime | None = None) -> str:
+           generated_at: datetime | None = None, tz: tzinfo | None = UTC) -> str:
+    """The page, every time in ``tz`` (the site's zone; None: the machine's own), which the
+    heading names."""
     d = report.data
     session = d["session"]
     bp = d["blood_pressure"]
-    day = (session["started_at"] or "")[:10]
+    began = _parse(session["started_at"])
+    day = f"{began.astimezone(tz):%Y-%m-%d}" if began else ""
+    zone = zone_label(tz, began or datetime.now(UTC))
+
+    def text(value: str) -> str:
+        """A free text (an alarm message, a check's evidence) with its UTC times in ``tz``."""
+        return escape(localize_times(value, tz, began))
+
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{escape(title)}: {escape(str(session['patient_code']))} {escape(day)}</title>",
         f"<style>{CSS}</style></head><body>",
         f"<h1>{escape(title)}</h1>",
-        f"<p class='note'>Chair {escape(d['chair'])}, {escape(day)}; all times UTC. "
+        f"<p class='note'>Chair {escape(d['chair'])}, {escape(day)}; all times {escape(zone)}. "
         "Chairside supports, and does not replace, clinical judgement.</p>",
         "<h2>Session</h2>",
         _rows([
@@ -102,13 +120,13 @@ def render(report: Report, *, title: str = "Session monitoring record",
                          f"<span class='note'>{_v(session['protocol_title'])}</span>"),
             ("Dose and lot", f"{_v(session['dose_mg'])} mg, lot {_v(session['lot'])}"),
             ("Concomitant medicines", _v(", ".join(session["concomitant"]))),
-            ("Session start", _time(session["started_at"])),
-            ("First dose", _time(session["first_dose_at"])),
+            ("Session start", _time(session["started_at"], tz)),
+            ("First dose", _time(session["first_dose_at"], tz)),
             ("Doses given", _v(session["doses_given"])),
-            ("Earliest discharge", _time(session["earliest_discharge_at"])),
-            ("End", f"{_v(session['end'])} at {_time(session['ended_at'])}"),
+            ("Earliest discharge", _time(session["earliest_discharge_at"], tz)),
+            ("End", f"{_v(session['end'])} at {_time(session['ended_at'], tz)}"),
             ("Total monitoring time", f"{_v(session['monitoring_min'])} min from the first dose"),
-            ("Ready but for the minimum", _time(session["ready_without_minimum_at"])),
+            ("Ready but for the minimum", _time(session["ready_without_minimum_at"], tz)),
         ]),
         "<h2>Compliance</h2><table><tr><th>check</th><th>result</th><th>evidence</th></tr>",
     ]
@@ -118,21 +136,21 @@ def render(report: Report, *, title: str = "Session monitoring record",
                    "<span class='na'>not applicable</span>" if passed is None else
                    "<span class='fail'>FAILED</span>")
         parts.append(f"<tr><td>{escape(check['check'])}</td><td>{verdict}</td>"
-                     f"<td>{escape(check['evidence'])}</td></tr>")
+                     f"<td>{text(check['evidence'])}</td></tr>")
     parts.append("</table>")
     parts.append("<h2>Blood pressure</h2>")
-    parts.append(_rows([("Before dosing", _bp(bp["pre_dose"])),
-                        ("At 40 minutes", _bp(bp["at_40_min"])),
-                        ("Before discharge", _bp(bp["pre_discharge"])),
-                        ("Highest", _bp(bp["highest"]))]))
+    parts.append(_rows([("Before dosing", _bp(bp["pre_dose"], tz)),
+                        ("At 40 minutes", _bp(bp["at_40_min"], tz)),
+                        ("Before discharge", _bp(bp["pre_discharge"], tz)),
+                        ("Highest", _bp(bp["highest"], tz))]))
     parts.append("<table><tr><th>required check</th><th>status</th><th>window</th>"
                  "<th>done</th><th>BP</th></tr>")
     for c in bp["checks"]:
         parts.append(
             f"<tr><td>{escape(c['name'])}{'' if c['required'] else ' (optional)'}</td>"
-            f"<td>{escape(c['status'])}</td><td>{_time(c['window_start'])} to "
-            f"{_time(c['window_end']) if c['window_end'] else 'discharge'}</td>"
-            f"<td>{_time(c['done_at'])}</td><td>{_v(c['systolic'])}/{_v(c['diastolic'])}</td>"
+            f"<td>{escape(c['status'])}</td><td>{_time(c['window_start'], tz)} to "
+            f"{_time(c['window_end'], tz) if c['window_end'] else 'discharge'}</td>"
+            f"<td>{_time(c['done_at'], tz)}</td><td>{_v(c['systolic'])}/{_v(c['diastolic'])}</td>"
             "</tr>")
     parts.append("</table>")
     spo2, hr = d["spo2"], d["heart_rate"]
@@ -140,30 +158,30 @@ def render(report: Report, *, title: str = "Session monitoring record",
     parts.append("<h2>SpO2 and heart rate</h2>")
     parts.append(_rows([
         ("SpO2 minimum", "&ndash;" if spo2["min"] is None else
-         f"{_v(spo2['min']['value'])} % at {_time(spo2['min']['at'])}"),
+         f"{_v(spo2['min']['value'])} % at {_time(spo2['min']['at'], tz)}"),
         ("Time below limits", escape(below) or "&ndash;"),
         ("SpO2 readings", f"{spo2['readings']}, longest gap {spo2['longest_gap_s']:g} s"),
         ("Heart rate lowest", "&ndash;" if hr["min"] is None else
-         f"{_v(hr['min']['value'])} /min at {_time(hr['min']['at'])}"),
+         f"{_v(hr['min']['value'])} /min at {_time(hr['min']['at'], tz)}"),
         ("Heart rate highest", "&ndash;" if hr["max"] is None else
-         f"{_v(hr['max']['value'])} /min at {_time(hr['max']['at'])}"),
+         f"{_v(hr['max']['value'])} /min at {_time(hr['max']['at'], tz)}"),
     ]))
     parts.append("<h2>Trends</h2>")
-    parts.append(_charts(report))
+    parts.append(_charts(report, tz))
     parts.append("<h2>Alarms</h2>")
     if d["alarms"]:
         parts.append("<table><tr><th>raised</th><th>priority</th><th>condition</th>"
                      "<th>message</th><th>acknowledged</th><th>time to ack</th>"
                      "<th>cleared</th></tr>")
         for a in d["alarms"]:
-            ack = (f"{_time(a['acknowledged_at'])} by {_v(a['acknowledged_by'])}"
+            ack = (f"{_time(a['acknowledged_at'], tz)} by {_v(a['acknowledged_by'])}"
                    if a["acknowledged_at"] else "&ndash;")
             took = "&ndash;" if a["time_to_ack_s"] is None else f"{a['time_to_ack_s']:g} s"
             parts.append(
-                f"<tr><td>{_time(a['raised_at'])}</td>"
+                f"<tr><td>{_time(a['raised_at'], tz)}</td>"
                 f"<td class='{escape(a['priority'])}'>{escape(a['priority'])}</td>"
-                f"<td>{escape(a['condition'])}</td><td>{escape(a['message'])}</td>"
-                f"<td>{ack}</td><td>{took}</td><td>{_time(a['cleared_at'])}</td></tr>")
+                f"<td>{escape(a['condition'])}</td><td>{text(a['message'])}</td>"
+                f"<td>{ack}</td><td>{took}</td><td>{_time(a['cleared_at'], tz)}</td></tr>")
         parts.append("</table>")
     else:
         parts.append("<p>No alarms.</p>")
@@ -174,7 +192,7 @@ def render(report: Report, *, title: str = "Session monitoring record",
                      "<th>note</th></tr>")
         for a in d["assessments"]:
             parts.append(
-                f"<tr><td>{_time(a['at'])}</td><td>{_v(a['by'])}</td><td>{_v(a['sedation'])}"
+                f"<tr><td>{_time(a['at'], tz)}</td><td>{_v(a['by'])}</td><td>{_v(a['sedation'])}"
                 f"</td><td>{_v(a['dissociation'])}</td><td>{_v(a['respiration'])}</td>"
                 f"<td>{_v(a['moaas'])}</td><td>{_v(a['aldrete'])}</td><td>{_v(a['note'])}</td>"
                 "</tr>")
@@ -184,11 +202,11 @@ def render(report: Report, *, title: str = "Session monitoring record",
     dis = d["discharge"]
     parts.append("<h2>Discharge</h2>")
     parts.append(_rows([
-        ("Discharged", _time(dis["at"])),
+        ("Discharged", _time(dis["at"], tz)),
         ("By", _v(dis["by"])),
         ("Override reason", _v(dis["override_reason"])),
         ("Conditions overridden", _v(", ".join(dis["overridden"]))),
-        ("Ended", f"{_time(dis['ended_at'])} {_v(dis['end_reason'])}"
+        ("Ended", f"{_time(dis['ended_at'], tz)} {_v(dis['end_reason'])}"
          if dis["ended_at"] else "&ndash;"),
     ]))
     if d["problems"]:
@@ -199,6 +217,6 @@ def render(report: Report, *, title: str = "Session monitoring record",
     if d["source"]:
         footer += f", from {escape(d['source'])}"
     if generated_at is not None:
-        footer += f", made {generated_at:%Y-%m-%d %H:%M} UTC"
+        footer += f", made {generated_at.astimezone(tz):%Y-%m-%d %H:%M} {escape(zone)}"
     parts.append(f"<p class='note'>{footer}.</p></body></html>")
     return "\n".join(parts) + "\n"

@@ -42,6 +42,8 @@ def test_environment_overrides_the_file(monkeypatch: pytest.MonkeyPatch) -> None
         ("[mqtt]\nport = 70000\n", ["mqtt.port", "70000", "less than or equal to 65535"]),
         ("[mqtt]\nbroker = 'cloud'\n", ["mqtt.broker", "'cloud'", "'embedded' or 'external'"]),
         ("[site]\nid = 'a/b'\n", ["site.id", "'a/b'", "not a valid identifier"]),
+        ("[site]\ntimezone = 'Mars/Olympus'\n",
+         ["site.timezone", "'Mars/Olympus'", "unknown time zone", "America/New_York"]),
         ("[demo]\nspeed = -1\n", ["demo.speed", "-1", "greater than 0"]),
         ("[mqtt]\nprot = 1\n", ["mqtt.prot", "not a known setting"]),
         ("[mqtt\nport = 1\n", ["not valid TOML"]),

@@ -20,6 +20,7 @@ from drivers.wire import (
     PauseAudio,
     StartSession,
 )
+from monitor.config import DashboardSettings
 from monitor.dashboard.app import DashboardApp
 from monitor.dashboard.chair import ChairScreen
 from monitor.dashboard.forms import (
@@ -435,7 +436,6 @@ async def test_actions_on_the_overview_ask_for_a_chair_first() -> None:
 async def test_a_command_without_a_broker_is_not_sent_and_says_so() -> None:
     from drivers.clock import FakeClock
     from drivers.mqtt import MqttSettings
-    from monitor.config import DashboardSettings
 
     # A broker nobody listens on: the app is never connected while the test runs.
     app = DashboardApp(MqttSettings(host="127.0.0.1", port=9, reconnect_max_s=5),
@@ -470,6 +470,26 @@ async def test_no_answer_from_the_engine_is_reported() -> None:
         assert "no answer from the engine to pause_audio sent at 09:55:00" in notifications(app)
         assert not app.pending
         assert len(recorder.sent) == 1
+
+
+async def test_the_clinic_sets_the_pause_length_and_the_answer_timeout() -> None:
+    settings = DashboardSettings(pause_audio_s=300, answer_timeout_s=30.0)
+    app, clock, recorder = make_app(settings=settings)
+    async with app.run_test(size=(100, 34)) as pilot:
+        feed(app, chair_state("chair-1", "observation"))
+        await open_chair(app, pilot)
+        await pilot.press("p")
+        await pilot.pause()
+        command = recorder.last()
+        assert isinstance(command, PauseAudio) and command.seconds == 300
+        clock.advance(29)
+        await app.refresh_view()
+        await pilot.pause()
+        assert app.pending and "no answer" not in notifications(app)
+        clock.advance(2)
+        await app.refresh_view()
+        await pilot.pause()
+        assert "no answer from the engine to pause_audio" in notifications(app)
 
 
 @pytest.mark.parametrize("key", ["escape"])

@@ -11,12 +11,11 @@ from monitor.dashboard.format import (
     alarm_line,
     check_status,
     check_window,
-    clock_time,
     fmt_countdown,
-    localize_times,
     urgency,
 )
 from monitor.dashboard.history import ChairHistory, Span, block_rows, columns, scale
+from monitor.localtime import clock_time, localize_times, site_zone, zone_label
 from tests.dashboard.states import DOSE, T0, alarm, chair_state, m
 
 CET = timezone(timedelta(hours=1))
@@ -151,3 +150,26 @@ def test_plot_columns_take_the_worst_value_and_scale_has_a_floor_and_a_ceiling()
     assert rows == ["   █", " ▁██"]  # blank for no value, a sliver for the lowest
     assert span.column(T0 - timedelta(seconds=1), 10) is None
     assert Span.of(None, T0).end == T0
+
+
+def test_site_zone_by_name_or_the_machines_own() -> None:
+    assert site_zone("") is None
+    assert str(site_zone("Europe/Berlin")) == "Europe/Berlin"
+    with pytest.raises(ValueError, match="unknown time zone 'Mars/Olympus'"):
+        site_zone("Mars/Olympus")
+
+
+@pytest.mark.parametrize(
+    ("zone", "month", "label"),
+    [
+        ("UTC", 1, "UTC"),
+        ("Europe/Berlin", 1, "Europe/Berlin (UTC+01:00)"),
+        ("Europe/Berlin", 7, "Europe/Berlin (UTC+02:00)"),
+        ("Asia/Kolkata", 1, "Asia/Kolkata (UTC+05:30)"),
+        ("America/St_Johns", 1, "America/St_Johns (UTC-03:30)"),
+    ],
+)
+def test_zone_labels_name_the_zone_and_its_offset_then(zone: str, month: int, label: str) -> None:
+    assert zone_label(site_zone(zone), T0.replace(month=month)) == label
+    assert zone_label(UTC, T0) == "UTC"
+    assert zone_label(CET, T0) == "UTC+01:00"

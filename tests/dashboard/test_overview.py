@@ -244,6 +244,21 @@ async def test_the_bell_rings_for_a_new_high_alarm_unless_paused_or_off() -> Non
         await app.refresh_view()
         assert app.bell_count == 3  # acknowledged: silent
 
+    slow, clock, _ = S.make_app(["chair-1"], settings=DashboardSettings(bell_repeat_s=30.0))
+    async with slow.run_test(size=(100, 30)):
+        S.feed(slow, S.chair_state("chair-1", "observation", alarms=[S.alarm("chair-1", "high")]))
+        await slow.refresh_view()
+        assert slow.bell_count == 1
+        for _ in range(2):
+            clock.advance(10)
+            slow.last_state_at = clock.now()
+            await slow.refresh_view()
+        assert slow.bell_count == 1  # the clinic asked for every 30 s
+        clock.advance(10)
+        slow.last_state_at = clock.now()
+        await slow.refresh_view()
+        assert slow.bell_count == 2
+
     quiet, _, _ = S.make_app(["chair-1"], settings=DashboardSettings(bell=False))
     async with quiet.run_test(size=(100, 30)):
         S.feed(quiet, S.chair_state("chair-1", "observation", alarms=[S.alarm("chair-1", "high")]))

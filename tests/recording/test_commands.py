@@ -157,6 +157,10 @@ def test_report_from_the_recording_and_from_a_file_agree(recording: Path, tmp_pa
     html = tmp_path / "report.html"
     run("report", str(log), "-o", str(html))
     assert html.read_text().startswith("<!DOCTYPE html>")
+    zoned = tmp_path / "zoned.toml"
+    zoned.write_text('[site]\ntimezone = "Asia/Kolkata"\n')
+    run("report", str(log), "-o", str(html), config=zoned)
+    assert "all times Asia/Kolkata (UTC+05:30)" in html.read_text()
 
 
 def test_unknown_session_is_one_line_and_exit_2(recording: Path) -> None:

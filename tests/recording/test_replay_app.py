@@ -3,7 +3,10 @@ and the screen shows the engine's state at that moment."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
+from zoneinfo import ZoneInfo
+
+from textual.widgets import Static
 
 from monitor.config import DashboardSettings
 from monitor.engine import EngineConfig
@@ -16,7 +19,7 @@ from tests.recording.scenario import SITE, at
 
 async def test_replay_keys_move_the_recording_clock() -> None:
     replay = Replay(WireLog(list(spravato_recording())), EngineConfig())
-    app = ReplayApp(replay, SITE, DashboardSettings(), speed=60)
+    app = ReplayApp(replay, SITE, DashboardSettings(), speed=60, tz=UTC)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("space")
         assert app.paused
@@ -47,3 +50,17 @@ async def test_replay_keys_move_the_recording_clock() -> None:
                 break
         assert replay.now - before >= timedelta(seconds=12)
         assert start <= replay.now
+
+
+async def test_replay_speaks_the_site_time_zone() -> None:
+    """The banner and "go to" use the site's zone, as every other time on the screen does."""
+    replay = Replay(WireLog(list(spravato_recording())), EngineConfig())
+    berlin = ZoneInfo("Europe/Berlin")
+    app = ReplayApp(replay, SITE, DashboardSettings(), speed=60, tz=berlin)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.press("space")
+        await pilot.press("g", *"11:30", "enter")  # 11:30 in Berlin in January is 10:30 UTC
+        assert replay.now == at(10, 30)
+        await pilot.pause()
+        banner = str(app.screen.query_one("#banner", Static).render())
+        assert "2026-01-05 11:30:00 Europe/Berlin (UTC+01:00)" in banner, banner

@@ -103,7 +103,7 @@ def test_monitoring_record_matches_the_hand_computed_session() -> None:
         "overridden": [], "ended_at": None, "end_reason": None}
     result = checks(data)
     assert all(passed for passed, _ in result.values()), result
-    assert result["observation_minimum"][1].startswith("observed 121.0 min (09:05:00 to 11:06:00)")
+    assert result["observation_minimum"][1].startswith("observed 121.0 min (09:05:00Z to 11:06:00Z)")
     assert result["bp_check:40_min"][1].startswith("BP 165/95 at 09:44:00")
     assert "acknowledged after 30 s" in result["high_alarms_acknowledged"][1]
     assert data["problems"] == []
