@@ -3,7 +3,12 @@
 The engine is the one authority on session state and alarms. This module only moves
 messages: broker -> ``Engine.handle`` / ``Engine.tick`` -> broker. It uses a persistent MQTT
 session so the broker queues readings and commands while the engine restarts, and on start it
-recovers open sessions from the retained ChairState it published before.
+recovers open sessions from the retained ChairState it published before; the inputs the broker
+kept meanwhile arrive during that recovery and are applied after it.
+
+An input is acknowledged to the broker (PUBACK) only once what it changed has left: the alarm
+events it raised and the chair state that includes it, each acknowledged by the broker in turn.
+An engine that dies before that gets the input again from the broker when it returns.
 """
 
 from __future__ import annotations
@@ -45,6 +50,10 @@ from monitor.engine import Engine, EngineConfig
 log = logging.getLogger(__name__)
 
 Output = ChairState | AlarmEvent | CommandResult
+ACK_SOON = 8
+"""Inputs waiting for their acknowledgement after which the engine publishes at once rather
+than at the next state interval: a broker sends a client only so many unacknowledged messages
+(Mosquitto: 20) before it waits."""
 
 
 class SeenIds:
@@ -96,6 +105,7 @@ class EngineService:
         self._wakeup = asyncio.Event()
         self._events_waiting = asyncio.Event()
         self._restored = False
+        self._unacked: list[tuple[int, int]] = []  # (mid, qos) of inputs handled, not yet acked
 
     # -- pure side ------------------------------------------------------------------------
 
@@ -160,16 +170,22 @@ class EngineService:
                     will=will(status_topic, self._status("offline")),
                     clean_session=False,
                 )
+                # aiomqtt has no switch for it: acknowledge an input once its effects are out.
+                client._client.manual_ack_set(True)
                 async with client:
                     backoff.reset()
+                    self._unacked = []  # message ids belong to a connection
+                    kept: list[aiomqtt.Message] = []
                     if not self._restored:
-                        await self._restore(client)
+                        kept = await self._restore(client)
                     for flt in ("readings/+", "devices/+/status", "gateway/status", "commands"):
                         await client.subscribe(topics.chairs_filter(self.site, flt), qos=QOS)
                     await client.publish(
                         status_topic, self._status("online").to_json(), qos=QOS, retain=True
                     )
                     self._emit(self.engine.states(self.clock.now()))
+                    for message in kept:
+                        self._handle(message)
                     self.connected.set()
                     await first_failure(
                         self._consume(client), self._publish(client), self._ticker(client)
@@ -183,14 +199,21 @@ class EngineService:
                 )
                 await asyncio.sleep(delay)
 
-    async def _restore(self, client: aiomqtt.Client) -> None:
-        """Read the retained ChairState of every chair and recover open sessions."""
+    async def _restore(self, client: aiomqtt.Client) -> list[aiomqtt.Message]:
+        """Read the retained ChairState of every chair and recover open sessions. Returns the
+        inputs the broker kept for this engine while it was away, which arrive meanwhile, in
+        order, to be handled once the sessions are back."""
         flt = topics.chairs_filter(self.site, "state")
         await client.subscribe(flt, qos=QOS)
         states: list[ChairState] = []
+        kept: list[aiomqtt.Message] = []
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self.restore_wait_s):
                 async for message in client.messages:
+                    if not message.topic.matches(flt):
+                        kept.append(message)
+                        continue
+                    self._ack(client, message)  # a state is not an input: nothing to redo
                     if not message.retain:
                         continue
                     inbound = self.decoder.decode(
@@ -202,11 +225,27 @@ class EngineService:
         if states:
             self.engine.restore(states, self.clock.now())
             log.info("engine: recovered %d chairs from retained state", len(states))
+        if kept:
+            log.info("engine: %d inputs kept by the broker while the engine was away", len(kept))
         self._restored = True
+        return kept
 
     async def _consume(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
-            self.process(message.topic.value, payload_bytes(message), self.clock.now())
+            self._handle(message)
+
+    def _handle(self, message: aiomqtt.Message) -> None:
+        self.process(message.topic.value, payload_bytes(message), self.clock.now())
+        if message.qos > 0:
+            self._unacked.append((message.mid, message.qos))
+            if len(self._unacked) >= ACK_SOON:
+                self._events_waiting.set()
+        self._wakeup.set()
+
+    @staticmethod
+    def _ack(client: aiomqtt.Client, message: aiomqtt.Message) -> None:
+        if message.qos > 0:
+            client._client.ack(message.mid, message.qos)
 
     async def _ticker(self, client: aiomqtt.Client) -> None:
         status_topic = topics.engine_status(self.site)
@@ -234,16 +273,20 @@ class EngineService:
                 for entry in self._events.peek(200):
                     await client.publish(entry.topic, entry.payload, qos=QOS)
                     self._events.ack(entry.rowid)
+            # Every input handled so far is in these states or in the events just sent.
             states, self._states = self._states, {}
+            acks, self._unacked = self._unacked, []
             # A state lost to a dropped connection is harmless: on reconnecting, every
-            # chair's present state is published again.
+            # chair's present state is published again, and unacknowledged inputs come back.
             for chair, state in states.items():
                 await client.publish(
                     topics.state(self.site, chair), state.to_json(), qos=QOS, retain=True
                 )
-            if len(self._events):
+            for mid, qos in acks:
+                client._client.ack(mid, qos)
+            if len(self._events) or len(self._unacked) >= ACK_SOON:
                 continue
-            if states:
+            if states or self._unacked:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.state_min_interval_s):
                         await self._events_waiting.wait()

@@ -3,9 +3,11 @@ a restart mid-session recovers the session without repeating its alarms."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 
+import aiomqtt
 import pytest
 
 from drivers import topics
@@ -128,3 +130,88 @@ async def test_engine_restart_recovers_the_session_without_repeating_alarms(brok
         raised_after = [a for a in observer.payloads(AlarmEvent) if a.event == "raised"]
         assert [a.condition for a in raised_after if a.condition.startswith("bp_high")] == \
             [a.condition for a in raised_before if a.condition.startswith("bp_high")]
+
+
+async def test_inputs_sent_while_the_engine_was_down_are_applied_after_it_returns(
+    broker: Broker,
+) -> None:
+    """The engine's persistent session makes the broker keep its inputs while it is away; they
+    arrive during the restore of retained states and must be applied, not skipped."""
+    site, chair = unique_site(), "chair-4"
+    clock = FakeClock(T0)
+    mqtt = broker.settings
+    observer = Observer(mqtt, site_filters(site))
+    commands = topics.commands(site, chair)
+    async with running(observer.run()):
+        await observer.ready.wait()
+        first = EngineService(mqtt, site, EngineConfig(), clock, restore_wait_s=0.2,
+                              tick_interval_s=0.1)
+        async with running(first.run()):
+            await first.connected.wait()
+            await publish(mqtt, commands, raw_command("start_session", "2026-01-05T09:00:00.000Z",
+                                                      "s1", patient_code="P-5", protocol="spravato"))
+            await observer.wait_for(lambda p: isinstance(p, CommandResult) and p.id == "s1")
+            await observer.wait_for(lambda p: isinstance(p, ChairState) and p.session is not None)
+        # The engine is away: a reading and a command wait at the broker.
+        clock.advance(60)
+        await publish(mqtt, topics.reading(site, chair, "blood_pressure"),
+                      raw_reading(chair, "2026-01-05T09:01:00.000Z", 128, 79, "away-1"))
+        await publish(mqtt, commands, raw_command("dose_given", "2026-01-05T09:01:00.000Z", "away-2"))
+        second = EngineService(mqtt, site, EngineConfig(), clock, restore_wait_s=0.5,
+                               tick_interval_s=0.1)
+        async with running(second.run()):
+            answer = await observer.wait_for(
+                lambda p: isinstance(p, CommandResult) and p.id == "away-2")
+            assert answer.accepted, answer
+            state = await observer.wait_for(
+                lambda p: isinstance(p, ChairState) and p.chair == chair
+                and "blood_pressure" in p.latest and p.session is not None
+                and p.session.first_dose_at is not None)
+            assert state.latest["blood_pressure"].reading_id == "away-1"
+
+
+class DiesBeforePublishing(EngineService):
+    """An engine that handles its inputs and then never gets to publish (a crash between
+    the two)."""
+
+    async def _publish(self, client: aiomqtt.Client) -> None:
+        await asyncio.Event().wait()
+
+
+async def test_an_input_is_acknowledged_only_once_its_effects_are_published(
+    broker: Broker,
+) -> None:
+    site, chair = unique_site(), "chair-5"
+    clock = FakeClock(T0)
+    mqtt = broker.settings
+    observer = Observer(mqtt, site_filters(site))
+    commands = topics.commands(site, chair)
+    async with running(observer.run()):
+        await observer.ready.wait()
+        first = EngineService(mqtt, site, EngineConfig(), clock, restore_wait_s=0.2)
+        async with running(first.run()):
+            await first.connected.wait()
+            await publish(mqtt, commands, raw_command("start_session", "2026-01-05T09:00:00.000Z",
+                                                      "s1", patient_code="P-6", protocol="spravato"))
+            await observer.wait_for(lambda p: isinstance(p, ChairState) and p.session is not None)
+        doomed = DiesBeforePublishing(mqtt, site, EngineConfig(), clock, restore_wait_s=0.2)
+        async with running(doomed.run()):
+            await doomed.connected.wait()
+            await publish(mqtt, commands, raw_command("dose_given", "2026-01-05T09:01:00.000Z", "d1"))
+            for _ in range(200):
+                await asyncio.sleep(0.01)
+                session = doomed.engine.states(clock.now())[0].session
+                if session is not None and session.first_dose_at is not None:
+                    break
+            else:
+                raise AssertionError("the doomed engine never handled the dose")
+        assert not [r for r in observer.payloads(CommandResult) if r.id == "d1"]
+        # The broker still holds the unacknowledged dose and gives it to the next engine.
+        second = EngineService(mqtt, site, EngineConfig(), clock, restore_wait_s=0.5)
+        async with running(second.run()):
+            answer = await observer.wait_for(
+                lambda p: isinstance(p, CommandResult) and p.id == "d1")
+            assert answer.accepted, answer
+            await observer.wait_for(
+                lambda p: isinstance(p, ChairState) and p.session is not None
+                and p.session.first_dose_at == datetime(2026, 1, 5, 9, 1, tzinfo=UTC))
