@@ -19,6 +19,7 @@ from monitor import __version__
 from monitor.cli_support import (
     broker_options,
     config_option,
+    fail_config,
     log_to_file,
     run_async,
     settings_from,
@@ -84,11 +85,24 @@ def engine(config: Path | None, broker: str | None, site: str | None) -> None:
     from monitor.engine_service import EngineService
 
     settings = settings_from(config, broker, site)
+    hosting = settings.mqtt.broker == "embedded"
+    if hosting and settings.mqtt.port == 0:
+        fail_config("mqtt.port = 0: the embedded broker that `chairside engine` hosts for the "
+                    "other processes needs a fixed port")
     service = EngineService(settings.mqtt, settings.site.id, settings.engine, WallClock(),
                             chairs=list(settings.gateway.chairs))
 
     async def go() -> None:
-        await service.run()
+        if not hosting:
+            await service.run()
+            return
+        # One machine and no Mosquitto: the engine hosts the broker, on loopback, and the
+        # gateways, dashboards and recorder with the same configuration connect to it.
+        from monitor.broker import embedded_broker
+
+        async with embedded_broker(settings.mqtt) as live:
+            service.mqtt = live
+            await service.run()
 
     sys.exit(run_async(go()))
 

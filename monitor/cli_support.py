@@ -20,7 +20,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXIT_CONFIG = 2
 
 
-def _fail_config(message: str) -> None:
+def fail_config(message: str) -> None:
     click.echo(f"chairside: {message}", err=True)
     sys.exit(EXIT_CONFIG)
 
@@ -39,10 +39,10 @@ def settings_from(
         if update:
             settings = settings.model_copy(update=update)
     except ConfigError as exc:
-        _fail_config(str(exc))
+        fail_config(str(exc))
     except ValueError as exc:
         # pydantic's errors are ValueErrors too; keep the first line only
-        _fail_config(str(exc).splitlines()[0] if "validation error" not in str(exc)
+        fail_config(str(exc).splitlines()[0] if "validation error" not in str(exc)
                      else str(exc).splitlines()[-1].strip())
     logging.basicConfig(
         level=getattr(logging, settings.log_level),

@@ -50,7 +50,7 @@ from monitor.engine import Engine, EngineConfig
 log = logging.getLogger(__name__)
 
 Output = ChairState | AlarmEvent | CommandResult
-ACK_SOON = 8
+ACK_SOON = 14
 """Inputs waiting for their acknowledgement after which the engine publishes at once rather
 than at the next state interval: a broker sends a client only so many unacknowledged messages
 (Mosquitto: 20) before it waits."""
