@@ -2,11 +2,13 @@
 
 A synthetic Spravato session (84 mg, three devices; heart rate and SpO2 every second, a
 cuff reading every 5 minutes; a BP rise at 40 minutes and an SpO2 dip at an hour) is
-replayed three ways:
+replayed four ways:
 
 - from its wire log of inputs alone: the replay ticks every 0.5 s, as the live service does;
 - from a full recording (inputs and the engine's published outputs): the replay ticks where
   the live engine published, and reproduces its alarms exactly;
+- the same, building no chair states (what `chairside replay --headless`, `--against` and
+  "next alarm" need: the alarm events and answers);
 - reading the full recording's JSON Lines file back.
 
     uv run python benchmarks/replay.py [--hours H] [--repeat N]
@@ -124,11 +126,13 @@ def main() -> None:
          best(args.repeat, lambda: Replay(WireLog(list(inputs)), config).run())),
         ("replay, full recording", len(full),
          best(args.repeat, lambda: Replay(WireLog(list(full)), config).run())),
+        ("replay, full recording, alarms only", len(full),
+         best(args.repeat, lambda: Replay(WireLog(list(full)), config, states=False).run())),
         ("read JSON Lines (full recording)", len(lines),
          best(args.repeat, lambda: wirelog.read_lines(lines))),
     ]
     for name, count, seconds in results:
-        print(f"{name:<36} {seconds:7.2f} s  {count / seconds:9.0f} msg/s  "
+        print(f"{name:<38} {seconds:7.2f} s  {count / seconds:9.0f} msg/s  "
               f"{span / seconds:7.0f}x real time")
 
 

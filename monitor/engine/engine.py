@@ -55,8 +55,12 @@ _COMMANDS = (StartSession, DoseGiven, InfusionEnd, ManualBp, Assessment, AckAlar
 class Engine:
     """Every chair's session, alarms, observation clock and discharge readiness."""
 
-    def __init__(self, config: EngineConfig) -> None:
+    def __init__(self, config: EngineConfig, *, publish_states: bool = True) -> None:
+        """``publish_states=False`` leaves chair states out of ``handle`` and ``tick`` (they
+        stay available from ``states``): for a replay that wants only the alarm events and
+        answers, building each chair's complete state is most of the work."""
         self.config = config
+        self.publish_states = publish_states
         self._chairs: dict[str, Chair] = {}
 
     def ensure_chair(self, chair: str) -> None:
@@ -94,9 +98,10 @@ class Engine:
             out.extend(c.evaluate(now))
         else:  # pragma: no cover - the type says it cannot happen
             raise TypeError(f"the engine does not take {type(message).__name__}")
-        state = c.view(now)
-        c.published(state)
-        out.append(state)
+        if self.publish_states:
+            state = c.view(now)
+            c.published(state)
+            out.append(state)
         return out
 
     def tick(self, now: datetime) -> list[Output]:
@@ -110,6 +115,9 @@ class Engine:
         for name in sorted(self._chairs):
             c = self._chairs[name]
             events = c.evaluate(now)
+            if not self.publish_states:
+                out.extend(events)
+                continue
             state = c.view(now)
             due = c.published_at is None or now - c.published_at >= interval
             if events or due or c.changed(state):

@@ -219,7 +219,7 @@ def replay(config: Path | None, db: Path | None, source: str, headless: bool, sp
         click.echo(f"chairside: {name}: {problem}", err=True)
     if not prepared.steps:
         _fail(f"{name}: no readings or commands to replay")
-    run = Replay(prepared, settings.engine)
+    run = Replay(prepared, settings.engine, states=not headless)
     if not headless:
         from .replay_app import ReplayApp
 
@@ -233,7 +233,7 @@ def replay(config: Path | None, db: Path | None, source: str, headless: bool, sp
     for event in events:
         click.echo(timeline_line(event))
     if against is not None:
-        other = Replay(prepared, _engine_config(against))
+        other = Replay(prepared, _engine_config(against), states=False)
         baseline, label = alarm_events(other.run()), f"the replay under {against}"
     elif prepared.recorded_alarms:
         baseline, label = prepared.recorded_alarms, "the recording"

@@ -70,6 +70,34 @@ def test_replay_of_recorded_inputs_reproduces_outputs() -> None:
     assert wire(replayed) == wire(c.outputs)
 
 
+def test_without_states_the_same_events_and_answers() -> None:
+    """A replay that skips building states gets every other output, identical, and the same
+    states on request."""
+    recorded: list[tuple[datetime, Message | None]] = []
+
+    class Recording(Clinic):
+        def send(self, message: Message) -> list[Output]:
+            recorded.append((self.now, message))
+            return super().send(message)
+
+        def tick(self) -> list[Output]:
+            recorded.append((self.now, None))
+            return super().tick()
+
+    c = Recording()
+    script(c)
+    lean = Engine(EngineConfig(), publish_states=False)
+    out: list[Output] = []
+    for now, message in recorded:
+        out += lean.tick(now) if message is None else lean.handle(c.chair, message, now)
+    assert not [o for o in out if isinstance(o, ChairState)]
+    expected = [o for o in c.outputs if not isinstance(o, ChairState)]
+    assert len(expected) > 20
+    assert wire(out) == wire(expected)
+    last = recorded[-1][0]
+    assert wire(list(lean.states(last))) == wire(list(c.engine.states(last)))
+
+
 def test_a_different_config_can_be_replayed() -> None:
     """What would these thresholds have done? (stricter SpO2 limits raise earlier)"""
     base = EngineConfig()
