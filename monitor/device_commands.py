@@ -11,10 +11,13 @@ prints where to reach it as the first line of standard output, then runs until i
 
 * a serial protocol: the path of its pseudo-terminal (a stable link that survives the
   simulated unplugging), to give to ``chairside gateway --device P:PATH``;
-* a BLE protocol: its address. The simulated BLE world lives inside one process, so another
-  process cannot connect to it; to drive a simulated BLE device through the real BLE driver,
-  let the gateway run it: ``chairside gateway --chair c1 --device ble-2a37:sim[:SCENARIO]``
-  (the ``sim`` endpoint works for serial protocols too).
+* a BLE protocol: its address. The device is served in the simulated air (Unix sockets in
+  ``--ble-air``, one folder per machine by default), which a gateway reads with
+  ``--ble simulated``: ``chairside gateway --chair c1 --ble simulated --device
+  ble-2a37:ADDRESS``, through the same simulated bleak backend and the real BLE driver.
+
+A gateway can also run simulated devices itself: ``--device ble-2a37:sim[:SCENARIO]`` (the
+``sim`` endpoint works for serial protocols too).
 """
 
 from __future__ import annotations
@@ -42,7 +45,9 @@ from drivers.devices import (
 )
 from drivers.gateway import Gateway, SeqStore, open_spool, spool_path
 from drivers.spool import SpoolError
+from drivers.tasks import first_failure
 from simulators.devices import SIM_PROTOCOLS, SimBleHub, SimContext, make_sim
+from simulators.devices.ble_air import AirLink, AirServer, default_air, socket_path
 from simulators.devices.pty import default_dir
 from simulators.patient import Patient
 from simulators.rig import resolve_simulated
@@ -63,7 +68,8 @@ def _fail(message: str) -> None:
 
 
 def run_gateway(config: Path | None, broker: str | None, site: str | None, chair: str,
-            devices: tuple[str, ...], scenario: str, speed: float) -> None:
+            devices: tuple[str, ...], scenario: str, speed: float, ble: str,
+            ble_air: Path | None) -> None:
     """One chair's gateway: its device drivers, publishing through the on-disk spool."""
     from monitor.cli_support import run_async, settings_from
 
@@ -108,7 +114,7 @@ def run_gateway(config: Path | None, broker: str | None, site: str | None, chair
             except ScenarioError as exc:
                 _fail(str(exc))
             kwargs: dict[str, Any] = {}
-            if simulated:
+            if simulated or ble == "simulated":
                 kwargs = {"ble_client_backend": hub.client_backend(),
                           "ble_scanner_backend": hub.scanner_backend()}
             drivers = [make_driver(spec, chair, gateway, clock, **kwargs) for spec in real]
@@ -119,6 +125,10 @@ def run_gateway(config: Path | None, broker: str | None, site: str | None, chair
                            "from before; publishing them first", err=True)
             async with asyncio.TaskGroup() as group:
                 group.create_task(gateway.run(), name="gateway")
+                if ble == "simulated":
+                    air = ble_air or default_air()
+                    click.echo(f"gateway {chair}: BLE from the simulated air in {air}", err=True)
+                    group.create_task(AirLink(hub, air).run(), name="ble-air")
                 for sim in sims:
                     group.create_task(sim.run(), name=f"sim-{sim.name}")
                 await asyncio.sleep(0)
@@ -129,7 +139,8 @@ def run_gateway(config: Path | None, broker: str | None, site: str | None, chair
 
 
 def run_simulate(config: Path | None, protocol: str, scenario: str, speed: float,
-             name: str | None, folder: Path | None, max_hz: float, seed: int | None) -> None:
+             name: str | None, folder: Path | None, max_hz: float, seed: int | None,
+             ble_air: Path | None) -> None:
     """Run one simulated device; print its endpoint (pseudo-terminal path or BLE address)
     as the first line, then run until interrupted."""
     from monitor.cli_support import run_async, settings_from
@@ -144,20 +155,25 @@ def run_simulate(config: Path | None, protocol: str, scenario: str, speed: float
 
     async def go() -> None:
         ctx = SimContext(Patient(chosen, seed), clock, clock.now())
-        sim = make_sim(protocol, ctx, name=device_name, chair="sim", hub=SimBleHub(),
+        hub = SimBleHub()
+        sim = make_sim(protocol, ctx, name=device_name, chair="sim", hub=hub,
                        pty_dir=folder or default_dir(), max_hz=max_hz)
-        task = asyncio.create_task(sim.run())
-        for _ in range(200):  # the pseudo-terminal is plugged in (or the device advertises)
+        ble = protocol.startswith("ble-")
+        air = ble_air or default_air()
+        parts = [sim.run()] + ([AirServer(hub, air).run()] if ble else [])
+        task = asyncio.create_task(first_failure(*parts))
+        where = str(socket_path(air, sim.endpoint)) if ble else sim.endpoint
+        for _ in range(200):  # the pseudo-terminal is plugged in (or the device is served)
             await asyncio.sleep(0.01)
-            if protocol.startswith("ble-") or _exists(sim.endpoint):
+            if _exists(where):
                 break
         click.echo(sim.endpoint)
         sys.stdout.flush()
-        if protocol.startswith("ble-"):
+        if ble:
             click.echo(
-                f"simulated BLE device {sim.endpoint} runs inside this process only; to read "
-                f"one through the BLE driver, run it in the gateway: chairside gateway "
-                f"--chair CHAIR --device {protocol}:sim:{chosen.name}", err=True)
+                f"simulated BLE device {sim.endpoint}, served in the simulated air {air}; "
+                f"read it with: chairside gateway --chair CHAIR --ble simulated "
+                f"--device {protocol}:{sim.endpoint}", err=True)
         else:
             click.echo(f"simulated {protocol} device on {sim.endpoint}; e.g. chairside gateway "
                        f"--chair CHAIR --device {protocol}:{sim.endpoint}", err=True)
@@ -178,6 +194,9 @@ def commands() -> list[click.Command]:
     """
     from monitor.cli_support import broker_options, config_option
 
+    air_option = click.option(
+        "--ble-air", type=click.Path(path_type=Path, file_okay=False), default=None,
+        help=f"folder of the simulated BLE air (default: {default_air()})")
     gateway_options = [
         click.option("--chair", required=True, help="the chair this gateway serves"),
         click.option(
@@ -191,6 +210,11 @@ def commands() -> list[click.Command]:
         click.option("--speed", type=click.FloatRange(0.1, 3600), default=1.0,
                      show_default=True,
                      help="simulated time runs N times faster (only with sim devices)"),
+        click.option("--ble", type=click.Choice(["system", "simulated"]), default="system",
+                     show_default=True,
+                     help="BLE devices from the system's Bluetooth, or from the simulated air "
+                          "that `chairside simulate` serves on this machine"),
+        air_option,
     ]
     simulate_options = [
         click.option("--protocol", "protocol", required=True,
@@ -207,6 +231,7 @@ def commands() -> list[click.Command]:
                      help="most reports per wall second (thins the stream at high speeds)"),
         click.option("--seed", type=int, default=None,
                      help="patient seed (default: the scenario's)"),
+        air_option,
     ]
     gateway: Callable[..., None] = run_gateway
     for option in reversed(gateway_options):

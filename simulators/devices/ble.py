@@ -12,8 +12,8 @@ dropped by the peripheral (``drop``), values notified or indicated (``notify``),
 connection attempt (``fail_next_connects``), and no adapter at all (``adapter_error``: scanning
 and connecting raise it, as bleak on Linux without D-Bus raises ``FileNotFoundError``).
 
-It lives in one process: a gateway reaches simulated BLE devices only when they run inside
-it (the ``sim:`` endpoints of ``chairside gateway`` and the demo).
+The peripherals live in one process; `simulators.devices.ble_air` shares them with another
+(``chairside simulate`` serving, ``chairside gateway --ble simulated`` reading).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from bleak.args import SizedBuffer
 from bleak.assigned_numbers import CharacteristicPropertyName
@@ -38,6 +38,14 @@ from bleak.exc import BleakDeviceNotFoundError, BleakError
 log = logging.getLogger(__name__)
 
 ADVERTISING_INTERVAL_S = 0.05
+
+
+class Link(Protocol):
+    """A connection to a peripheral: a local bleak client, or a gateway in another process."""
+
+    def deliver(self, uuid: str, value: bytes) -> bool: ...
+
+    def lost(self) -> None: ...
 
 
 @dataclass(slots=True)
@@ -66,7 +74,7 @@ class SimPeripheral:
         self.connections = 0
         self.notifications = 0
         self._chars = {c.uuid: c for s in services for c in s.characteristics}
-        self._clients: list[SimClient] = []
+        self._clients: list[Link] = []
 
     @property
     def service_uuids(self) -> list[str]:
@@ -107,12 +115,15 @@ class SimPeripheral:
         if not on:
             self.drop()
 
+    def subscribed(self, uuid: str, on: bool) -> None:
+        """A client subscribed to ``uuid`` or stopped (a mirror tells the serving process)."""
+
     # used by the client backend
-    def _attach(self, client: SimClient) -> None:
+    def _attach(self, client: Link) -> None:
         self._clients.append(client)
         self.connections += 1
 
-    def _detach(self, client: SimClient) -> None:
+    def _detach(self, client: Link) -> None:
         with contextlib.suppress(ValueError):
             self._clients.remove(client)
 
@@ -281,9 +292,11 @@ class SimClient(BaseBleakClient):
         if "notify" not in char.properties and "indicate" not in char.properties:
             raise BleakError(f"characteristic {char.uuid} neither notifies nor indicates")
         self._subscriptions[char.uuid] = callback
+        self._peer().subscribed(char.uuid, True)
 
     async def stop_notify(self, characteristic: BleakGATTCharacteristic) -> None:
-        self._subscriptions.pop(characteristic.uuid, None)
+        if self._subscriptions.pop(characteristic.uuid, None) is not None and self._peripheral:
+            self._peripheral.subscribed(characteristic.uuid, False)
 
 
 class SimScanner(BaseBleakScanner):
@@ -338,6 +351,7 @@ class SimScanner(BaseBleakScanner):
 
 __all__ = [
     "DEFAULT_HUB",
+    "Link",
     "SimBleHub",
     "SimCharacteristic",
     "SimClient",

@@ -79,17 +79,59 @@ async def test_simulate_prints_the_pseudo_terminal_path_first(tmp_path: Path) ->
     assert not _exists(first)  # unplugged on exit
 
 
-async def test_simulate_ble_prints_its_address_and_says_where_it_lives(tmp_path: Path) -> None:
-    proc = await _command("simulate", "--protocol", "ble-2a35", cwd=tmp_path)
+async def test_simulate_ble_prints_its_address_and_serves_it(tmp_path: Path) -> None:
+    air = tmp_path / "air"
+    proc = await _command("simulate", "--protocol", "ble-2a35", "--ble-air", str(air),
+                          cwd=tmp_path)
     try:
         assert proc.stdout is not None
         async with asyncio.timeout(20):
             first = (await proc.stdout.readline()).decode().strip()
+        served = air / (first.replace(":", "") + ".sock")
+        assert served.exists()
     finally:
         code, err = await _stop(proc)
     assert code == 130, err
     assert re.fullmatch(r"([0-9A-F]{2}:){5}[0-9A-F]{2}", first), first
-    assert "inside this process" in err and "ble-2a35:sim" in err
+    assert f"--ble simulated --device ble-2a35:{first}" in err
+    assert not served.exists()  # no longer served once it stops
+
+
+@pytest.mark.broker
+async def test_a_gateway_reads_a_ble_device_simulated_by_another_process(
+    broker: Broker, tmp_path: Path
+) -> None:
+    """`chairside simulate` in one process, `chairside gateway --ble simulated` in another:
+    the heart-rate notifications travel from one to the other and on to the broker."""
+    site, air = unique_site(), str(tmp_path / "air")
+    mqtt = broker.settings
+    observer = Observer(mqtt, site_filters(site))
+    device = await _command("simulate", "--protocol", "ble-2a37", "--speed", "10",
+                            "--ble-air", air, cwd=tmp_path)
+    gateway: asyncio.subprocess.Process | None = None
+    try:
+        assert device.stdout is not None
+        async with asyncio.timeout(20):
+            address = (await device.stdout.readline()).decode().strip()
+        async with running(observer.run()):
+            await observer.ready.wait()
+            gateway = await _command(
+                "gateway", "--broker", f"mqtt://127.0.0.1:{mqtt.port}", "--site", site,
+                "--chair", "c1", "--ble", "simulated", "--ble-air", air,
+                "--device", f"hr=ble-2a37:{address}", cwd=tmp_path,
+                env={"CHAIRSIDE_GATEWAY__SPOOL_DIR": str(tmp_path / "spool")},
+            )
+            reading = await observer.wait_for(
+                lambda p: isinstance(p, Reading) and p.device == "hr", within=30)
+            assert reading.kind == "heart_rate" and reading.source == "ble-2a37"
+            assert reading.values.get("heart_rate") is not None
+    finally:
+        if gateway is not None:
+            code, err = await _stop(gateway)
+            assert code == 130 and "Traceback" not in err, err
+            assert "BLE from the simulated air" in err
+        code, err = await _stop(device)
+    assert code == 130, err
 
 
 @pytest.mark.broker
