@@ -37,16 +37,8 @@ def wire(outputs: list[Output]) -> list[bytes]:
     return [o.to_json() for o in outputs]
 
 
-def test_same_inputs_give_identical_outputs() -> None:
-    first, second = Clinic(), Clinic()
-    script(first)
-    script(second)
-    assert len(first.outputs) > 100
-    assert wire(first.outputs) == wire(second.outputs)
-
-
-def test_replay_of_recorded_inputs_reproduces_outputs() -> None:
-    """Record every input with its time, feed it to a new engine: the same outputs."""
+def recorded_run() -> tuple[Clinic, list[tuple[datetime, Message | None]]]:
+    """The script run once, with every input and tick it gave the engine, and when."""
     recorded: list[tuple[datetime, Message | None]] = []
 
     class Recording(Clinic):
@@ -60,6 +52,20 @@ def test_replay_of_recorded_inputs_reproduces_outputs() -> None:
 
     c = Recording()
     script(c)
+    return c, recorded
+
+
+def test_same_inputs_give_identical_outputs() -> None:
+    first, second = Clinic(), Clinic()
+    script(first)
+    script(second)
+    assert len(first.outputs) > 100
+    assert wire(first.outputs) == wire(second.outputs)
+
+
+def test_replay_of_recorded_inputs_reproduces_outputs() -> None:
+    """Record every input with its time, feed it to a new engine: the same outputs."""
+    c, recorded = recorded_run()
     engine = Engine(EngineConfig())
     replayed: list[Output] = []
     for now, message in recorded:
@@ -73,19 +79,7 @@ def test_replay_of_recorded_inputs_reproduces_outputs() -> None:
 def test_without_states_the_same_events_and_answers() -> None:
     """A replay that skips building states gets every other output, identical, and the same
     states on request."""
-    recorded: list[tuple[datetime, Message | None]] = []
-
-    class Recording(Clinic):
-        def send(self, message: Message) -> list[Output]:
-            recorded.append((self.now, message))
-            return super().send(message)
-
-        def tick(self) -> list[Output]:
-            recorded.append((self.now, None))
-            return super().tick()
-
-    c = Recording()
-    script(c)
+    c, recorded = recorded_run()
     lean = Engine(EngineConfig(), publish_states=False)
     out: list[Output] = []
     for now, message in recorded:

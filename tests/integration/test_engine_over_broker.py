@@ -12,6 +12,7 @@ import pytest
 
 from drivers import topics
 from drivers.clock import FakeClock
+from drivers.mqtt import MqttSettings
 from drivers.wire import AlarmEvent, ChairState, CommandResult
 from monitor.engine import EngineConfig
 from monitor.engine_service import EngineService
@@ -132,6 +133,21 @@ async def test_engine_restart_recovers_the_session_without_repeating_alarms(brok
             [a.condition for a in raised_before if a.condition.startswith("bp_high")]
 
 
+async def session_opened_then_engine_stopped(mqtt: MqttSettings, site: str, chair: str,
+                                             clock: FakeClock, observer: Observer) -> None:
+    """An engine that opens a Spravato session at ``chair`` (retained in its state), then
+    stops: the next engine of the site starts from there."""
+    engine = EngineService(mqtt, site, EngineConfig(), clock, restore_wait_s=0.2)
+    async with running(engine.run()):
+        await engine.connected.wait()
+        await publish(mqtt, topics.commands(site, chair), raw_command(
+            "start_session", "2026-01-05T09:00:00.000Z", "s1", patient_code="P-5",
+            protocol="spravato"))
+        await observer.wait_for(lambda p: isinstance(p, CommandResult) and p.id == "s1")
+        await observer.wait_for(lambda p: isinstance(p, ChairState) and p.chair == chair
+                                and p.session is not None)
+
+
 async def test_inputs_sent_while_the_engine_was_down_are_applied_after_it_returns(
     broker: Broker,
 ) -> None:
@@ -144,14 +160,7 @@ async def test_inputs_sent_while_the_engine_was_down_are_applied_after_it_return
     commands = topics.commands(site, chair)
     async with running(observer.run()):
         await observer.ready.wait()
-        first = EngineService(mqtt, site, EngineConfig(), clock, restore_wait_s=0.2,
-                              tick_interval_s=0.1)
-        async with running(first.run()):
-            await first.connected.wait()
-            await publish(mqtt, commands, raw_command("start_session", "2026-01-05T09:00:00.000Z",
-                                                      "s1", patient_code="P-5", protocol="spravato"))
-            await observer.wait_for(lambda p: isinstance(p, CommandResult) and p.id == "s1")
-            await observer.wait_for(lambda p: isinstance(p, ChairState) and p.session is not None)
+        await session_opened_then_engine_stopped(mqtt, site, chair, clock, observer)
         # The engine is away: a reading and a command wait at the broker.
         clock.advance(60)
         await publish(mqtt, topics.reading(site, chair, "blood_pressure"),
@@ -188,12 +197,7 @@ async def test_an_input_is_acknowledged_only_once_its_effects_are_published(
     commands = topics.commands(site, chair)
     async with running(observer.run()):
         await observer.ready.wait()
-        first = EngineService(mqtt, site, EngineConfig(), clock, restore_wait_s=0.2)
-        async with running(first.run()):
-            await first.connected.wait()
-            await publish(mqtt, commands, raw_command("start_session", "2026-01-05T09:00:00.000Z",
-                                                      "s1", patient_code="P-6", protocol="spravato"))
-            await observer.wait_for(lambda p: isinstance(p, ChairState) and p.session is not None)
+        await session_opened_then_engine_stopped(mqtt, site, chair, clock, observer)
         doomed = DiesBeforePublishing(mqtt, site, EngineConfig(), clock, restore_wait_s=0.2)
         async with running(doomed.run()):
             await doomed.connected.wait()
