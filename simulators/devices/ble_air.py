@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from bleak.assigned_numbers import CharacteristicPropertyName
+from bleak.exc import BleakError
 
 from .ble import SimBleHub, SimCharacteristic, SimPeripheral, SimService
 from .pty import default_dir
@@ -122,7 +123,8 @@ class AirServer:
             while line := await reader.readline():
                 self._apply(peripheral, remote, json.loads(line))
                 await writer.drain()
-        except (ConnectionError, ValueError) as exc:
+        except (ConnectionError, ValueError, KeyError, TypeError, BleakError) as exc:
+            # A broken or garbled link ends that link only; the device stays served.
             log.info("simulated BLE %s: gateway link closed (%s)", peripheral.address, exc)
         finally:
             watch.cancel()
@@ -239,7 +241,7 @@ class AirLink:
             self.hub.add(peripheral)
             while line := await reader.readline():
                 _follow(peripheral, json.loads(line))
-        except (ConnectionError, ValueError, KeyError, TypeError) as exc:
+        except (ConnectionError, ValueError, KeyError, TypeError, BleakError) as exc:
             log.info("simulated BLE air %s: %s", path.name, exc)
         finally:
             if peripheral is not None and self.hub.peripherals.get(

@@ -48,3 +48,28 @@ async def test_a_served_device_is_read_through_the_mirror(tmp_path: Path) -> Non
         assert not socket_path(air, sim.endpoint).exists()
     finally:
         await cancel(*tasks)
+
+
+async def test_a_garbled_link_ends_alone_and_the_device_stays_served(tmp_path: Path) -> None:
+    air = tmp_path / "air"
+    ctx = context(speed=10.0)
+    serving = SimBleHub()
+    sim = make_sim("ble-2a37", ctx, name="hr", chair="c", hub=serving, max_hz=10.0)
+    tasks = [asyncio.create_task(c) for c in (sim.run(), AirServer(serving, air).run())]
+    path = socket_path(air, sim.endpoint)
+    try:
+        await wait_until(path.exists, what="served")
+        for garbage in (b"{not json\n", b'{"t":"write"}\n', b'{"t":"write","uuid":"x","value":"00"}\n'):
+            reader, writer = await asyncio.open_unix_connection(str(path))
+            assert b'"t":"table"' in await reader.readline()
+            writer.write(garbage)
+            async with asyncio.timeout(5):
+                await reader.read()
+            assert reader.at_eof()  # that link is closed ...
+            writer.close()
+        gateway = SimBleHub()  # ... and a gateway still finds the device
+        link = asyncio.create_task(AirLink(gateway, air).run())
+        tasks.append(link)
+        await wait_until(lambda: sim.endpoint in gateway.peripherals, what="mirrored")
+    finally:
+        await cancel(*tasks)
