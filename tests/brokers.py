@@ -17,12 +17,12 @@ from pathlib import Path
 from drivers.mqtt import MqttSettings
 
 
-def _ephemeral_range() -> tuple[int, int]:
+def _ephemeral_low() -> int:
+    """Where the kernel's range of ports handed to clients begins."""
     try:
-        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
-        return int(low), int(high)
-    except (OSError, ValueError):
-        return 32768, 60999
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 def free_port() -> int:
@@ -32,7 +32,7 @@ def free_port() -> int:
     be given that very port as its own source port and connect to itself (TCP simultaneous
     open); it then holds the port and the restarted broker cannot listen. Ports outside the
     range are never handed to clients."""
-    low, _ = _ephemeral_range()
+    low = _ephemeral_low()
     candidates = list(range(max(1024, low - 12000), low))
     random.shuffle(candidates)
     for port in candidates:

@@ -150,8 +150,6 @@ class DashboardApp(App[None]):
         self.protocols = list(protocols or DEFAULT_PROTOCOLS)
         self.tz = tz
         self.blink = blink
-        self.bell_repeat_s = settings.bell_repeat_s
-        self.pause_audio_s = settings.pause_audio_s
         self.states: dict[str, ChairState] = {}
         self.histories: dict[str, ChairHistory] = {}
         self.results: dict[str, deque[tuple[CommandResult, bool]]] = {}
@@ -404,7 +402,8 @@ class DashboardApp(App[None]):
         if (chair := self._chair_or_warn()) is None:
             return
         try:
-            command = PauseAudio(at=self.clock.now(), by=self.user, seconds=self.pause_audio_s)
+            command = PauseAudio(at=self.clock.now(), by=self.user,
+                                 seconds=self.settings.pause_audio_s)
         except ValidationError as exc:  # pragma: no cover - the default is valid
             self.notify(str(exc), severity="error")
             return
@@ -452,7 +451,7 @@ class DashboardApp(App[None]):
              self.action_assessment),
             ("Acknowledge alarm", "Acknowledge the selected (or highest) alarm",
              self.action_ack),
-            ("Pause audio", f"Pause alarm audio for {self.pause_audio_s} s",
+            ("Pause audio", f"Pause alarm audio for {self.settings.pause_audio_s} s",
              self.action_pause_audio),
             ("Discharge", "Discharge the patient (refused while conditions are unmet)",
              self.action_discharge),
@@ -569,7 +568,8 @@ class DashboardApp(App[None]):
         self._sounding = sounding
         repeat = (
             bool(sounding) and self._last_bell is not None
-            and (now - self._last_bell).total_seconds() >= self.bell_repeat_s * self.clock.rate
+            and (now - self._last_bell).total_seconds()
+            >= self.settings.bell_repeat_s * self.clock.rate
         )
         if new or repeat:
             self._last_bell = now

@@ -36,10 +36,8 @@ def _v(value: Any) -> str:
 def _time(value: str | None, tz: tzinfo | None) -> str:
     """``2026-01-05T09:02:00.000Z`` shown as ``09:02:00`` in ``tz``; the date and the zone are
     in the heading."""
-    if not value:
-        return "&ndash;"
-    when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return escape(f"{when.astimezone(tz):%H:%M:%S}")
+    when = _parse(value)
+    return "&ndash;" if when is None else escape(f"{when.astimezone(tz):%H:%M:%S}")
 
 
 def _parse(value: str | None) -> datetime | None:
