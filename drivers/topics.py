@@ -10,6 +10,8 @@
     chairside/v1/{site}/chairs/{chair}/state                        retained
     chairside/v1/{site}/chairs/{chair}/alarms
     chairside/v1/{site}/engine/status                               retained
+
+    chairside/sync/{site}/{nonce}       a process's own marker, outside the site's tree
 """
 
 from __future__ import annotations
@@ -108,6 +110,14 @@ def engine_output(site: str, payload: ChairState | AlarmEvent | CommandResult) -
 
 def engine_status(site: str) -> str:
     return f"{ROOT}/{check_ident(site, 'site')}/engine/status"
+
+
+def sync_marker(site: str, nonce: str) -> str:
+    """A topic only its publisher subscribes to. The broker routes a message to a client in
+    order, so the marker, published after a subscription is acknowledged, arrives after every
+    retained message that subscription brought (outside ``chairside/v1`` so that no screen or
+    recording sees it)."""
+    return f"chairside/sync/{check_ident(site, 'site')}/{check_ident(nonce, 'nonce')}"
 
 
 def site_filter(site: str) -> str:

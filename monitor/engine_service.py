@@ -3,8 +3,11 @@
 The engine is the one authority on session state and alarms. This module only moves
 messages: broker -> ``Engine.handle`` / ``Engine.tick`` -> broker. It uses a persistent MQTT
 session so the broker queues readings and commands while the engine restarts, and on start it
-recovers open sessions from the retained ChairState it published before; the inputs the broker
-kept meanwhile arrive during that recovery and are applied after it.
+recovers open sessions from the retained ChairState it published before, over a connection of
+its own, before it resumes the persistent session: the broker sends a client only so many
+unacknowledged messages at a time (Mosquitto: 20), and on the persistent session the inputs it
+kept would come first and hold the retained states back. The inputs are applied after the
+recovery, in the order they were sent.
 
 An input is acknowledged to the broker (PUBACK) only once what it changed has left: the alarm
 events it raised and the chair state that includes it, each acknowledged by the broker in turn.
@@ -16,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -172,20 +176,17 @@ class EngineService:
                 )
                 # aiomqtt has no switch for it: acknowledge an input once its effects are out.
                 client._client.manual_ack_set(True)
+                if not self._restored:
+                    await self._restore()
                 async with client:
                     backoff.reset()
                     self._unacked = []  # message ids belong to a connection
-                    kept: list[aiomqtt.Message] = []
-                    if not self._restored:
-                        kept = await self._restore(client)
                     for flt in ("readings/+", "devices/+/status", "gateway/status", "commands"):
                         await client.subscribe(topics.chairs_filter(self.site, flt), qos=QOS)
                     await client.publish(
                         status_topic, self._status("online").to_json(), qos=QOS, retain=True
                     )
                     self._emit(self.engine.states(self.clock.now()))
-                    for message in kept:
-                        self._handle(message)
                     self.connected.set()
                     await first_failure(
                         self._consume(client), self._publish(client), self._ticker(client)
@@ -199,36 +200,49 @@ class EngineService:
                 )
                 await asyncio.sleep(delay)
 
-    async def _restore(self, client: aiomqtt.Client) -> list[aiomqtt.Message]:
-        """Read the retained ChairState of every chair and recover open sessions. Returns the
-        inputs the broker kept for this engine while it was away, which arrive meanwhile, in
-        order, to be handled once the sessions are back."""
+    async def _restore(self) -> None:
+        """Recover open sessions from every chair's retained ChairState.
+
+        A clean connection of its own, so nothing queued for the engine competes with the
+        states. The end of the retained states is known, not guessed: a marker published once
+        the subscription is acknowledged arrives after all of them. ``restore_wait_s`` only
+        bounds a broker that never routes the marker back."""
         flt = topics.chairs_filter(self.site, "state")
-        await client.subscribe(flt, qos=QOS)
-        states: list[ChairState] = []
-        kept: list[aiomqtt.Message] = []
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self.restore_wait_s):
-                async for message in client.messages:
-                    if not message.topic.matches(flt):
-                        kept.append(message)
-                        continue
-                    self._ack(client, message)  # a state is not an input: nothing to redo
-                    if not message.retain:
-                        continue
-                    inbound = self.decoder.decode(
-                        message.topic.value, payload_bytes(message), retained=True
-                    )
-                    if inbound is not None and isinstance(inbound.payload, ChairState):
-                        states.append(inbound.payload)
-        await client.unsubscribe(flt)
+        nonce = uuid.uuid4().hex
+        marker = topics.sync_marker(self.site, nonce)
+        states: dict[str, ChairState] = {}
+        unreadable: list[str] = []
+        client = make_client(self.mqtt, f"chairside-engine-{self.site}-restore-{nonce[:8]}")
+        async with client:
+            await client.subscribe(flt, qos=QOS)
+            await client.subscribe(marker, qos=QOS)
+            await client.publish(marker, nonce.encode(), qos=QOS)
+            try:
+                async with asyncio.timeout(self.restore_wait_s):
+                    async for message in client.messages:
+                        if message.topic.matches(marker):
+                            break
+                        if not message.retain:
+                            continue  # a live state from another engine of this site
+                        inbound = self.decoder.decode(
+                            message.topic.value, payload_bytes(message), retained=True
+                        )
+                        if inbound is not None and isinstance(inbound.payload, ChairState):
+                            states[inbound.payload.chair] = inbound.payload
+                        else:
+                            unreadable.append(message.topic.value)
+            except TimeoutError:
+                log.warning(
+                    "engine: the broker did not route the restore marker back within %.1fs; "
+                    "recovering from the %d states received", self.restore_wait_s, len(states)
+                )
         if states:
-            self.engine.restore(states, self.clock.now())
+            self.engine.restore(list(states.values()), self.clock.now())
             log.info("engine: recovered %d chairs from retained state", len(states))
-        if kept:
-            log.info("engine: %d inputs kept by the broker while the engine was away", len(kept))
+        for topic in unreadable:
+            log.error("engine: retained state on %s is unreadable; that chair is not recovered",
+                      topic)
         self._restored = True
-        return kept
 
     async def _consume(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:

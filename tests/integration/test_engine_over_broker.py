@@ -12,7 +12,7 @@ import pytest
 
 from drivers import topics
 from drivers.clock import FakeClock
-from drivers.mqtt import MqttSettings
+from drivers.mqtt import MqttSettings, make_client
 from drivers.wire import AlarmEvent, ChairState, CommandResult
 from monitor.engine import EngineConfig
 from monitor.engine_service import EngineService
@@ -219,3 +219,47 @@ async def test_an_input_is_acknowledged_only_once_its_effects_are_published(
             await observer.wait_for(
                 lambda p: isinstance(p, ChairState) and p.session is not None
                 and p.session.first_dose_at == datetime(2026, 1, 5, 9, 1, tzinfo=UTC))
+
+
+@pytest.mark.parametrize("waiting", [0, 19, 20, 500, 5000])
+async def test_a_restarted_engine_recovers_its_sessions_whatever_the_broker_holds_for_it(
+    broker: Broker, waiting: int,
+) -> None:
+    """The broker sends a client at most its in-flight window (Mosquitto: 20) of messages it
+    has not acknowledged. The inputs queued for the engine's persistent session come first,
+    so an engine that reads retained states on that same session, holding the inputs back
+    until the restore, never sees the states behind them. Ground truth: the chair's session is
+    back, every waiting reading is applied in order, and a high BP after them alarms."""
+    site, chair = unique_site(), "chair-6"
+    clock = FakeClock(T0)
+    mqtt = broker.settings
+    observer = Observer(mqtt, site_filters(site))
+    async with running(observer.run()):
+        await observer.ready.wait()
+        await session_opened_then_engine_stopped(mqtt, site, chair, clock, observer)
+        topic = topics.reading(site, chair, "blood_pressure")
+        async with make_client(mqtt, "pub-" + unique_site()) as client:
+            for n in range(waiting):
+                await client.publish(topic, raw_reading(
+                    chair, "2026-01-05T09:00:30.000Z", 120 + n % 20, 80, f"w{n}"), qos=1)
+        second = EngineService(mqtt, site, EngineConfig(), clock, restore_wait_s=5.0,
+                               tick_interval_s=0.1)
+        async with running(second.run()):
+            await second.connected.wait()
+            if waiting:
+                state = await observer.wait_for(
+                    lambda p: isinstance(p, ChairState) and p.chair == chair
+                    and "blood_pressure" in p.latest
+                    and p.latest["blood_pressure"].reading_id == f"w{waiting - 1}", within=60)
+                assert state.session is not None and state.session.patient_code == "P-5"
+            await publish(mqtt, commands_topic := topics.commands(site, chair), raw_command(
+                "manual_bp", "2026-01-05T09:00:40.000Z", "m-high", systolic=192, diastolic=100))
+            answer = await observer.wait_for(
+                lambda p: isinstance(p, CommandResult) and p.id == "m-high", within=60)
+            assert answer.accepted, (answer, commands_topic)
+            alarm = await observer.wait_for(
+                lambda p: isinstance(p, AlarmEvent) and p.chair == chair
+                and p.condition.startswith("bp_high") and p.event == "raised")
+            assert alarm.priority == "high"
+        states = [p for p in observer.payloads(ChairState) if p.chair == chair]
+        assert all(s.session is not None for s in states), "a chair with a session shown idle"
