@@ -31,6 +31,7 @@ import contextlib
 import json
 import logging
 import os
+import uuid
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
@@ -229,6 +230,10 @@ class Gateway:
         self._refusing: set[str] = set()  # devices whose last reading was refused
         self._refusal = "full"
         self._warned_level = False
+        self._connection: str | None = None  # named anew for every broker connection
+        # Readings the broker confirmed that the outbox could not remove (its disk failed):
+        # not sent again, their removal retried until the disk works.
+        self._unremoved: dict[int, str] = {}
 
     # -- called by drivers ---------------------------------------------------------------
 
@@ -338,6 +343,7 @@ class Gateway:
             at=self.clock.now(),
             spool_depth=len(self.outbox),
             spool_capacity=self.outbox.capacity,
+            connection=self._connection,
         )
 
     # -- the broker side -----------------------------------------------------------------
@@ -348,6 +354,9 @@ class Gateway:
         status_topic = topics.gateway_status(self.site, self.chair)
         while True:
             try:
+                # A name for this connection, in the will and in every heartbeat on it, so the
+                # engine knows the will for the end of the connection it came with.
+                self._connection = uuid.uuid4().hex[:12]
                 client = make_client(
                     self.mqtt,
                     self.client_id,
@@ -363,7 +372,11 @@ class Gateway:
                     if len(self.outbox):
                         log.info("gateway %s: broker back; publishing %d waiting readings",
                                  self.chair, len(self.outbox))
-                    await self._pump(client, status_topic)
+                    try:
+                        await self._pump(client, status_topic)
+                    except asyncio.CancelledError:
+                        await self._say_offline(client, status_topic)
+                        raise
             except aiomqtt.MqttError as exc:
                 stop_if_cancelled(exc)
                 self.connected.clear()
@@ -373,6 +386,15 @@ class Gateway:
                     self.chair, self.mqtt.url(), exc, len(self.outbox), delay,
                 )
                 await asyncio.sleep(delay)
+
+    async def _say_offline(self, client: aiomqtt.Client, status_topic: str) -> None:
+        """A gateway that stops disconnects cleanly, and a clean disconnect sends no will: say
+        offline ourselves, or the chair would look monitored for as long as we are gone."""
+        with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+            async with asyncio.timeout(2.0):
+                await client.publish(
+                    status_topic, self._gateway_status("offline").to_json(), qos=QOS, retain=True
+                )
 
     async def _pump(self, client: aiomqtt.Client, status_topic: str) -> None:
         loop = asyncio.get_running_loop()
@@ -393,13 +415,61 @@ class Gateway:
                     qos=QOS,
                     retain=True,
                 )
-            entries = self.outbox.peek(200)
+            self._retry_removals()
+            entries = [e for e in self._peek() if e.rowid not in self._unremoved]
             for entry in entries:
                 await self._publish(client, entry)
+                if self._unremoved:
+                    break  # the disk fails: wait before trying it again
             if not len(self.outbox):
                 self._emptied.set()
-            if not entries and not self._status_dirty:
+            if self._unremoved:
+                await self._idle(client, 1.0)
+            elif not entries and not self._status_dirty:
                 await self._idle(client, max(0.0, next_status - loop.time()))
+
+    def _peek(self) -> list[OutboxEntry]:
+        try:
+            return self.outbox.peek(200)
+        except SpoolError as exc:
+            self._disk_failing(exc)
+            return []
+
+    def _remove(self, rowid: int, key: str) -> bool:
+        """Take a confirmed reading out of the outbox; False if its disk refuses."""
+        try:
+            self.outbox.ack(rowid)
+        except SpoolError as exc:
+            self._unremoved[rowid] = key
+            self._disk_failing(exc)
+            return False
+        self._unremoved.pop(rowid, None)
+        device = self._key_device.pop(key, None)
+        if device is not None:
+            self._waiting[device] -= 1
+        return True
+
+    def _retry_removals(self) -> None:
+        if not self._unremoved:
+            return
+        for rowid, key in list(self._unremoved.items()):
+            if not self._remove(rowid, key):
+                return
+        log.warning("gateway %s: outbox disk works again", self.chair)
+        self._status_dirty.update(self._refusing & set(self._statuses))
+        self._refusing.clear()
+        self._refusal = "full"
+
+    def _disk_failing(self, exc: SpoolError) -> None:
+        """The outbox's disk fails under readings already taken: the gateway lives on, keeps
+        them in memory until the disk returns, and every device says so."""
+        if not self._refusal.startswith("failing") or not self._refusing:
+            log.error("gateway %s: outbox disk failing (%s); %d confirmed readings kept until "
+                      "it works again", self.chair, exc, len(self._unremoved))
+        self._refusal = f"failing: {exc}"
+        newly = set(self._statuses) - self._refusing
+        self._refusing.update(self._statuses)
+        self._status_dirty.update(newly)
 
     async def _idle(self, client: aiomqtt.Client, at_most: float) -> None:
         """Wait for work, the status interval, or the connection's loss (then raise)."""
@@ -429,11 +499,9 @@ class Gateway:
                     await sending
                 raise aiomqtt.MqttError("connection to the broker lost while publishing")
         await sending
-        self.outbox.ack(entry.rowid)
         self.published += 1
-        device = self._key_device.pop(entry.key, None)
-        if device is not None:
-            self._waiting[device] -= 1
+        if not self._remove(entry.rowid, entry.key):
+            return
         if self._refusing or self._warned_level:
             self._check_level()
 

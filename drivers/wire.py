@@ -545,6 +545,11 @@ class GatewayStatus(WireModel):
     at: UtcTime
     spool_depth: int = 0
     spool_capacity: int = 0
+    connection: str | None = Field(
+        default=None,
+        description="the gateway's broker connection this status belongs to; its last will, "
+        "built when it connected and so older than its heartbeats, ends that connection",
+    )
 
 
 PAYLOAD_MODELS: dict[str, Any] = {

@@ -70,7 +70,8 @@ class Chair:
         """Time of the last usable reading per (device, kind)."""
         self.devices: dict[str, DeviceState] = {}
         self.device_info: dict[str, tuple[datetime, str | None]] = {}
-        self.gateway: tuple[Literal["online", "offline"], datetime] | None = None
+        # (state, since, the connection it came from)
+        self.gateway: tuple[Literal["online", "offline"], datetime, str | None] | None = None
         self.session: Session | None = None
         self.book = AlarmBook(chair)
         self.rule_states: dict[str, RuleState] = {}
@@ -128,10 +129,18 @@ class Chair:
         self.devices[status.device] = status.state
         self.device_info[status.device] = (status.at, status.reason)
 
-    def take_gateway_status(self, status: GatewayStatus) -> None:
-        if self.gateway is not None and status.at < self.gateway[1]:
-            return
-        self.gateway = (status.state, status.at)
+    def take_gateway_status(self, status: GatewayStatus, now: datetime) -> None:
+        if self.gateway is not None:
+            _, at, connection = self.gateway
+            if status.state == "offline" and status.connection is not None \
+                    and status.connection == connection:
+                # The last will of the connection we know: built when it connected, so older
+                # than its heartbeats, yet it is the newest news. Offline from when it came.
+                self.gateway = ("offline", max(status.at, now), None)
+                return
+            if status.at < at:
+                return
+        self.gateway = (status.state, status.at, status.connection)
 
     def begin(self, session: Session, now: datetime) -> None:
         """A new session: forget the last one's rule timers and silent streams."""

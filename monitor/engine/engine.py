@@ -94,7 +94,7 @@ class Engine:
             c.take_device_status(message)
             out.extend(c.evaluate(now))
         elif isinstance(message, GatewayStatus):
-            c.take_gateway_status(message)
+            c.take_gateway_status(message, now)
             out.extend(c.evaluate(now))
         else:  # pragma: no cover - the type says it cannot happen
             raise TypeError(f"the engine does not take {type(message).__name__}")

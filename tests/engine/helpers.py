@@ -155,8 +155,10 @@ class Clinic:
         return self.send(DeviceStatus(chair=self.chair, device=device, source="test",
                                       state=state, at=self.now, reason=reason))
 
-    def gateway(self, state: str) -> list[Output]:
-        return self.send(GatewayStatus(chair=self.chair, state=state, at=self.now))
+    def gateway(self, state: str, *, connection: str | None = None,
+                at: datetime | None = None) -> list[Output]:
+        return self.send(GatewayStatus(chair=self.chair, state=state, at=at or self.now,
+                                       connection=connection))
 
     # --- looking -------------------------------------------------------------------------
     def state(self) -> ChairState:

@@ -248,6 +248,36 @@ def test_gateway_offline() -> None:
     assert events(out, "gateway_offline", "cleared")
 
 
+def test_a_gateways_last_will_ends_its_connection_though_older_than_its_heartbeats() -> None:
+    """The broker sends the will it was given at connect time: its time is the connection's
+    start, before every heartbeat on it. It still says the gateway is gone now."""
+    c = dosed()
+    connected_at = c.now
+    c.gateway("online", connection="k1")
+    c.advance(seconds=30)
+    c.gateway("online", connection="k1")  # a heartbeat
+    c.advance(seconds=30)
+    c.gateway("offline", connection="k1", at=connected_at)
+    c.advance(seconds=10)
+    alarm = c.alarm("gateway_offline")
+    assert alarm is not None and alarm.priority == "medium"
+    # An old will of an earlier connection changes nothing once a new one is up.
+    c.gateway("online", connection="k2")
+    c.gateway("offline", connection="k1", at=connected_at)
+    c.advance(seconds=10)
+    assert "gateway_offline" not in c.conditions()
+
+
+def test_an_old_offline_without_a_connection_is_still_stale() -> None:
+    c = dosed()
+    then = c.now
+    c.advance(seconds=30)
+    c.gateway("online", connection="k1")
+    c.gateway("offline", at=then)
+    c.advance(seconds=20)
+    assert "gateway_offline" not in c.conditions()
+
+
 def test_technical_alarms_only_during_a_session() -> None:
     c = Clinic()
     c.device("offline", device="cuff")

@@ -1,0 +1,135 @@
+"""A chair whose gateway is gone says so: a network cut between one gateway and the broker
+(the broker sends the gateway's last will) and a gateway that stops (it says offline itself,
+since a clean disconnect sends no will). Ground truth is the engine's published state and
+alarms, read by an observer on the broker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import UTC, datetime
+
+import pytest
+
+from drivers import topics
+from drivers.clock import FakeClock
+from drivers.gateway import Gateway
+from drivers.wire import AlarmEvent, CommandResult, GatewayStatus, StartSession
+from monitor.engine import EngineConfig
+from monitor.engine_service import EngineService
+from tests.brokers import Broker
+from tests.integration.helpers import Observer, publish, running, site_filters, unique_site
+
+pytestmark = pytest.mark.broker
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+
+class Link:
+    """A TCP relay between one client and the broker that can be cut the way a network cut
+    is: nothing passes and nothing closes, so neither side learns of it but by silence."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.cut = asyncio.Event()
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(*self.target)
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+                while data := await src.read(65536):
+                    if self.cut.is_set():
+                        await asyncio.Event().wait()  # the bytes go nowhere, for ever
+                    dst.write(data)
+                    await dst.drain()
+
+        try:
+            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        finally:
+            for w in (writer, up_writer):
+                w.close()
+
+
+async def open_session(mqtt: object, site: str, chair: str, clock: FakeClock,
+                       observer: Observer) -> None:
+    start = StartSession(at=clock.now(), by="nurse", patient_code="P-2", protocol="spravato")
+    await publish(mqtt, topics.commands(site, chair), start.to_json())  # type: ignore[arg-type]
+    await observer.wait_for(lambda p: isinstance(p, CommandResult) and p.id == start.id)
+
+
+async def wait_gateway_offline(observer: Observer, clock: FakeClock, chair: str,
+                               within: float) -> AlarmEvent:
+    """The engine's delay for gateway_offline runs on the fake clock: once the offline status
+    is in, move the clock past it."""
+    await observer.wait_for(lambda p: isinstance(p, GatewayStatus) and p.chair == chair
+                            and p.state == "offline", within=within)
+    for _ in range(40):
+        clock.advance(1)
+        await asyncio.sleep(0.05)
+    alarm: AlarmEvent = await observer.wait_for(
+        lambda p: isinstance(p, AlarmEvent) and p.chair == chair
+        and p.condition == "gateway_offline" and p.event == "raised")
+    return alarm
+
+
+async def test_a_network_cut_to_one_gateway_shows_its_chair_offline(broker: Broker) -> None:
+    site, cut_chair, other_chair = unique_site(), "chair-1", "chair-2"
+    clock = FakeClock(T0)
+    mqtt = broker.settings
+    link = Link(mqtt.host, mqtt.port)
+    await link.start()
+    through_link = mqtt.model_copy(update={"port": link.port})
+    engine = EngineService(mqtt, site, EngineConfig(), clock, chairs=[cut_chair, other_chair],
+                           restore_wait_s=1.0, tick_interval_s=0.05)
+    cut = Gateway(through_link, site, cut_chair, clock, status_interval_s=0.5)
+    other = Gateway(mqtt, site, other_chair, clock, status_interval_s=0.5)
+    observer = Observer(mqtt, site_filters(site))
+    try:
+        async with running(observer.run(), engine.run(), cut.run(), other.run()):
+            await observer.ready.wait()
+            await engine.connected.wait()
+            await cut.connected.wait()
+            await other.connected.wait()
+            for chair in (cut_chair, other_chair):
+                await open_session(mqtt, site, chair, clock, observer)
+            clock.advance(30)
+            await asyncio.sleep(1.2)  # heartbeats on the link, newer than the will
+            link.cut.set()
+            # Mosquitto finds the silent client after 1.5 keep-alives (5 s here).
+            alarm = await wait_gateway_offline(observer, clock, cut_chair, within=20)
+            assert alarm.priority == "medium"
+            raised = {a.chair for a in observer.payloads(AlarmEvent)
+                      if a.condition == "gateway_offline" and a.event == "raised"}
+            assert raised == {cut_chair}
+    finally:
+        await link.stop()
+
+
+async def test_a_gateway_that_stops_says_its_chair_is_unmonitored(broker: Broker) -> None:
+    site, chair = unique_site(), "chair-3"
+    clock = FakeClock(T0)
+    mqtt = broker.settings
+    engine = EngineService(mqtt, site, EngineConfig(), clock, chairs=[chair],
+                           restore_wait_s=1.0, tick_interval_s=0.05)
+    observer = Observer(mqtt, site_filters(site))
+    async with running(observer.run(), engine.run()):
+        await observer.ready.wait()
+        await engine.connected.wait()
+        gateway = Gateway(mqtt, site, chair, clock, status_interval_s=0.5)
+        async with running(gateway.run()):
+            await gateway.connected.wait()
+            await open_session(mqtt, site, chair, clock, observer)
+            await asyncio.sleep(0.8)
+        # The gateway stopped cleanly: no will, so it must have said offline itself.
+        alarm = await wait_gateway_offline(observer, clock, chair, within=5)
+        assert "gateway offline" in alarm.message
