@@ -32,19 +32,27 @@ import json
 import logging
 import os
 import uuid
-from collections import deque
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import aiomqtt
 
 from drivers import topics
 from drivers.clock import Clock
-from drivers.mqtt import QOS, Backoff, MqttSettings, make_client, will
+from drivers.mqtt import (
+    QOS,
+    Backoff,
+    MqttSettings,
+    PayloadDecoder,
+    make_client,
+    payload_bytes,
+    will,
+)
 from drivers.spool import Spool, SpoolEntry, SpoolError, SpoolFull
-from drivers.tasks import raise_if_cancelled, stop_if_cancelled
-from drivers.wire import DeviceStatus, GatewayStatus, Reading
+from drivers.tasks import first_failure, raise_if_cancelled, stop_if_cancelled
+from drivers.wire import DeviceStatus, GatewayStatus, Reading, Recorded
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +68,7 @@ class Outbox(Protocol):
     """
 
     def append(self, topic: str, payload: bytes, key: str) -> int: ...
-    def peek(self, limit: int = 100) -> list[OutboxEntry]: ...
+    def peek(self, limit: int = 100, after: int = 0) -> list[OutboxEntry]: ...
     def ack(self, rowid: int) -> None: ...
     def __len__(self) -> int: ...
 
@@ -81,7 +89,7 @@ class MemoryOutbox:
     def __init__(self, capacity: int = 0, warn_at: float = 0.8) -> None:
         if capacity < 0:
             raise ValueError(f"outbox capacity must be 0 (unbounded) or more, got {capacity}")
-        self._items: deque[OutboxEntry] = deque()
+        self._items: OrderedDict[int, OutboxEntry] = OrderedDict()
         self._keys: set[str] = set()
         self._next = 1
         self._capacity = capacity
@@ -97,22 +105,30 @@ class MemoryOutbox:
             )
         entry = OutboxEntry(self._next, topic, payload, key)
         self._next += 1
-        self._items.append(entry)
+        self._items[entry.rowid] = entry
         self._keys.add(key)
         return entry.rowid
 
-    def peek(self, limit: int = 100) -> list[OutboxEntry]:
-        return [self._items[i] for i in range(min(limit, len(self._items)))]
+    def peek(self, limit: int = 100, after: int = 0) -> list[OutboxEntry]:
+        """The oldest ``limit`` entries after row ``after``, in the order appended."""
+        found: list[OutboxEntry] = []
+        for rowid, entry in self._items.items():
+            if rowid > after:
+                found.append(entry)
+                if len(found) >= limit:
+                    break
+        return found
 
     def ack(self, rowid: int) -> None:
-        while self._items and self._items[0].rowid <= rowid:
-            self._keys.discard(self._items.popleft().key)
+        entry = self._items.pop(rowid, None)
+        if entry is not None:
+            self._keys.discard(entry.key)
 
     def __len__(self) -> int:
         return len(self._items)
 
     def __iter__(self) -> Iterator[OutboxEntry]:
-        return iter(self._items)
+        return iter(self._items.values())
 
     @property
     def capacity(self) -> int:
@@ -208,8 +224,16 @@ class Gateway:
         client_id: str | None = None,
         seq_store: SeqStore | None = None,
         status_interval_s: float = 10.0,
+        confirm_by: Literal["broker", "recorder"] = "broker",
+        resend_after_s: float = 5.0,
     ) -> None:
         self.mqtt = mqtt
+        # "recorder": a reading leaves the outbox only when the recorder says it is committed
+        # (the broker's PUBACK alone is not durable); "broker": on PUBACK, where no recorder runs.
+        self.confirm_by = confirm_by
+        # Unconfirmed this long, a reading is sent again: a broker that restarted before the
+        # recorder subscribed again had no one to give it to.
+        self.resend_after_s = resend_after_s
         self.site = topics.check_ident(site, "site")
         self.chair = topics.check_ident(chair, "chair")
         self.clock = clock
@@ -234,6 +258,10 @@ class Gateway:
         # Readings the broker confirmed that the outbox could not remove (its disk failed):
         # not sent again, their removal retried until the disk works.
         self._unremoved: dict[int, str] = {}
+        # Sent on this connection and waiting for the recorder's word: reading id -> row.
+        self._sent: dict[str, int] = {}
+        self._sent_after = 0  # the newest row sent on this connection
+        self._oldest_sent: float | None = None  # loop time of the oldest unconfirmed send
 
     # -- called by drivers ---------------------------------------------------------------
 
@@ -364,6 +392,13 @@ class Gateway:
                 )
                 async with client:
                     backoff.reset()
+                    # What was sent but not confirmed goes again, oldest first: a broker that
+                    # crashed may have lost it though it acknowledged it.
+                    self._sent.clear()
+                    self._sent_after = 0
+                    self._oldest_sent = None
+                    if self.confirm_by == "recorder":
+                        await client.subscribe(topics.recorded(self.site, self.chair), qos=QOS)
                     await client.publish(
                         status_topic, self._gateway_status("online").to_json(), qos=QOS, retain=True
                     )
@@ -373,7 +408,11 @@ class Gateway:
                         log.info("gateway %s: broker back; publishing %d waiting readings",
                                  self.chair, len(self.outbox))
                     try:
-                        await self._pump(client, status_topic)
+                        if self.confirm_by == "recorder":
+                            await first_failure(self._pump(client, status_topic),
+                                                self._confirmations(client))
+                        else:
+                            await self._pump(client, status_topic)
                     except asyncio.CancelledError:
                         await self._say_offline(client, status_topic)
                         raise
@@ -416,7 +455,9 @@ class Gateway:
                     retain=True,
                 )
             self._retry_removals()
-            entries = [e for e in self._peek() if e.rowid not in self._unremoved]
+            self._resend_if_overdue(loop.time())
+            entries = [e for e in self._peek() if e.rowid not in self._unremoved
+                       and e.key not in self._sent]
             for entry in entries:
                 await self._publish(client, entry)
                 if self._unremoved:
@@ -426,11 +467,14 @@ class Gateway:
             if self._unremoved:
                 await self._idle(client, 1.0)
             elif not entries and not self._status_dirty:
-                await self._idle(client, max(0.0, next_status - loop.time()))
+                wait = next_status - loop.time()
+                if self._oldest_sent is not None:
+                    wait = min(wait, self._oldest_sent + self.resend_after_s - loop.time())
+                await self._idle(client, max(0.0, wait))
 
     def _peek(self) -> list[OutboxEntry]:
         try:
-            return self.outbox.peek(200)
+            return self.outbox.peek(200, after=self._sent_after)
         except SpoolError as exc:
             self._disk_failing(exc)
             return []
@@ -500,10 +544,44 @@ class Gateway:
                 raise aiomqtt.MqttError("connection to the broker lost while publishing")
         await sending
         self.published += 1
+        if self.confirm_by == "recorder":
+            self._sent[entry.key] = entry.rowid
+            self._sent_after = max(self._sent_after, entry.rowid)
+            if self._oldest_sent is None:
+                self._oldest_sent = asyncio.get_running_loop().time()
+            return
         if not self._remove(entry.rowid, entry.key):
             return
         if self._refusing or self._warned_level:
             self._check_level()
+
+    def _resend_if_overdue(self, now: float) -> None:
+        if self._oldest_sent is None or now - self._oldest_sent < self.resend_after_s:
+            return
+        log.warning("gateway %s: %d readings unconfirmed by the recorder for %.0f s; sending "
+                    "them again", self.chair, len(self._sent), now - self._oldest_sent)
+        self._sent.clear()
+        self._sent_after = 0
+        self._oldest_sent = None
+
+    async def _confirmations(self, client: aiomqtt.Client) -> None:
+        """The recorder's word that readings are committed: only now do they leave."""
+        decoder = PayloadDecoder(log)
+        async for message in client.messages:
+            inbound = decoder.decode(message.topic.value, payload_bytes(message))
+            if inbound is None or not isinstance(inbound.payload, Recorded):
+                continue
+            for key in inbound.payload.ids:
+                rowid = self._sent.pop(key, None)
+                if rowid is not None:
+                    self._remove(rowid, key)
+            # Still waiting: the clock restarts from this word, since the recorder is there.
+            self._oldest_sent = asyncio.get_running_loop().time() if self._sent else None
+            if self._refusing or self._warned_level:
+                self._check_level()
+            if not len(self.outbox):
+                self._emptied.set()
+            self._wakeup.set()
 
     async def drain(self, within: float = 10.0) -> bool:
         """Wait until the outbox is empty (for a clean stop); False if time ran out."""

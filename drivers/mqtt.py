@@ -30,6 +30,7 @@ from drivers.wire import (
     EngineStatus,
     GatewayStatus,
     Reading,
+    Recorded,
 )
 
 log = logging.getLogger(__name__)
@@ -161,6 +162,7 @@ _MODELS: dict[str, type[BaseModel]] = {
     "alarm": AlarmEvent,
     "command_result": CommandResult,
     "engine_status": EngineStatus,
+    "recorded": Recorded,
 }
 
 
@@ -212,6 +214,10 @@ class PayloadDecoder:
             self._reject(topic, f"payload chair {chair!r} does not match the topic")
             return None
         return Inbound(parsed, model, retained)
+
+    def refuse(self, topic: str, reason: str) -> None:
+        """Count and log a well-formed message its receiver will not use, with why."""
+        self._reject(topic, reason)
 
     def _reject(self, topic: str, reason: str) -> None:
         self.rejected[topic] += 1

@@ -287,6 +287,29 @@ async def open_port(endpoint: str, baudrate: int) -> Port:
         raise
 
 
+PRESENCE_POLL_S = 0.1
+"""How often an absent device path is looked for: a stat, cheap enough to do often."""
+
+
+def _present(endpoint: str) -> bool:
+    """A URL is always there to try; a device path only while it exists (one stat, local)."""
+    return "://" in endpoint or os.path.lexists(endpoint)
+
+
+async def _until_present(endpoint: str, delay: float) -> None:
+    """Wait ``delay``, or less if the device path that was absent appears: a nurse who plugs
+    the cable back in sees the device at once, not after a backoff that grew meanwhile."""
+    if _present(endpoint):
+        await asyncio.sleep(delay)
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + delay
+    while (left := deadline - loop.time()) > 0:
+        await asyncio.sleep(min(PRESENCE_POLL_S, left))
+        if _present(endpoint):
+            return
+
+
 class _Silent(Exception):
     """No data for ``silence_s``: the port is reopened."""
 
@@ -351,7 +374,7 @@ class SerialDriver:
                 stop_if_cancelled(exc)
                 delay = backoff.next()
                 self.tracker.link("disconnected", f"cannot open {endpoint}: {_explain(exc)}")
-                await asyncio.sleep(delay)
+                await _until_present(endpoint, delay)
                 continue
             if self.opened:
                 self.tracker.reconnected()

@@ -225,13 +225,15 @@ class Spool:
             self._check_level()
             return cursor.lastrowid
 
-    def peek(self, limit: int = 100) -> list[SpoolEntry]:
-        """The oldest ``limit`` waiting readings, in the order they were appended."""
+    def peek(self, limit: int = 100, after: int = 0) -> list[SpoolEntry]:
+        """The oldest ``limit`` waiting readings after row ``after``, in the order they were
+        appended."""
         with self._lock:
             db = self._connection()
             try:
                 rows = db.execute(
-                    "SELECT id, topic, payload, key FROM spool ORDER BY id LIMIT ?", (limit,)
+                    "SELECT id, topic, payload, key FROM spool WHERE id > ? ORDER BY id LIMIT ?",
+                    (after, limit),
                 ).fetchall()
             except sqlite3.Error as exc:
                 raise SpoolError(self._explain(exc)) from exc

@@ -9,6 +9,7 @@
     chairside/v1/{site}/chairs/{chair}/command-results
     chairside/v1/{site}/chairs/{chair}/state                        retained
     chairside/v1/{site}/chairs/{chair}/alarms
+    chairside/v1/{site}/chairs/{chair}/recorded                     recorder -> gateway
     chairside/v1/{site}/engine/status                               retained
 
     chairside/sync/{site}/{nonce}       a process's own marker, outside the site's tree
@@ -34,6 +35,7 @@ TopicType = Literal[
     "state",
     "alarm",
     "engine_status",
+    "recorded",
 ]
 
 
@@ -99,6 +101,10 @@ def alarms(site: str, chair: str) -> str:
     return f"{_chair(site, chair)}/alarms"
 
 
+def recorded(site: str, chair: str) -> str:
+    return f"{_chair(site, chair)}/recorded"
+
+
 def engine_output(site: str, payload: ChairState | AlarmEvent | CommandResult) -> str:
     """Where the engine publishes one of its outputs."""
     if isinstance(payload, ChairState):
@@ -151,6 +157,8 @@ def build(topic: Topic) -> str:
             return state(topic.site, chair)
         case "alarm":
             return alarms(topic.site, chair)
+        case "recorded":
+            return recorded(topic.site, chair)
     raise TopicError(f"unknown topic type {topic.type!r}")  # pragma: no cover
 
 
@@ -159,6 +167,7 @@ _LEAVES: dict[tuple[str, ...], TopicType] = {
     ("command-results",): "command_result",
     ("state",): "state",
     ("alarms",): "alarm",
+    ("recorded",): "recorded",
     ("gateway", "status"): "gateway_status",
 }
 

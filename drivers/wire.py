@@ -535,6 +535,9 @@ class EngineStatus(WireModel):
     at: UtcTime
     started_at: UtcTime | None = None
     version: str | None = None
+    rejected: int = Field(default=0, ge=0, description="messages refused since it started")
+    last_rejected: str | None = Field(
+        default=None, description="the topic and reason of the latest refusal")
 
 
 class GatewayStatus(WireModel):
@@ -552,6 +555,17 @@ class GatewayStatus(WireModel):
     )
 
 
+class Recorded(WireModel):
+    """The recorder's word that these readings of one chair are committed to the recording,
+    the system of record. A gateway keeps a reading in its spool until it has this (a
+    broker's PUBACK is not durability: a broker killed before it saves loses what it
+    acknowledged). Sent for every reading the recorder takes, a redelivered one too."""
+
+    chair: str
+    at: UtcTime
+    ids: list[str] = Field(max_length=1000)
+
+
 PAYLOAD_MODELS: dict[str, Any] = {
     "Reading": Reading,
     "DeviceStatus": DeviceStatus,
@@ -561,6 +575,7 @@ PAYLOAD_MODELS: dict[str, Any] = {
     "AlarmEvent": AlarmEvent,
     "EngineStatus": EngineStatus,
     "GatewayStatus": GatewayStatus,
+    "Recorded": Recorded,
 }
 
 

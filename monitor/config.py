@@ -11,7 +11,7 @@ import os
 import tomllib
 from datetime import tzinfo
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
@@ -80,6 +80,7 @@ class GatewaySettings(BaseModel):
     spool_capacity: int = Field(default=200_000, ge=100)
     spool_warn_fraction: float = Field(default=0.8, gt=0, lt=1)
     status_interval_s: float = Field(default=10.0, gt=0)
+    confirm_by: Literal["recorder", "broker"] = "recorder"
     chairs: dict[str, list[DeviceEntry]] = Field(default_factory=dict)
 
 

@@ -106,7 +106,8 @@ def run_gateway(config: Path | None, broker: str | None, site: str | None, chair
         with spool, tempfile.TemporaryDirectory(prefix="chairside-sim-") as pty_dir:
             seq = SeqStore(spool_path(gw.spool_dir, settings.site.id, chair).with_suffix(".seq"))
             gateway = Gateway(settings.mqtt, settings.site.id, chair, clock, spool,
-                              seq_store=seq, status_interval_s=gw.status_interval_s)
+                              seq_store=seq, status_interval_s=gw.status_interval_s,
+                              confirm_by=gw.confirm_by)
             hub = SimBleHub()
             try:
                 real, sims = resolve_simulated(specs, chair, clock, clock.now(),

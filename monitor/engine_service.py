@@ -94,7 +94,10 @@ class EngineService:
         self.site = site
         self.clock = clock
         self.engine = Engine(config)
-        for chair in chairs:
+        # The site's chairs, where it names them: a message for any other chair is refused,
+        # so a stray or hostile client cannot put a ghost chair on every screen.
+        self.chairs = frozenset(chairs)
+        for chair in self.chairs:
             self.engine.ensure_chair(chair)
         self.tick_interval_s = tick_interval_s
         self.state_min_interval_s = state_min_interval_s
@@ -128,6 +131,9 @@ class EngineService:
             key = getattr(message, "id", None)
         else:
             key = f"command:{message.id}"
+        if self.chairs and chair not in self.chairs:
+            self.decoder.refuse(topic, f"chair {chair!r} is not one of this site's chairs")
+            return
         if key is not None and self._seen.seen(key):
             return
         self._emit(self.engine.handle(chair, message, now))
@@ -161,6 +167,8 @@ class EngineService:
             at=self.clock.now(),
             started_at=self.started_at,
             version=__version__,
+            rejected=self.decoder.rejected_total,
+            last_rejected=self.decoder.last_error,
         )
 
     async def run(self) -> None:

@@ -71,7 +71,7 @@ class Mosquitto:
 
     kind = "mosquitto"
 
-    def __init__(self, workdir: Path, binary: str) -> None:
+    def __init__(self, workdir: Path, binary: str, autosave_interval: int = 1) -> None:
         self.workdir = workdir
         self.binary = binary
         self.port = free_port()
@@ -82,7 +82,7 @@ class Mosquitto:
             "allow_anonymous true",
             "persistence true",
             f"persistence_location {workdir}/",
-            "autosave_interval 1",
+            f"autosave_interval {autosave_interval}",
             "max_queued_messages 100000",
             f"log_dest file {self.log}",
             "log_type error",
@@ -108,6 +108,13 @@ class Mosquitto:
             stderr=subprocess.DEVNULL,
         )
         _wait_listening(self.port)
+
+    def kill(self) -> None:
+        """SIGKILL: no clean shutdown, so what it had not yet saved is gone."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
 
     def stop(self) -> None:
         if self.proc is not None:

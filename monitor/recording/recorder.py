@@ -10,6 +10,7 @@ dropped as a duplicate.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,11 +22,18 @@ from drivers import topics
 from drivers.clock import Clock
 from drivers.mqtt import QOS, Backoff, MqttSettings, PayloadDecoder, make_client, payload_bytes
 from drivers.tasks import stop_if_cancelled
+from drivers.wire import Reading, Recorded
 
 from .sessions import SessionTracker
 from .store import Store
 
 log = logging.getLogger(__name__)
+
+MAX_PAYLOAD = 256 * 1024
+"""A payload larger than any the site's parts send (a chair state is tens of kB) is not
+recorded whole: any client could otherwise fill the recording's disk."""
+KEPT_INVALID = 4 * 1024
+"""How much of a payload that cannot be used is kept, raw, to show what it was."""
 
 BATCH = 500
 """Messages committed (one fsync) and acknowledged together when they arrive in a burst."""
@@ -92,6 +100,8 @@ class Recorder:
         self.recorded = 0
         self.duplicates = 0
         self.invalid = 0
+        self.truncated = 0
+        self._last_reading: tuple[str, str] | None = None  # (chair, id) of the last recorded
         self._changed = asyncio.Condition()
         self._last_purge: datetime | None = None
 
@@ -99,14 +109,30 @@ class Recorder:
 
     def record(self, topic: str, payload: bytes, now: datetime, retained: bool = False) -> bool:
         """Append one message (uncommitted); False when it is a duplicate."""
-        try:
-            found = classify(topic, payload, self.decoder)
-        except Exception as exc:  # a message that breaks decoding must not stop recording
-            found = Classified(None, None, topic, False, f"could not be decoded: {exc!r}")
+        self._last_reading = None
+        if len(payload) > MAX_PAYLOAD:
+            found = Classified(None, None, topic, False,
+                               f"oversized: {len(payload)} bytes, over the {MAX_PAYLOAD} allowed")
+        else:
+            try:
+                found = classify(topic, payload, self.decoder)
+            except Exception as exc:  # a message that breaks decoding must not stop recording
+                found = Classified(None, None, topic, False, f"could not be decoded: {exc!r}")
+        key, kept, error = found.key, payload, found.error
+        if not found.valid and len(payload) > KEPT_INVALID:
+            # Kept in part, marked, and told apart from another by the digest of the whole.
+            digest = hashlib.sha256(payload).hexdigest()
+            kept = payload[:KEPT_INVALID]
+            key = f"{found.key}#sha256={digest}"
+            error = (f"{error}; truncated: the first {KEPT_INVALID} of {len(payload)} bytes "
+                     f"kept (sha256 {digest})")
+            self.truncated += 1
         seq = self.store.append(
-            topic, payload, now, key=found.key, type=found.type, chair=found.chair,
-            valid=found.valid, error=found.error, retained=retained,
+            topic, kept, now, key=key, type=found.type, chair=found.chair,
+            valid=found.valid, error=error, retained=retained,
         )
+        if found.valid and isinstance(found.payload, Reading) and found.chair is not None:
+            self._last_reading = (found.chair, found.payload.id)
         if seq is None:
             self.duplicates += 1
             return False
@@ -166,9 +192,23 @@ class Recorder:
             while len(client.messages) and len(batch) < BATCH:
                 batch.append(await anext(messages))
             now = self.clock.now()
+            committed: dict[str, list[str]] = {}
             for message in batch:
-                self.record(message.topic.value, payload_bytes(message), now, message.retain)
+                topic = message.topic.value
+                if topic.endswith("/recorded"):
+                    continue  # our own word to the gateways: not a message of the site
+                self.record(topic, payload_bytes(message), now, message.retain)
+                reading = self._last_reading
+                if reading is not None:
+                    committed.setdefault(reading[0], []).append(reading[1])
             self.store.commit()
+            # On disk: tell each gateway which of its readings it may let go of (a duplicate
+            # too, since the gateway that resent it is waiting for this).
+            for chair, ids in committed.items():
+                for start in range(0, len(ids), 1000):
+                    word = Recorded(chair=chair, at=now, ids=ids[start:start + 1000])
+                    await client.publish(topics.recorded(self.site, chair), word.to_json(),
+                                         qos=QOS)
             for message in batch:
                 if message.qos > 0:
                     client._client.ack(message.mid, message.qos)

@@ -309,3 +309,34 @@ async def test_other_pyserial_urls_are_read_by_a_thread(tmp_path: Path) -> None:
     finally:
         await cancel(*tasks)
     assert isinstance(port, ThreadPort)
+
+
+async def test_a_replugged_serial_device_is_opened_at_once_whatever_the_backoff(
+    tmp_path: Path,
+) -> None:
+    """While the port is absent the backoff grows (0.25, 0.5, 1, 2, 4 s ...); a device plugged
+    back in is opened within a poll of its path, not at the end of the current wait."""
+    ctx = context(speed=10.0)
+    sim = make_sim("nonin-8", ctx, name="oximeter", chair="c", pty_dir=pty_dir(tmp_path),
+                   max_hz=10.0)
+    sink = ListSink()
+    options = DriverOptions(reconnect_max_s=10.0)
+    driver = make_driver(DeviceSpec("oximeter", "nonin-8", sim.endpoint), "c", sink,
+                         ctx.clock, options)
+    tasks = _start(sim.run())
+    await asyncio.sleep(0)
+    tasks += _start(driver.run())
+    loop = asyncio.get_running_loop()
+    try:
+        await wait_until(lambda: len(sink.readings) >= 2, what="first readings")
+        sim.forced.add("disconnect")
+        await wait_until(lambda: "disconnected" in sink.states(), what="disconnected")
+        await asyncio.sleep(4.0)  # the backoff is now 2-4 s long
+        failures = sum("cannot open" in (s.reason or "") for s in sink.statuses)
+        assert failures >= 1
+        sim.forced.discard("disconnect")
+        replugged = loop.time()
+        await wait_until(lambda: sink.statuses[-1].state == "connected", what="connected")
+        assert loop.time() - replugged < 1.5
+    finally:
+        await cancel(*tasks)

@@ -13,7 +13,7 @@ import pytest
 from drivers import topics
 from drivers.clock import FakeClock
 from drivers.mqtt import MqttSettings, make_client
-from drivers.wire import AlarmEvent, ChairState, CommandResult
+from drivers.wire import AlarmEvent, ChairState, CommandResult, EngineStatus
 from monitor.engine import EngineConfig
 from monitor.engine_service import EngineService
 from tests.brokers import Broker
@@ -263,3 +263,31 @@ async def test_a_restarted_engine_recovers_its_sessions_whatever_the_broker_hold
             assert alarm.priority == "high"
         states = [p for p in observer.payloads(ChairState) if p.chair == chair]
         assert all(s.session is not None for s in states), "a chair with a session shown idle"
+
+
+async def test_only_the_sites_chairs_appear_and_refusals_are_in_the_engine_status(
+    broker: Broker,
+) -> None:
+    """A well-formed reading for a chair the site does not have is refused, not turned into a
+    ghost chair on every screen; the engine's status counts it with the reason."""
+    site = unique_site()
+    clock = FakeClock(T0)
+    mqtt = broker.settings
+    engine = EngineService(mqtt, site, EngineConfig(), clock, chairs=["chair-1"],
+                           restore_wait_s=0.5, tick_interval_s=0.05)
+    observer = Observer(mqtt, site_filters(site))
+    async with running(observer.run(), engine.run()):
+        await observer.ready.wait()
+        await engine.connected.wait()
+        at = "2026-01-05T09:00:00.000Z"
+        await publish(mqtt, topics.reading(site, "chair-99", "blood_pressure"),
+                      raw_reading("chair-99", at, 190, 80, "ghost"))
+        await publish(mqtt, topics.reading(site, "chair-1", "blood_pressure"),
+                      raw_reading("chair-1", at, 130, 80, "real"))
+        await observer.wait_for(lambda p: isinstance(p, ChairState) and p.chair == "chair-1"
+                                and "blood_pressure" in p.latest)
+        status = await observer.wait_for(
+            lambda p: isinstance(p, EngineStatus) and p.rejected >= 1)
+        assert "chair-99" in (status.last_rejected or "")
+        assert "not one of this site's chairs" in (status.last_rejected or "")
+    assert {s.chair for s in observer.payloads(ChairState)} == {"chair-1"}

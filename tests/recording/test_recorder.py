@@ -4,6 +4,8 @@ nothing."""
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -14,7 +16,7 @@ from drivers import topics
 from drivers.clock import FakeClock
 from drivers.mqtt import QOS, MqttSettings, make_client
 from drivers.wire import ChairState, StartSession
-from monitor.recording.recorder import Recorder, reindex
+from monitor.recording.recorder import KEPT_INVALID, MAX_PAYLOAD, Recorder, reindex
 from monitor.recording.store import Store
 from tests.brokers import Broker
 from tests.integration.helpers import running, unique_site
@@ -165,3 +167,37 @@ async def test_messages_sent_while_the_recorder_is_down_are_recorded(
         await second.wait_recorded(30)
         await asyncio.sleep(0)
     assert _recorded(store) == before + while_down
+
+
+@pytest.mark.broker
+async def test_a_flood_of_oversized_payloads_is_kept_in_part_marked_and_counted(
+    broker: Broker, tmp_path: Path
+) -> None:
+    """Forty 1 MB payloads (garbage, and a reading padded with an unknown field) from any
+    client: each is recorded, a few kB of it, with its size and digest; the disk is spared."""
+    site = unique_site()
+    mqtt = broker.settings
+    path = tmp_path / "rec.db"
+    store = Store(path)
+    rec = Recorder(mqtt, site, store, FakeClock(START))
+    topic = topics.reading(site, "chair-1", "spo2")
+    padded = json.dumps({"v": 1, "id": "pad", "chair": "chair-1", "device": "oxi",
+                         "source": "nonin-8", "kind": "spo2",
+                         "measured_at": "2026-01-05T09:00:00.000Z",
+                         "received_at": "2026-01-05T09:00:00.000Z", "values": {"spo2": 97},
+                         "unit": "%", "junk": "x" * 1_000_000}).encode()
+    async with running(rec.run()):
+        await rec.connected.wait()
+        async with make_client(mqtt, "flood-" + unique_site()) as client:
+            for n in range(39):
+                await client.publish(topic, bytes([n]) * 1_000_000, qos=1)
+            await client.publish(topic, padded, qos=1)
+        await rec.wait_recorded(40)
+    kept = list(store.messages())
+    assert len(kept) == 40 and rec.truncated == 40 and rec.invalid == 40
+    assert all(len(m.payload) == KEPT_INVALID for m in kept)
+    assert all(re.search(rf"truncated: the first {KEPT_INVALID} of 100\d{{4}} bytes kept \(sha256 ",
+                         m.error or "") for m in kept)
+    assert f"over the {MAX_PAYLOAD} allowed" in (kept[-1].error or "")
+    store.close()
+    assert path.stat().st_size < 2_000_000

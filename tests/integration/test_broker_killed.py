@@ -1,0 +1,102 @@
+"""Mosquitto killed (SIGKILL) mid-stream, with an autosave far off: what it acknowledged but
+had not saved is gone from the broker. No reading may be lost: a gateway lets a reading go
+only on the recorder's word that it is committed. Ground truth is what the gateway accepted,
+by id, against what is in the recording."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from drivers.clock import FakeClock
+from drivers.gateway import Gateway
+from drivers.spool import Spool
+from drivers.wire import Reading
+from monitor.recording.recorder import Recorder
+from monitor.recording.store import Store
+from tests.brokers import Broker, Mosquitto, mosquitto_path
+from tests.devices.helpers import wait_until
+from tests.integration.helpers import bp, running, unique_site
+
+pytestmark = pytest.mark.broker
+
+
+@pytest.fixture
+def killable_broker(tmp_path: Path) -> Mosquitto:
+    binary = mosquitto_path()
+    if binary is None:
+        pytest.skip("Mosquitto is not installed (the test kills its process)")
+    workdir = tmp_path / "broker"
+    workdir.mkdir()
+    broker = Mosquitto(workdir, binary, autosave_interval=3600)
+    broker.start()
+    return broker
+
+
+async def test_no_reading_is_lost_when_the_broker_is_killed(
+    killable_broker: Mosquitto, tmp_path: Path,
+) -> None:
+    site, chair = unique_site(), "chair-1"
+    clock = FakeClock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
+    mqtt = killable_broker.settings
+    store = Store(tmp_path / "rec.db")
+    recorder = Recorder(mqtt, site, store, clock)
+    gateway = Gateway(mqtt, site, chair, clock, Spool(tmp_path / "spool.db"),
+                      confirm_by="recorder")
+    accepted: list[str] = []
+    try:
+        async with running(recorder.run(), gateway.run()):
+            await recorder.connected.wait()
+            await gateway.connected.wait()
+            for n in range(600):
+                reading = bp(chair, clock, 110 + n % 50, 70)
+                assert gateway.accept(reading)
+                accepted.append(reading.id)
+                clock.advance(1)
+                if n == 300:
+                    killable_broker.kill()
+                    await asyncio.sleep(1.0)
+                    killable_broker.start()
+                await asyncio.sleep(0.002)
+            assert await gateway.drain(within=60), f"{len(gateway.outbox)} never confirmed"
+        recorded = [m.payload for m in store.messages(types=["reading"])]
+        ids = [Reading.model_validate_json(p).id for p in recorded]
+        assert sorted(ids) == sorted(accepted), (
+            f"lost {len(set(accepted) - set(ids))}, doubled {len(ids) - len(set(ids))}")
+        assert len(ids) == len(set(ids))
+    finally:
+        store.close()
+        killable_broker.stop()
+
+
+async def test_readings_nobody_recorded_are_sent_again_until_the_recorder_has_them(
+    broker: Broker, tmp_path: Path,
+) -> None:
+    """Published while no recorder subscribes (as after a broker restart that lost the
+    recorder's session): the broker has no one to give them to; the gateway, lacking the
+    recorder's word, sends them again once the recorder is there."""
+    site, chair = unique_site(), "chair-2"
+    clock = FakeClock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
+    mqtt = broker.settings
+    store = Store(tmp_path / "rec.db")
+    gateway = Gateway(mqtt, site, chair, clock, Spool(tmp_path / "spool.db"),
+                      confirm_by="recorder", resend_after_s=0.5)
+    sent = [bp(chair, clock, 120 + n, 80) for n in range(10)]
+    try:
+        async with running(gateway.run()):
+            await gateway.connected.wait()
+            for reading in sent:
+                assert gateway.accept(reading)
+            await wait_until(lambda: gateway.published >= len(sent), what="all published")
+            assert len(gateway.outbox) == len(sent)  # PUBACKed, yet kept
+            recorder = Recorder(mqtt, site, store, clock)
+            async with running(recorder.run()):
+                assert await gateway.drain(within=15)
+        ids = [Reading.model_validate_json(m.payload).id
+               for m in store.messages(types=["reading"])]
+        assert ids == [r.id for r in sent]
+    finally:
+        store.close()
