@@ -392,6 +392,9 @@ class Gateway:
                 )
                 async with client:
                     backoff.reset()
+                    lost = _disconnection(client)
+                    if lost is not None:
+                        lost.add_done_callback(_mark_read)
                     # What was sent but not confirmed goes again, oldest first: a broker that
                     # crashed may have lost it though it acknowledged it.
                     self._sent.clear()
@@ -599,6 +602,14 @@ def _disconnection(client: aiomqtt.Client) -> asyncio.Future[None] | None:
     """The future aiomqtt completes when the connection drops (None if it has none)."""
     future = getattr(client, "_disconnected", None)
     return future if isinstance(future, asyncio.Future) else None
+
+
+def _mark_read(future: asyncio.Future[None]) -> None:
+    """aiomqtt sets a connection's loss on this future as an exception and never reads it,
+    so asyncio would log "Future exception was never retrieved" after every broker outage.
+    The loss is handled where it is watched; here it is only marked read."""
+    if not future.cancelled():
+        future.exception()
 
 
 def _percent(depth: int, capacity: int) -> int:

@@ -7,8 +7,10 @@ one line on standard error and exit code 2, never a traceback.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -150,6 +152,30 @@ def decode(config: Path | None, protocol: str, frames: tuple[str, ...]) -> None:
 
     settings_from(config)  # the same configuration rules as every command (logging level)
     sys.exit(run(protocol, list(frames), sys.stdin.buffer, sys.stdout, sys.stderr))
+
+
+@main.command()
+@config_option
+def status(config: Path | None) -> None:
+    """The site at a glance: engine, gateways, spools and devices, from their retained
+    statuses. Exit 0 when every part is live and every device connected, 1 when not (each
+    problem on a line), 2 when the configuration or the broker cannot be used."""
+    import aiomqtt
+
+    from monitor.site_status import read_site
+
+    settings = settings_from(config)
+    try:
+        found = asyncio.run(read_site(settings.mqtt, settings.site.id, datetime.now(UTC)))
+    except (aiomqtt.MqttError, TimeoutError, OSError) as exc:
+        click.echo(f"chairside: broker {settings.mqtt.url()} cannot be read: {exc}", err=True)
+        sys.exit(2)
+    for line in found.lines():
+        click.echo(line)
+    problems = found.problems()
+    for problem in problems:
+        click.echo(f"PROBLEM  {problem}")
+    sys.exit(1 if problems else 0)
 
 
 @main.command("check-config")

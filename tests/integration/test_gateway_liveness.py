@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +21,7 @@ from drivers.gateway import Gateway
 from drivers.wire import AlarmEvent, CommandResult, GatewayStatus, StartSession
 from monitor.engine import EngineConfig
 from monitor.engine_service import EngineService
-from tests.brokers import Broker
+from tests.brokers import Broker, mosquitto_path
 from tests.integration.helpers import Observer, publish, running, site_filters, unique_site
 
 pytestmark = pytest.mark.broker
@@ -133,3 +137,55 @@ async def test_a_gateway_that_stops_says_its_chair_is_unmonitored(broker: Broker
         # The gateway stopped cleanly: no will, so it must have said offline itself.
         alarm = await wait_gateway_offline(observer, clock, chair, within=5)
         assert "gateway offline" in alarm.message
+
+
+
+OUTAGE = """
+import asyncio, gc, logging, sys
+from datetime import UTC, datetime
+from drivers.clock import FakeClock
+from drivers.gateway import Gateway
+from drivers.mqtt import MqttSettings
+from tests.brokers import Mosquitto
+from tests.integration.helpers import bp
+
+async def main(workdir: str, binary: str) -> None:
+    from pathlib import Path
+    broker = Mosquitto(Path(workdir), binary)
+    broker.start()
+    clock = FakeClock(datetime(2026, 1, 5, tzinfo=UTC))
+    gateway = Gateway(broker.settings, "outage", "c1", clock, status_interval_s=0.2)
+    task = asyncio.create_task(gateway.run())
+    await gateway.connected.wait()
+    for n in range(5):
+        gateway.accept(bp("c1", clock, 120 + n, 80))
+    await asyncio.sleep(0.5)
+    broker.stop()
+    await asyncio.sleep(1.5)
+    broker.start()
+    await asyncio.sleep(1.5)
+    gc.collect()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    broker.stop()
+    print("published", gateway.published)
+
+logging.basicConfig(level=logging.ERROR)
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"""
+
+
+def test_a_broker_outage_leaves_no_unread_error_behind(tmp_path: Path) -> None:
+    """After an outage the gateway carries on, and asyncio has nothing to complain of: an
+    error it logs as never retrieved is an error nobody handled. A process of its own, so
+    the collector and asyncio's own logging are as in a clinic's gateway."""
+    binary = mosquitto_path()
+    if binary is None:
+        pytest.skip("Mosquitto is not installed")
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", OUTAGE, str(tmp_path), binary],
+                          cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "published 5" in done.stdout
+    assert "never retrieved" not in done.stderr, done.stderr
