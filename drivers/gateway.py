@@ -43,11 +43,11 @@ from drivers import topics
 from drivers.clock import Clock
 from drivers.mqtt import (
     QOS,
-    Backoff,
     MqttSettings,
     PayloadDecoder,
     make_client,
     payload_bytes,
+    reconnect_backoff,
     will,
 )
 from drivers.spool import Spool, SpoolEntry, SpoolError, SpoolFull
@@ -234,6 +234,9 @@ class Gateway:
         # Unconfirmed this long, a reading is sent again: a broker that restarted before the
         # recorder subscribed again had no one to give it to.
         self.resend_after_s = resend_after_s
+        # Doubled at each resend that no word followed (a recorder that is down gets the
+        # backlog from the broker's queue when it returns; it need not come again and again).
+        self._resend_wait = resend_after_s
         self.site = topics.check_ident(site, "site")
         self.chair = topics.check_ident(chair, "chair")
         self.clock = clock
@@ -378,7 +381,7 @@ class Gateway:
 
     async def run(self) -> None:
         """Connect, publish, reconnect; returns only when cancelled."""
-        backoff = Backoff(maximum=self.mqtt.reconnect_max_s)
+        backoff = reconnect_backoff(self.mqtt)
         status_topic = topics.gateway_status(self.site, self.chair)
         while True:
             try:
@@ -472,7 +475,7 @@ class Gateway:
             elif not entries and not self._status_dirty:
                 wait = next_status - loop.time()
                 if self._oldest_sent is not None:
-                    wait = min(wait, self._oldest_sent + self.resend_after_s - loop.time())
+                    wait = min(wait, self._oldest_sent + self._resend_wait - loop.time())
                 await self._idle(client, max(0.0, wait))
 
     def _peek(self) -> list[OutboxEntry]:
@@ -559,8 +562,9 @@ class Gateway:
             self._check_level()
 
     def _resend_if_overdue(self, now: float) -> None:
-        if self._oldest_sent is None or now - self._oldest_sent < self.resend_after_s:
+        if self._oldest_sent is None or now - self._oldest_sent < self._resend_wait:
             return
+        self._resend_wait = min(self._resend_wait * 2, RESEND_MAX_S)
         log.warning("gateway %s: %d readings unconfirmed by the recorder for %.0f s; sending "
                     "them again", self.chair, len(self._sent), now - self._oldest_sent)
         self._sent.clear()
@@ -580,6 +584,7 @@ class Gateway:
                     self._remove(rowid, key)
             # Still waiting: the clock restarts from this word, since the recorder is there.
             self._oldest_sent = asyncio.get_running_loop().time() if self._sent else None
+            self._resend_wait = self.resend_after_s
             if self._refusing or self._warned_level:
                 self._check_level()
             if not len(self.outbox):
@@ -596,6 +601,10 @@ class Gateway:
         except TimeoutError:
             return False
         return True
+
+
+RESEND_MAX_S = 300.0
+"""The longest a gateway waits, with no word from the recorder, before sending again."""
 
 
 def _disconnection(client: aiomqtt.Client) -> asyncio.Future[None] | None:

@@ -7,12 +7,13 @@ gives every process the same bounded exponential backoff.
 from __future__ import annotations
 
 import logging
+import random
 import socket
 import ssl
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
@@ -129,18 +130,33 @@ def will(topic: str, payload: BaseModel) -> aiomqtt.Will:
 
 @dataclass
 class Backoff:
-    """Bounded exponential backoff: 0.25, 0.5, 1, 2, ... up to ``maximum`` seconds."""
+    """Bounded exponential backoff: 0.25, 0.5, 1, 2, ... up to ``maximum`` seconds.
+
+    With ``jitter`` j, each wait is drawn from [(1 - j) x, x]: the clients of a site that all
+    lost the same broker then do not all come back in the same instant."""
 
     maximum: float = 10.0
     first: float = 0.25
+    jitter: float = 0.0
+    rng: random.Random = field(default_factory=random.Random)
     _next: float = 0.0
 
     def next(self) -> float:
         self._next = self.first if self._next == 0 else min(self._next * 2, self.maximum)
-        return self._next
+        if not self.jitter:
+            return self._next
+        return self._next * (1.0 - self.jitter * self.rng.random())
 
     def reset(self) -> None:
         self._next = 0.0
+
+
+RECONNECT_JITTER = 0.5
+
+
+def reconnect_backoff(settings: MqttSettings) -> Backoff:
+    """The backoff every client uses between attempts to reach the broker, jittered."""
+    return Backoff(maximum=settings.reconnect_max_s, jitter=RECONNECT_JITTER)
 
 
 Payload = (

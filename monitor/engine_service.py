@@ -31,11 +31,11 @@ from drivers.clock import Clock
 from drivers.gateway import MemoryOutbox
 from drivers.mqtt import (
     QOS,
-    Backoff,
     MqttSettings,
     PayloadDecoder,
     make_client,
     payload_bytes,
+    reconnect_backoff,
     will,
 )
 from drivers.tasks import first_failure, raise_if_cancelled, stop_if_cancelled
@@ -172,7 +172,7 @@ class EngineService:
         )
 
     async def run(self) -> None:
-        backoff = Backoff(maximum=self.mqtt.reconnect_max_s)
+        backoff = reconnect_backoff(self.mqtt)
         status_topic = topics.engine_status(self.site)
         while True:
             try:

@@ -14,7 +14,14 @@ import aiomqtt
 
 from drivers import topics
 from drivers.clock import Clock
-from drivers.mqtt import QOS, Backoff, MqttSettings, PayloadDecoder, make_client, payload_bytes
+from drivers.mqtt import (
+    QOS,
+    MqttSettings,
+    PayloadDecoder,
+    make_client,
+    payload_bytes,
+    reconnect_backoff,
+)
 from drivers.tasks import stop_if_cancelled
 from drivers.wire import AlarmEvent, ChairState, CommandResult
 from monitor.dashboard.format import MARKERS, age_s, fmt_age, fmt_duration, fmt_value
@@ -67,7 +74,7 @@ async def print_feed(
     every alarm event and command result, until cancelled."""
     decoder = PayloadDecoder(log)
     last_printed: dict[str, float] = {}
-    backoff = Backoff(maximum=mqtt.reconnect_max_s)
+    backoff = reconnect_backoff(mqtt)
     loop = asyncio.get_running_loop()
     while True:
         try:

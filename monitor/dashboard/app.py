@@ -32,12 +32,12 @@ from drivers import topics
 from drivers.clock import Clock
 from drivers.mqtt import (
     QOS,
-    Backoff,
     Inbound,
     MqttSettings,
     PayloadDecoder,
     make_client,
     payload_bytes,
+    reconnect_backoff,
 )
 from drivers.tasks import stop_if_cancelled
 from drivers.wire import (
@@ -231,7 +231,7 @@ class DashboardApp(App[None]):
     @work(exclusive=True, group="mqtt")
     async def listen(self) -> None:
         assert self.mqtt is not None
-        backoff = Backoff(maximum=self.mqtt.reconnect_max_s)
+        backoff = reconnect_backoff(self.mqtt)
         identifier = f"chairside-dashboard-{self.site}-{uuid.uuid4().hex[:8]}"
         while True:
             try:

@@ -20,7 +20,14 @@ import aiomqtt
 
 from drivers import topics
 from drivers.clock import Clock
-from drivers.mqtt import QOS, Backoff, MqttSettings, PayloadDecoder, make_client, payload_bytes
+from drivers.mqtt import (
+    QOS,
+    MqttSettings,
+    PayloadDecoder,
+    make_client,
+    payload_bytes,
+    reconnect_backoff,
+)
 from drivers.tasks import stop_if_cancelled
 from drivers.wire import Reading, Recorded
 
@@ -164,7 +171,7 @@ class Recorder:
 
     async def run(self) -> None:
         """Record until cancelled, reconnecting with backoff."""
-        backoff = Backoff(maximum=self.mqtt.reconnect_max_s)
+        backoff = reconnect_backoff(self.mqtt)
         while True:
             try:
                 client = make_client(self.mqtt, self.client_id, clean_session=False)

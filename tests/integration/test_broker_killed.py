@@ -100,3 +100,22 @@ async def test_readings_nobody_recorded_are_sent_again_until_the_recorder_has_th
         assert ids == [r.id for r in sent]
     finally:
         store.close()
+
+
+async def test_with_no_recorder_the_gateway_resends_ever_more_rarely(
+    broker: Broker, tmp_path: Path,
+) -> None:
+    """No recorder at all: the readings wait in the spool (nothing is let go unrecorded), and
+    the resends back off, so a site whose recorder is down is not flooded by its gateways."""
+    site, chair = unique_site(), "chair-3"
+    clock = FakeClock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
+    gateway = Gateway(broker.settings, site, chair, clock, Spool(tmp_path / "spool.db"),
+                      confirm_by="recorder", resend_after_s=0.2)
+    async with running(gateway.run()):
+        await gateway.connected.wait()
+        for n in range(10):
+            assert gateway.accept(bp(chair, clock, 120 + n, 80))
+        await asyncio.sleep(1.6)
+    assert len(gateway.outbox) == 10
+    # Sent once, then again after 0.2, 0.6 and 1.4 s: 40 at most (every 0.2 s would be 80).
+    assert 10 <= gateway.published <= 40, gateway.published
