@@ -70,6 +70,7 @@ class Outbox(Protocol):
     def append(self, topic: str, payload: bytes, key: str) -> int: ...
     def peek(self, limit: int = 100, after: int = 0) -> list[OutboxEntry]: ...
     def ack(self, rowid: int) -> None: ...
+    def probe(self) -> None: ...
     def __len__(self) -> int: ...
 
     @property
@@ -123,6 +124,9 @@ class MemoryOutbox:
         entry = self._items.pop(rowid, None)
         if entry is not None:
             self._keys.discard(entry.key)
+
+    def probe(self) -> None:
+        """Memory does not fail."""
 
     def __len__(self) -> int:
         return len(self._items)
@@ -265,6 +269,7 @@ class Gateway:
         self._sent: dict[str, int] = {}
         self._sent_after = 0  # the newest row sent on this connection
         self._oldest_sent: float | None = None  # loop time of the oldest unconfirmed send
+        self._next_probe = 0.0  # loop time of the next try of a refusing disk
 
     # -- called by drivers ---------------------------------------------------------------
 
@@ -461,6 +466,7 @@ class Gateway:
                     retain=True,
                 )
             self._retry_removals()
+            self._probe_if_refusing(loop.time())
             self._resend_if_overdue(loop.time())
             entries = [e for e in self._peek() if e.rowid not in self._unremoved
                        and e.key not in self._sent]
@@ -470,8 +476,8 @@ class Gateway:
                     break  # the disk fails: wait before trying it again
             if not len(self.outbox):
                 self._emptied.set()
-            if self._unremoved:
-                await self._idle(client, 1.0)
+            if self._unremoved or self._disk_refusing():
+                await self._idle(client, PROBE_EVERY_S)
             elif not entries and not self._status_dirty:
                 wait = next_status - loop.time()
                 if self._oldest_sent is not None:
@@ -561,6 +567,24 @@ class Gateway:
         if self._refusing or self._warned_level:
             self._check_level()
 
+    def _disk_refusing(self) -> bool:
+        return bool(self._refusing) and self._refusal.startswith("failing")
+
+    def _probe_if_refusing(self, now: float) -> None:
+        """While the disk refuses new readings, try it now and then: when it works again the
+        devices say so at once, not at their next reading (a cuff's may be 5 minutes off)."""
+        if not self._disk_refusing() or self._unremoved or now < self._next_probe:
+            return
+        self._next_probe = now + PROBE_EVERY_S
+        try:
+            self.outbox.probe()
+        except SpoolError:
+            return
+        log.warning("gateway %s: outbox disk accepts writes again", self.chair)
+        self._status_dirty.update(self._refusing & set(self._statuses))
+        self._refusing.clear()
+        self._refusal = "full"
+
     def _resend_if_overdue(self, now: float) -> None:
         if self._oldest_sent is None or now - self._oldest_sent < self._resend_wait:
             return
@@ -603,6 +627,8 @@ class Gateway:
         return True
 
 
+PROBE_EVERY_S = 1.0
+"""How often a disk that refuses new readings is tried again."""
 RESEND_MAX_S = 300.0
 """The longest a gateway waits, with no word from the recorder, before sending again."""
 

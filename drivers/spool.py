@@ -288,6 +288,19 @@ class Spool:
 
     # --- lifetime ---------------------------------------------------------------------------
 
+    def probe(self) -> None:
+        """Write one row and remove it, each committed: raises SpoolError while the disk
+        refuses writes (full, read-only, failing), so a gateway knows when it works again
+        without waiting for a device's next reading."""
+        with self._lock:
+            db = self._connection()
+            try:
+                db.execute("CREATE TABLE IF NOT EXISTS probe (at REAL)")
+                db.execute("INSERT INTO probe (at) VALUES (julianday('now'))")
+                db.execute("DELETE FROM probe")
+            except sqlite3.Error as exc:
+                raise SpoolError(self._explain(exc)) from exc
+
     def _connection(self) -> sqlite3.Connection:
         if self._db is None:
             raise SpoolError(f"spool {self.path} is closed")

@@ -284,3 +284,13 @@ def test_calls_from_worker_threads_are_serialised(path: Path) -> None:
         assert not errors
         assert len(spool) == 200
         assert len({e.key for e in spool.peek(1000)}) == 200
+
+
+def test_probe_writes_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool.db")
+    spool.append("t", b"x", "k1")
+    spool.probe()
+    assert len(spool) == 1 and [e.key for e in spool.peek()] == ["k1"]
+    spool.close()
+    with pytest.raises(SpoolError, match="closed"):
+        spool.probe()
