@@ -8,6 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.terminal.helpers import socket_of
+
 
 @pytest.fixture
 def session() -> Iterator[str]:
@@ -18,4 +20,4 @@ def session() -> Iterator[str]:
         pytest.skip("tmux is not installed")
     name = "chairside-test-" + uuid.uuid4().hex[:6]
     yield name
-    subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
+    subprocess.run(["tmux", *socket_of(name), "kill-server"], capture_output=True)
