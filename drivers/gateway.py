@@ -270,6 +270,9 @@ class Gateway:
         self._sent_after = 0  # the newest row sent on this connection
         self._oldest_sent: float | None = None  # loop time of the oldest unconfirmed send
         self._next_probe = 0.0  # loop time of the next try of a refusing disk
+        # The recorder's word can come before the broker's PUBACK is handled here (both
+        # arrive within a millisecond): kept, so the reading leaves once its PUBACK is in.
+        self._confirmed_early: OrderedDict[str, None] = OrderedDict()
 
     # -- called by drivers ---------------------------------------------------------------
 
@@ -556,6 +559,10 @@ class Gateway:
                 raise aiomqtt.MqttError("connection to the broker lost while publishing")
         await sending
         self.published += 1
+        if self.confirm_by == "recorder" and entry.key in self._confirmed_early:
+            del self._confirmed_early[entry.key]
+            self._remove(entry.rowid, entry.key)
+            return
         if self.confirm_by == "recorder":
             self._sent[entry.key] = entry.rowid
             self._sent_after = max(self._sent_after, entry.rowid)
@@ -606,6 +613,10 @@ class Gateway:
                 rowid = self._sent.pop(key, None)
                 if rowid is not None:
                     self._remove(rowid, key)
+                else:
+                    self._confirmed_early[key] = None
+                    if len(self._confirmed_early) > EARLY_KEPT:
+                        self._confirmed_early.popitem(last=False)
             # Still waiting: the clock restarts from this word, since the recorder is there.
             self._oldest_sent = asyncio.get_running_loop().time() if self._sent else None
             self._resend_wait = self.resend_after_s
@@ -627,6 +638,8 @@ class Gateway:
         return True
 
 
+EARLY_KEPT = 10_000
+"""Confirmations kept for readings whose PUBACK has not been handled yet."""
 PROBE_EVERY_S = 1.0
 """How often a disk that refuses new readings is tried again."""
 RESEND_MAX_S = 300.0
