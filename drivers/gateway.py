@@ -514,7 +514,11 @@ class Gateway:
         for rowid, key in list(self._unremoved.items()):
             if not self._remove(rowid, key):
                 return
-        log.warning("gateway %s: outbox disk works again", self.chair)
+        self._disk_works_again("outbox disk works again")
+
+    def _disk_works_again(self, what: str) -> None:
+        """The devices that were refused are reported as they are again."""
+        log.warning("gateway %s: %s", self.chair, what)
         self._status_dirty.update(self._refusing & set(self._statuses))
         self._refusing.clear()
         self._refusal = "full"
@@ -587,10 +591,7 @@ class Gateway:
             self.outbox.probe()
         except SpoolError:
             return
-        log.warning("gateway %s: outbox disk accepts writes again", self.chair)
-        self._status_dirty.update(self._refusing & set(self._statuses))
-        self._refusing.clear()
-        self._refusal = "full"
+        self._disk_works_again("outbox disk accepts writes again")
 
     def _resend_if_overdue(self, now: float) -> None:
         if self._oldest_sent is None or now - self._oldest_sent < self._resend_wait:
