@@ -33,7 +33,7 @@ import logging
 import os
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -230,8 +230,11 @@ class Gateway:
         status_interval_s: float = 10.0,
         confirm_by: Literal["broker", "recorder"] = "broker",
         resend_after_s: float = 5.0,
+        on_accept: Callable[[Reading], None] | None = None,
     ) -> None:
         self.mqtt = mqtt
+        # Told of every reading the gateway took: an audit of what it owes downstream.
+        self.on_accept = on_accept
         # "recorder": a reading leaves the outbox only when the recorder says it is committed
         # (the broker's PUBACK alone is not durable); "broker": on PUBACK, where no recorder runs.
         self.confirm_by = confirm_by
@@ -312,6 +315,8 @@ class Gateway:
         if rowid != -1 and reading.id not in self._key_device:
             self._key_device[reading.id] = reading.device
             self._waiting[reading.device] = self._waiting.get(reading.device, 0) + 1
+        if self.on_accept is not None:
+            self.on_accept(reading)
         self._check_level()
         self._wakeup.set()
         return True
@@ -370,6 +375,8 @@ class Gateway:
         elif self.outbox.nearly_full:
             problem = (f"gateway outbox {_percent(depth, capacity)}% full ({depth} of {capacity} "
                        "readings waiting for the broker)")
+        if device in self._refusing:
+            update["refusing"] = True
         if problem is not None and status.state in ("connected", "degraded"):
             update["state"] = "degraded"
             update["reason"] = f"{status.reason}; {problem}" if status.reason else problem

@@ -202,6 +202,11 @@ class DeviceStatus(WireModel):
     reason: str | None = None
     endpoint: str | None = None
     counters: DeviceCounters = Field(default_factory=DeviceCounters)
+    refusing: bool = Field(
+        default=False,
+        description="the gateway's outbox refuses this device's new readings (full, or its "
+        "disk fails): they are not monitored and not recorded until it takes them again",
+    )
 
 
 # --- Commands ----------------------------------------------------------------------------

@@ -23,6 +23,7 @@ A gateway can also run simulated devices itself: ``--device ble-2a37:sim[:SCENAR
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -44,6 +45,7 @@ from drivers.devices import (
     unique_names,
 )
 from drivers.gateway import Gateway, SeqStore, open_spool, spool_path
+from drivers.ledger import Ledger
 from drivers.spool import SpoolError
 from drivers.tasks import first_failure
 from simulators.devices import SIM_PROTOCOLS, SimBleHub, SimContext, make_sim
@@ -69,7 +71,7 @@ def _fail(message: str) -> None:
 
 def run_gateway(config: Path | None, broker: str | None, site: str | None, chair: str,
             devices: tuple[str, ...], scenario: str, speed: float, ble: str,
-            ble_air: Path | None) -> None:
+            ble_air: Path | None, ledger: Path | None = None) -> None:
     """One chair's gateway: its device drivers, publishing through the on-disk spool."""
     from monitor.cli_support import run_async, settings_from
 
@@ -103,11 +105,13 @@ def run_gateway(config: Path | None, broker: str | None, site: str | None, chair
     clock: Clock = SimClock(speed) if simulated else WallClock()
 
     async def go() -> None:
-        with spool, tempfile.TemporaryDirectory(prefix="chairside-sim-") as pty_dir:
+        with (spool, tempfile.TemporaryDirectory(prefix="chairside-sim-") as pty_dir,
+              contextlib.ExitStack() as stack):
             seq = SeqStore(spool_path(gw.spool_dir, settings.site.id, chair).with_suffix(".seq"))
+            audit = stack.enter_context(Ledger(ledger)) if ledger is not None else None
             gateway = Gateway(settings.mqtt, settings.site.id, chair, clock, spool,
                               seq_store=seq, status_interval_s=gw.status_interval_s,
-                              confirm_by=gw.confirm_by)
+                              confirm_by=gw.confirm_by, on_accept=audit)
             hub = SimBleHub()
             try:
                 real, sims = resolve_simulated(specs, chair, clock, clock.now(),
@@ -216,6 +220,9 @@ def commands() -> list[click.Command]:
                      help="BLE devices from the system's Bluetooth, or from the simulated air "
                           "that `chairside simulate` serves on this machine"),
         air_option,
+        click.option("--ledger", type=click.Path(path_type=Path, dir_okay=False), default=None,
+                     help="append one JSON line per accepted reading (id, device, seq, kind) "
+                          "to this file: an audit of what the gateway owes downstream"),
     ]
     simulate_options = [
         click.option("--protocol", "protocol", required=True,

@@ -70,6 +70,7 @@ class Chair:
         """Time of the last usable reading per (device, kind)."""
         self.devices: dict[str, DeviceState] = {}
         self.device_info: dict[str, tuple[datetime, str | None]] = {}
+        self.refusing: set[str] = set()  # devices whose readings the gateway cannot keep
         # (state, since, the connection it came from)
         self.gateway: tuple[Literal["online", "offline"], datetime, str | None] | None = None
         self.session: Session | None = None
@@ -128,6 +129,10 @@ class Chair:
             return
         self.devices[status.device] = status.state
         self.device_info[status.device] = (status.at, status.reason)
+        if status.refusing:
+            self.refusing.add(status.device)
+        else:
+            self.refusing.discard(status.device)
 
     def take_gateway_status(self, status: GatewayStatus, now: datetime) -> None:
         if self.gateway is not None:

@@ -86,6 +86,9 @@ class TechnicalAlarms(_Frozen):
     device_offline: TechnicalAlarm = TechnicalAlarm(priority="medium", delay_s=10.0)
     device_degraded: TechnicalAlarm = TechnicalAlarm(priority="low", delay_s=10.0)
     gateway_offline: TechnicalAlarm = TechnicalAlarm(priority="medium", delay_s=10.0)
+    # Readings are being lost at the chair, not only late: at once, and latched so that the
+    # gap is seen even when the disk recovers before anyone looks.
+    readings_refused: TechnicalAlarm = TechnicalAlarm(priority="medium", latching=True)
     spo2_missing: TechnicalAlarm = TechnicalAlarm(priority="medium")
     bp_check_due: TechnicalAlarm = TechnicalAlarm(priority="low")
     bp_check_missed: TechnicalAlarm = TechnicalAlarm(priority="medium", latching=True)

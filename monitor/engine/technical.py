@@ -83,12 +83,23 @@ def evaluate(chair: Chair, session: Session, phase: RulePhase, now: datetime) ->
             cfg.device_offline,
             partial(str, detail),
         )
+        refused = device in chair.refusing
+        events += _condition(
+            chair,
+            now,
+            "readings_refused",
+            device,
+            refused,
+            cfg.readings_refused,
+            partial(str, f"readings of {device} are refused by the gateway and lost"
+                    + (f": {reason}" if reason else "")),
+        )
         events += _condition(
             chair,
             now,
             "device_degraded",
             device,
-            state == "degraded",
+            state == "degraded" and not refused,  # readings_refused already says it
             cfg.device_degraded,
             partial(str, detail),
         )

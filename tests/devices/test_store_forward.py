@@ -188,6 +188,7 @@ async def test_outbox_warns_when_nearly_full_and_refuses_when_full(
     assert not gateway.accept(reading())  # full: refused, not dropped silently
     refused = gateway.published_status("oximeter")
     assert refused.state == "degraded" and refused.reason and "refused" in refused.reason
+    assert refused.refusing and not warned.refusing  # the engine alarms on this, at once
     assert gateway.refused == 1
     messages = [r.getMessage() for r in caplog.records]
     assert any("50% full" in m for m in messages)

@@ -230,6 +230,27 @@ def test_device_status_alarms_after_delay(state: str, condition: str, priority: 
     assert c.state().devices == {"cuff": "connected"}
 
 
+def test_refused_readings_alarm_at_once_and_stay_until_acknowledged() -> None:
+    """A spool that refuses readings loses them: not the low "degraded" after 10 s, but a
+    medium alarm at once, latched so the gap is seen after the disk recovers."""
+    from drivers.wire import DeviceStatus
+
+    c = dosed()
+    c.device("connected", device="oxi")
+    out = c.send(DeviceStatus(chair=c.chair, device="oxi", source="test", state="degraded",
+                              at=c.now, reason="gateway outbox full", refusing=True))
+    (raised,) = events(out, "readings_refused", "raised")
+    assert raised.priority == "medium"
+    assert "refused" in raised.message and "gateway outbox full" in raised.message
+    c.advance(seconds=15)
+    assert "device_degraded" not in c.conditions()  # one alarm for one problem
+    c.device("connected", device="oxi")
+    alarm = c.alarm("readings_refused")
+    assert not alarm.active and alarm.latching
+    c.ack(alarm.alarm_id)
+    assert "readings_refused" not in c.conditions()
+
+
 def test_brief_disconnect_does_not_alarm() -> None:
     c = dosed()
     c.device("disconnected", device="cuff")
