@@ -268,10 +268,11 @@ class Gateway:
         # Readings the broker confirmed that the outbox could not remove (its disk failed):
         # not sent again, their removal retried until the disk works.
         self._unremoved: dict[int, str] = {}
-        # Sent on this connection and waiting for the recorder's word: reading id -> row.
-        self._sent: dict[str, int] = {}
+        # Sent on this connection and waiting for the recorder's word: reading id -> (row,
+        # loop time sent), oldest first. Each reading's own wait counts: the word for newer
+        # readings says nothing of an older one the broker may have lost.
+        self._sent: dict[str, tuple[int, float]] = {}
         self._sent_after = 0  # the newest row sent on this connection
-        self._oldest_sent: float | None = None  # loop time of the oldest unconfirmed send
         self._next_probe = 0.0  # loop time of the next try of a refusing disk
         # The recorder's word can come before the broker's PUBACK is handled here (both
         # arrive within a millisecond): kept, so the reading leaves once its PUBACK is in.
@@ -417,7 +418,6 @@ class Gateway:
                     # crashed may have lost it though it acknowledged it.
                     self._sent.clear()
                     self._sent_after = 0
-                    self._oldest_sent = None
                     if self.confirm_by == "recorder":
                         await client.subscribe(topics.recorded(self.site, self.chair), qos=QOS)
                     await client.publish(
@@ -490,8 +490,9 @@ class Gateway:
                 await self._idle(client, PROBE_EVERY_S)
             elif not entries and not self._status_dirty:
                 wait = next_status - loop.time()
-                if self._oldest_sent is not None:
-                    wait = min(wait, self._oldest_sent + self._resend_wait - loop.time())
+                oldest = self._oldest_unconfirmed()
+                if oldest is not None:
+                    wait = min(wait, oldest + self._resend_wait - loop.time())
                 await self._idle(client, max(0.0, wait))
 
     def _peek(self) -> list[OutboxEntry]:
@@ -575,10 +576,8 @@ class Gateway:
             self._remove(entry.rowid, entry.key)
             return
         if self.confirm_by == "recorder":
-            self._sent[entry.key] = entry.rowid
+            self._sent[entry.key] = (entry.rowid, asyncio.get_running_loop().time())
             self._sent_after = max(self._sent_after, entry.rowid)
-            if self._oldest_sent is None:
-                self._oldest_sent = asyncio.get_running_loop().time()
             return
         if not self._remove(entry.rowid, entry.key):
             return
@@ -600,15 +599,21 @@ class Gateway:
             return
         self._disk_works_again("outbox disk accepts writes again")
 
+    def _oldest_unconfirmed(self) -> float | None:
+        """When the oldest reading still waiting for the recorder's word was sent."""
+        for _, sent_at in self._sent.values():
+            return sent_at
+        return None
+
     def _resend_if_overdue(self, now: float) -> None:
-        if self._oldest_sent is None or now - self._oldest_sent < self._resend_wait:
+        oldest = self._oldest_unconfirmed()
+        if oldest is None or now - oldest < self._resend_wait:
             return
         self._resend_wait = min(self._resend_wait * 2, RESEND_MAX_S)
-        log.warning("gateway %s: %d readings unconfirmed by the recorder for %.0f s; sending "
-                    "them again", self.chair, len(self._sent), now - self._oldest_sent)
+        log.warning("gateway %s: %d readings unconfirmed by the recorder, the oldest for "
+                    "%.0f s; sending them again", self.chair, len(self._sent), now - oldest)
         self._sent.clear()
         self._sent_after = 0
-        self._oldest_sent = None
 
     async def _confirmations(self, client: aiomqtt.Client) -> None:
         """The recorder's word that readings are committed: only now do they leave."""
@@ -618,16 +623,18 @@ class Gateway:
             if inbound is None or not isinstance(inbound.payload, Recorded):
                 continue
             for key in inbound.payload.ids:
-                rowid = self._sent.pop(key, None)
-                if rowid is not None:
-                    self._remove(rowid, key)
+                sent = self._sent.pop(key, None)
+                if sent is not None:
+                    self._remove(sent[0], key)
                 else:
                     self._confirmed_early[key] = None
                     if len(self._confirmed_early) > EARLY_KEPT:
                         self._confirmed_early.popitem(last=False)
-            # Still waiting: the clock restarts from this word, since the recorder is there.
-            self._oldest_sent = asyncio.get_running_loop().time() if self._sent else None
-            self._resend_wait = self.resend_after_s
+            # The recorder keeps up (nothing it was sent waits long): the next reading the
+            # broker loses is sent again soon. A recorder that lags keeps the wait growing.
+            oldest = self._oldest_unconfirmed()
+            if oldest is None or asyncio.get_running_loop().time() - oldest < self.resend_after_s:
+                self._resend_wait = self.resend_after_s
             if self._refusing or self._warned_level:
                 self._check_level()
             if not len(self.outbox):

@@ -28,7 +28,9 @@ the event loop, or from a worker thread (the connection is shared under a lock).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -91,8 +93,12 @@ class Spool:
         if not self._memory:
             self._lock_file = self._claim()
         self._db: sqlite3.Connection | None = None
+        self._identity: tuple[int, int] | None = None  # (device, inode) of the open file
         try:
             self._db, self._count = self._open()
+            if not self._memory:
+                found = os.stat(self.path)
+                self._identity = (found.st_dev, found.st_ino)
         except sqlite3.Error as exc:
             self._release()
             raise SpoolError(self._explain(exc)) from exc
@@ -293,13 +299,53 @@ class Spool:
         refuses writes (full, read-only, failing), so a gateway knows when it works again
         without waiting for a device's next reading."""
         with self._lock:
-            db = self._connection()
             try:
-                db.execute("CREATE TABLE IF NOT EXISTS probe (at REAL)")
-                db.execute("INSERT INTO probe (at) VALUES (julianday('now'))")
-                db.execute("DELETE FROM probe")
+                self._write_probe(self._connection())
             except sqlite3.Error as exc:
-                raise SpoolError(self._explain(exc)) from exc
+                if not self._reopened():
+                    raise SpoolError(self._explain(exc)) from exc
+
+    @staticmethod
+    def _write_probe(db: sqlite3.Connection) -> None:
+        db.execute("CREATE TABLE IF NOT EXISTS probe (at REAL)")
+        db.execute("INSERT INTO probe (at) VALUES (julianday('now'))")
+        db.execute("DELETE FROM probe")
+
+    def _reopened(self) -> bool:
+        """Whether the path now names another file that works, and the spool moved to it.
+
+        A filesystem that turned read-only after an error (ext4 ``errors=remount-ro``) stays
+        so until it is repaired and mounted again; the open file still belongs to the old
+        mount. Once the path leads to a new mount, the spool opens it there (what was
+        committed before the error is in it) and carries on."""
+        if self._memory or self._identity is None:
+            return False
+        try:
+            found = os.stat(self.path)
+        except OSError:
+            return False
+        if (found.st_dev, found.st_ino) == self._identity:
+            return False
+        try:
+            lock = self._claim()
+        except SpoolError:
+            return False
+        try:
+            db, count = self._open()
+            self._write_probe(db)
+        except (sqlite3.Error, SpoolError) as exc:
+            if lock is not None:
+                lock.close()
+            log.warning("spool %s: the file at its path cannot be used yet: %s", self.path, exc)
+            return False
+        with contextlib.suppress(sqlite3.Error):
+            if self._db is not None:
+                self._db.close()
+        self._release()
+        self._db, self._count, self._lock_file = db, count, lock
+        self._identity = (found.st_dev, found.st_ino)
+        log.warning("spool %s: reopened on its new disk (%d readings waiting)", self.path, count)
+        return True
 
     def _connection(self) -> sqlite3.Connection:
         if self._db is None:

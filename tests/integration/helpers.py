@@ -94,3 +94,39 @@ async def publish(mqtt: MqttSettings, topic: str, payload: bytes, retain: bool =
 
 def site_filters(site: str) -> list[str]:
     return [topics.site_filter(site)]
+
+
+class Link:
+    """A TCP relay between one client and the broker that can be cut the way a network cut
+    is: nothing passes and nothing closes, so neither side learns of it but by silence."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.cut = asyncio.Event()
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(*self.target)
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+                while data := await src.read(65536):
+                    if self.cut.is_set():
+                        await asyncio.Event().wait()  # the bytes go nowhere, for ever
+                    dst.write(data)
+                    await dst.drain()
+
+        try:
+            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        finally:
+            for w in (writer, up_writer):
+                w.close()

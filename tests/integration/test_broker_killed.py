@@ -102,6 +102,42 @@ async def test_readings_nobody_recorded_are_sent_again_until_the_recorder_has_th
         store.close()
 
 
+async def test_a_reading_the_broker_lost_is_sent_again_while_newer_ones_are_confirmed(
+    broker: Broker, tmp_path: Path,
+) -> None:
+    """The recorder's word for the readings that follow says nothing of one it never got: a
+    chair streaming once a second must not hold an orphan back for ever."""
+    site, chair = unique_site(), "chair-4"
+    clock = FakeClock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
+    mqtt = broker.settings
+    store = Store(tmp_path / "rec.db")
+    gateway = Gateway(mqtt, site, chair, clock, Spool(tmp_path / "spool.db"),
+                      confirm_by="recorder", resend_after_s=0.5)
+    orphan = bp(chair, clock, 150, 90)
+    try:
+        async with running(gateway.run()):
+            await gateway.connected.wait()
+            assert gateway.accept(orphan)  # nobody records it: as if the broker lost it
+            await wait_until(lambda: gateway.published >= 1, what="the orphan published")
+            recorder = Recorder(mqtt, site, store, clock)
+            async with running(recorder.run()):
+                await recorder.connected.wait()
+                stream = []
+                for n in range(30):  # a newer reading confirmed every 0.1 s, for 3 s
+                    stream.append(bp(chair, clock, 120, 80 - n % 5))
+                    assert gateway.accept(stream[-1])
+                    await asyncio.sleep(0.1)
+                recorded = {Reading.model_validate_json(m.payload).id
+                            for m in store.messages(types=["reading"])}
+                assert orphan.id in recorded, "the orphan waited while the stream flowed"
+                assert await gateway.drain(within=10)
+        ids = {Reading.model_validate_json(m.payload).id
+               for m in store.messages(types=["reading"])}
+        assert ids == {orphan.id} | {r.id for r in stream}
+    finally:
+        store.close()
+
+
 async def test_with_no_recorder_the_gateway_resends_ever_more_rarely(
     broker: Broker, tmp_path: Path,
 ) -> None:

@@ -6,7 +6,6 @@ alarms, read by an observer on the broker."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import subprocess
 import sys
@@ -22,46 +21,10 @@ from drivers.wire import AlarmEvent, CommandResult, GatewayStatus, StartSession
 from monitor.engine import EngineConfig
 from monitor.engine_service import EngineService
 from tests.brokers import Broker, mosquitto_path
-from tests.integration.helpers import Observer, publish, running, site_filters, unique_site
+from tests.integration.helpers import Link, Observer, publish, running, site_filters, unique_site
 
 pytestmark = pytest.mark.broker
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-
-
-class Link:
-    """A TCP relay between one client and the broker that can be cut the way a network cut
-    is: nothing passes and nothing closes, so neither side learns of it but by silence."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.target = (host, port)
-        self.cut = asyncio.Event()
-        self.port = 0
-        self._server: asyncio.Server | None = None
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection(*self.target)
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(OSError, asyncio.IncompleteReadError):
-                while data := await src.read(65536):
-                    if self.cut.is_set():
-                        await asyncio.Event().wait()  # the bytes go nowhere, for ever
-                    dst.write(data)
-                    await dst.drain()
-
-        try:
-            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-        finally:
-            for w in (writer, up_writer):
-                w.close()
 
 
 async def open_session(mqtt: object, site: str, chair: str, clock: FakeClock,

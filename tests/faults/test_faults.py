@@ -1,0 +1,385 @@
+"""Every single fault, injected into a site of real processes: nothing lost, nothing doubled,
+every expected alarm on the screen.
+
+Each scenario starts Mosquitto (persistence on, autosave once an hour), the engine, the
+recorder and two gateways with three simulated devices each through the real drivers, opens
+a dosed Spravato session on every chair, injects one fault, and then checks from outside:
+
+* every reading a gateway's ledger says it accepted is in the recording, and none twice;
+* a manual BP of 192/104 raises the high BP alarm on the screen within ALARM_WITHIN_S of
+  the site being back (or of the command, where the fault leaves the engine up);
+* the fault itself is signalled where it takes a chair's monitoring away.
+
+``benchmarks/faults_long.py`` runs every fault at random moments for 30 minutes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from drivers import topics
+from drivers.mqtt import QOS, make_client
+from drivers.wire import ManualBp, Reading
+from tests.brokers import mosquitto_path
+from tests.faults.site import (
+    GATEWAY_OFFLINE_DELAY_S,
+    KEEPALIVE_S,
+    Nurse,
+    Proc,
+    Screen,
+    Site,
+    running_site,
+)
+from tests.integration.helpers import Link
+
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(240)]
+
+CHAIRS = ["c1", "c2"]
+ALARM_WITHIN_S = 20.0
+SETTLE_S = 60.0
+"""Seconds the recording has to catch up once the fault is over (a gateway resends what is
+unconfirmed after 5 s, doubling while no word comes)."""
+
+
+@pytest.fixture
+def binary() -> str:
+    found = mosquitto_path()
+    if found is None:
+        pytest.skip("the fault suite needs Mosquitto")
+    return found
+
+
+@contextlib.asynccontextmanager
+async def live(site: Site) -> AsyncIterator[tuple[Screen, Nurse]]:
+    """The site running, a screen watching it and a nurse with a dosed session per chair."""
+    with running_site(site):
+        screen, nurse = Screen(site.mqtt, site.site), Nurse(site.mqtt, site.site)
+        task = asyncio.create_task(screen.run())
+        try:
+            await site.up(screen)
+            for chair in site.chairs:
+                await nurse.open_session(chair, screen)
+            await asyncio.sleep(2)  # readings flowing
+            yield screen, nurse
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def nothing_lost(site: Site) -> int:
+    accepted, missing, doubled = await site.all_recorded(SETTLE_S)
+    assert accepted > 0
+    assert not missing, (f"{len(missing)} of {accepted} accepted readings are not in the "
+                         f"recording: {site.describe(missing)}")
+    assert not doubled, f"{len(doubled)} readings recorded twice: {site.describe(doubled)}"
+    return accepted
+
+
+async def alarms_work(site: Site, screen: Screen, nurse: Nurse) -> None:
+    for chair in site.chairs:
+        await nurse.bp_alarm(chair, screen, ALARM_WITHIN_S)
+
+
+def grown(site: Site, chair: str, device: str, since: int) -> int:
+    return sum(1 for c, d, _ in site.accepted().values() if c == chair and d == device) - since
+
+
+# -- the broker ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("how", ["stop", "sigkill"])
+async def test_broker_down_and_back(tmp_path: Path, binary: str, how: str) -> None:
+    site = Site(tmp_path, binary, CHAIRS)
+    async with live(site) as (screen, nurse):
+        site.broker.stop() if how == "stop" else site.broker.kill()
+        await asyncio.sleep(5)  # the gateways spool meanwhile
+        screen.forget()
+        site.broker.start()
+        # The nurse acts once the screen is live again: a broker killed before it saved
+        # has lost the engine's subscriptions until the engine connects again.
+        await site.up(screen)
+        await alarms_work(site, screen, nurse)
+        await nothing_lost(site)
+        assert all(p.alive for p in site.processes()), site.logs()
+
+
+# -- the engine ---------------------------------------------------------------------------
+
+def flood_reading(chair: str, n: int) -> Reading:
+    now = datetime.now(UTC)
+    return Reading(chair=chair, device="flood", source="ble-2a37", kind="heart_rate",
+                   measured_at=now, received_at=now, unit="/min", values={"heart_rate": 72},
+                   seq=n)
+
+
+@pytest.mark.parametrize("waiting", [0, 19, 20, 500, 5000])
+async def test_engine_sigkill_with_inputs_waiting(tmp_path: Path, binary: str,
+                                                  waiting: int) -> None:
+    """Killed with a session open; while it is away the nurse enters a BP of 192/104 and
+    ``waiting`` more inputs queue for it. Back, it has every session, never shows a chair
+    idle, and raises the alarm the waiting BP calls for."""
+    site = Site(tmp_path, binary, CHAIRS)
+    async with live(site) as (screen, nurse):
+        site.engine.kill()
+        async with make_client(site.mqtt, "flood-" + uuid.uuid4().hex[:6]) as client:
+            for n in range(waiting):
+                reading = flood_reading("c1", n)
+                site.extra[reading.id] = reading
+                await client.publish(topics.reading(site.site, "c1", reading.kind),
+                                     reading.to_json(), qos=QOS)
+        await nurse.send("c2", ManualBp(at=datetime.now(UTC), by="nurse", systolic=192,
+                                        diastolic=104))
+        restarted = time.monotonic()
+        site.engine.start()
+        await screen.until(lambda: screen.alarm("c2", "bp_high"), ALARM_WITHIN_S,
+                           "c2: the high BP alarm for the BP entered while the engine was down")
+        after = [(s.chair, s.session is not None) for at, s in screen.seen.history
+                 if at > restarted]
+        assert {chair for chair, _ in after} == set(CHAIRS)
+        assert all(has for _, has in after), f"a chair shown without its session: {after}"
+        if waiting:
+            await screen.until(lambda: (s := screen.state("c1")) and "heart_rate" in s.latest
+                               and s.latest["heart_rate"].device in ("flood", "strap"),
+                               ALARM_WITHIN_S, "c1: the waiting readings applied")
+        await nurse.bp_alarm("c1", screen, ALARM_WITHIN_S)
+        await nothing_lost(site)
+
+
+# -- the recorder -------------------------------------------------------------------------
+
+async def test_recorder_sigkill(tmp_path: Path, binary: str) -> None:
+    site = Site(tmp_path, binary, CHAIRS)
+    async with live(site) as (screen, nurse):
+        site.recorder.kill()
+        await alarms_work(site, screen, nurse)  # monitoring does not depend on the recorder
+        await asyncio.sleep(4)
+        site.recorder.start()
+        await nothing_lost(site)
+
+
+# -- the gateways -------------------------------------------------------------------------
+
+async def test_gateway_sigkill_with_a_full_spool(tmp_path: Path, binary: str) -> None:
+    """With the recorder away nothing is confirmed, so the spool (100 readings) fills and
+    refuses: the chair alarms at once. The gateway is killed full; back with the recorder,
+    every reading it accepted is recorded once."""
+    site = Site(tmp_path, binary, CHAIRS, spool_capacity=100)
+    async with live(site) as (screen, nurse):
+        site.recorder.kill()
+        alarm = await screen.until(lambda: screen.alarm("c1", "readings_refused"), 120,
+                                   "c1: readings refused by a full spool")
+        assert alarm.priority == "medium" and "full" in alarm.message
+        site.gateways["c1"].kill()
+        site.recorder.start()
+        site.gateways["c1"].start()
+        await nothing_lost(site)
+        await screen.until(lambda: screen.alarm("c1", "readings_refused", active=False),
+                           ALARM_WITHIN_S, "c1: refusal over, still shown (latched)")
+        await alarms_work(site, screen, nurse)
+
+
+async def test_a_network_partition_shows_the_gateway_offline(tmp_path: Path,
+                                                             binary: str) -> None:
+    site = Site(tmp_path, binary, CHAIRS)
+    link = Link("127.0.0.1", site.broker.port)
+    await link.start()
+    try:
+        site.reroute("c1", link.port)
+        async with live(site) as (screen, nurse):
+            await asyncio.sleep(2)  # heartbeats through the link, newer than the will
+            cut = time.monotonic()
+            link.cut.set()
+            # The broker finds the silent link after 1.5 keep-alives, then the delay runs.
+            within = 1.5 * KEEPALIVE_S + GATEWAY_OFFLINE_DELAY_S + 5
+            await screen.until(lambda: screen.alarm("c1", "gateway_offline"), within,
+                               "c1: gateway offline after the network cut")
+            took = time.monotonic() - cut
+            assert not screen.alarm("c2", "gateway_offline")
+            await asyncio.sleep(3)
+            link.cut.clear()  # the network is back: the gateway reconnects by itself
+            await screen.until(lambda: not screen.alarm("c1", "gateway_offline"), 30,
+                               "c1: gateway back online")
+            await alarms_work(site, screen, nurse)
+            await nothing_lost(site)
+            assert took <= within
+    finally:
+        await link.stop()
+
+
+async def test_a_gateway_that_exits_says_so(tmp_path: Path, binary: str) -> None:
+    site = Site(tmp_path, binary, CHAIRS)
+    async with live(site) as (screen, nurse):
+        assert site.gateways["c1"].stop() == 0
+        await screen.until(lambda: screen.alarm("c1", "gateway_offline"),
+                           GATEWAY_OFFLINE_DELAY_S + 5, "c1: gateway offline once it exited")
+        site.gateways["c1"].start()
+        await screen.until(lambda: not screen.alarm("c1", "gateway_offline"), 30,
+                           "c1: gateway back")
+        await alarms_work(site, screen, nurse)
+        await nothing_lost(site)
+
+
+async def test_device_unplug_and_replug(tmp_path: Path, binary: str) -> None:
+    """A serial oximeter served by ``chairside simulate`` in a process of its own: killing
+    that process unplugs it (its pseudo-terminal goes away); starting it again plugs it
+    back at the same path."""
+    site = Site(tmp_path, binary, CHAIRS)
+    ports = tmp_path / "ports"
+    ports.mkdir()
+    device = Proc("device-c1", ["simulate", "--protocol", "nonin-8", "--name", "usb",
+                                "--dir", str(ports)], tmp_path)
+    device.start()
+    path = ports / "sim-usb"
+    await Screen.until(path.exists, 15, f"the simulated oximeter's port {path}")
+    gateway = site.gateways["c1"]
+    gateway.argv += ["--device", f"usb=nonin-8:{path}"]  # the chair's one device
+    try:
+        async with live(site) as (screen, _):
+            before = grown(site, "c1", "usb", 0)
+            assert before > 0, gateway.tail()
+            device.kill()
+            alarm = await screen.until(lambda: screen.alarm("c1", "device_offline",
+                                                            subject="usb"),
+                                       25, "c1: usb oximeter offline once unplugged")
+            assert alarm.priority == "medium"
+            count = grown(site, "c1", "usb", 0)
+            device.start()
+            await screen.until(lambda: not screen.alarm("c1", "device_offline"), 20,
+                               "c1: usb oximeter back")
+            await screen.until(lambda: grown(site, "c1", "usb", count) > 3, 10,
+                               "c1: readings from the replugged oximeter")
+            await nothing_lost(site)
+    finally:
+        device.stop()
+
+
+async def test_a_flood_of_malformed_and_oversized_payloads(tmp_path: Path,
+                                                           binary: str) -> None:
+    site = Site(tmp_path, binary, CHAIRS)
+    async with live(site) as (screen, nurse):
+        size_before = site.recording.stat().st_size
+        async with make_client(site.mqtt, "flood-" + uuid.uuid4().hex[:6]) as client:
+            for n in range(300):
+                await client.publish(topics.reading(site.site, "c1", "spo2"),
+                                     b"\xff\x00 not json " + str(n).encode(), qos=QOS)
+            for n in range(20):  # each different: identical ones are one redelivered message
+                await client.publish(topics.reading(site.site, "c2", "spo2"),
+                                     b"{%d" % n + b"x" * 1_000_000, qos=QOS)
+            ghost = flood_reading("ghost", 0).model_copy(update={"chair": "ghost"})
+            await client.publish(topics.reading(site.site, "ghost", "heart_rate"),
+                                 ghost.to_json(), qos=QOS)
+        await screen.until(lambda: (e := screen.seen.engine) and e.rejected >= 321, 30,
+                           "engine status counting the rejected messages")
+        await alarms_work(site, screen, nurse)
+        await nothing_lost(site)
+        errors = site.errors_recorded()
+        assert len(errors) >= 320
+        assert sum("truncated" in e for e in errors) >= 20
+        grew = site.recording.stat().st_size - size_before
+        assert grew < 12_000_000, f"the recording grew by {grew} bytes for 20 MB of garbage"
+        assert "ghost" not in screen.seen.states
+
+
+# -- the spool's disk ---------------------------------------------------------------------
+
+def _run(*argv: str) -> str:
+    done = subprocess.run(list(argv), capture_output=True, text=True)
+    if done.returncode != 0:
+        raise OSError(f"{' '.join(argv)}: {done.stderr.strip() or done.stdout.strip()}")
+    return done.stdout.strip()
+
+
+class Disk:
+    """A real filesystem of the test's own (root only), mounted at ``where``.
+
+    ``full``: a 4 MiB tmpfs, filled by a file and emptied by removing it. ``read-only``: an
+    ext4 image on a loop device mounted ``errors=remount-ro``; ``fail`` makes the kernel
+    record a filesystem error, so ext4 turns read-only under the open spool, as it does on
+    a failing disk; ``repair`` does what an administrator does (unmount, fsck, mount again).
+    """
+
+    def __init__(self, where: Path, kind: str) -> None:
+        self.where, self.kind = where, kind
+        self.image = where.with_suffix(".img")
+        self.loops: list[str] = []
+        self.filler = where / "filler"
+
+    def __enter__(self) -> Disk:
+        self.where.mkdir()
+        try:
+            if self.kind == "full":
+                _run("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(self.where))
+            else:
+                _run("truncate", "-s", "32M", str(self.image))
+                _run("mkfs.ext4", "-q", str(self.image))
+                self._mount()
+        except OSError as exc:
+            pytest.skip(f"cannot make a filesystem of the test's own here: {exc}")
+        return self
+
+    def _mount(self) -> None:
+        loop = _run("losetup", "-f", "--show", str(self.image))
+        self.loops.append(loop)
+        _run("mount", "-o", "errors=remount-ro", loop, str(self.where))
+
+    def fail(self) -> None:
+        if self.kind == "full":
+            with self.filler.open("wb") as fh, contextlib.suppress(OSError):
+                while True:
+                    fh.write(b"\0" * 65536)
+                    fh.flush()
+        else:
+            device = Path(self.loops[-1]).name
+            Path(f"/sys/fs/ext4/{device}/trigger_fs_error").write_text("fault test\n")
+
+    def repair(self) -> None:
+        if self.kind == "full":
+            self.filler.unlink()
+            return
+        _run("umount", "-l", str(self.where))
+        subprocess.run(["e2fsck", "-fy", str(self.image)], capture_output=True, check=False)
+        self._mount()
+
+    def __exit__(self, *exc: object) -> None:
+        subprocess.run(["umount", "-l", str(self.where)], capture_output=True, check=False)
+        for loop in self.loops:
+            subprocess.run(["losetup", "-d", loop], capture_output=True, check=False)
+
+
+@pytest.mark.parametrize("fault", ["full", "read-only"])
+async def test_a_failing_spool_disk_with_readings_waiting(tmp_path: Path, binary: str,
+                                                          fault: str) -> None:
+    """The recorder is away, so readings wait in the spools; then the spools' disk fills up
+    or turns read-only. The gateways live on, the chairs alarm at once, and they recover by
+    themselves when the disk does; everything they accepted is recorded."""
+    with Disk(tmp_path / "disk", fault) as disk:
+        site = Site(tmp_path, binary, CHAIRS, spool_dir=disk.where)
+        async with live(site) as (screen, nurse):
+            site.recorder.kill()
+            await asyncio.sleep(3)  # readings waiting for the recorder's word
+            disk.fail()
+            alarm = await screen.until(lambda: screen.alarm("c1", "readings_refused"), 30,
+                                       f"c1: readings refused by a {fault} spool disk")
+            assert alarm.priority == "medium"
+            await asyncio.sleep(3)
+            assert all(g.alive for g in site.gateways.values()), site.logs()
+            disk.repair()
+            count = len(site.accepted())
+            await screen.until(lambda: len(site.accepted()) > count + 5, 20,
+                               "readings accepted again once the disk recovered")
+            if fault == "read-only":  # the spool moved to the repaired filesystem
+                assert "reopened on its new disk" in site.gateways["c1"].log.read_text()
+            site.recorder.start()
+            await nothing_lost(site)
+            await screen.until(lambda: screen.alarm("c1", "readings_refused", active=False),
+                               ALARM_WITHIN_S, "c1: refusal over, still shown (latched)")
+            await alarms_work(site, screen, nurse)
