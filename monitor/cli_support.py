@@ -88,16 +88,24 @@ def run_async(coro: Coroutine[Any, Any, int | None]) -> int:
     """Run a command's coroutine. SIGTERM (how systemd stops a unit) cancels it, so it stops
     as cleanly as on Ctrl-C: a gateway says offline, a spool is closed; exit code 0."""
 
+    terminated = False
+
     async def main() -> int | None:
         task = asyncio.current_task()
         assert task is not None
+
+        def terminate() -> None:
+            nonlocal terminated
+            terminated = True
+            task.cancel()
+
         loop = asyncio.get_running_loop()
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
-            loop.add_signal_handler(signal.SIGTERM, task.cancel)
+            loop.add_signal_handler(signal.SIGTERM, terminate)
         try:
             return await coro
         except asyncio.CancelledError:
-            if task.cancelling():
+            if terminated:
                 return 0  # asked to stop
             raise
 

@@ -244,12 +244,20 @@ class EngineService:
                     "engine: the broker did not route the restore marker back within %.1fs; "
                     "recovering from the %d states received", self.restore_wait_s, len(states)
                 )
+        now = self.clock.now()
         if states:
-            self.engine.restore(list(states.values()), self.clock.now())
+            self._emit(self.engine.restore(list(states.values()), now))
             log.info("engine: recovered %d chairs from retained state", len(states))
         for topic in unreadable:
             log.error("engine: retained state on %s is unreadable; that chair is not recovered",
                       topic)
+            try:
+                chair = topics.parse(topic).chair
+            except topics.TopicError:
+                chair = None
+            if chair is not None and (not self.chairs or chair in self.chairs):
+                self._emit(self.engine.not_recovered(
+                    chair, "its retained state is unreadable", now))
         self._restored = True
 
     async def _consume(self, client: aiomqtt.Client) -> None:

@@ -48,6 +48,9 @@ Message = (
     | Discharge
     | EndSession
 )
+NOT_RECOVERED = "state_not_recovered"
+"""The technical condition of a chair whose state a restarted engine could not take back."""
+
 _COMMANDS = (StartSession, DoseGiven, InfusionEnd, ManualBp, Assessment, AckAlarm, PauseAudio,
              Discharge, EndSession)
 
@@ -130,15 +133,41 @@ class Engine:
         """The present state of every known chair, in chair order (changes nothing)."""
         return [self._chairs[name].view(now) for name in sorted(self._chairs)]
 
-    def restore(self, states: Iterable[ChairState], now: datetime) -> None:
+    def restore(self, states: Iterable[ChairState], now: datetime) -> list[Output]:
         """Take back open sessions from retained states after a restart.
 
         Alarms come back with their ids, acknowledgements and escalation, so a condition
         that still holds is not raised again. A session whose protocol is no longer
-        configured cannot be judged and is not restored (its chair still is).
+        configured cannot be judged and is not restored: its chair says so (see
+        `not_recovered`). Returns what that raised.
         """
+        out: list[Output] = []
         for state in states:
             self._chair(state.chair).restore(state, now)
+            session = state.session
+            if session is not None and session.phase not in ("discharged", "ended") \
+                    and session.protocol not in self.config.protocols:
+                out += self.not_recovered(
+                    state.chair, f"its session's protocol {session.protocol!r} is no longer "
+                    "configured", now)
+        return out
+
+    def not_recovered(self, chair: str, why: str, now: datetime) -> list[Output]:
+        """A chair whose state from before a restart could not be taken back.
+
+        A session may have been open there, and nothing watches it now: the chair must not
+        look idle. Every screen shows a high-priority technical alarm, latched until someone
+        acknowledges it (a distributed alarm system signals its own failure, IEC 60601-1-8
+        6.11), and the nurse starts the session again.
+        """
+        c = self._chair(chair)
+        message = (f"the engine restarted and could not recover this chair ({why}): a session "
+                   "may be open and unmonitored; check the patient and start it again")
+        events: list[Output] = []
+        events += c.book.assert_(now, NOT_RECOVERED, "technical", "high", message,
+                                 latching=True)
+        events += c.book.release(now, NOT_RECOVERED)
+        return [*events, c.view(now)]
 
     @property
     def chairs(self) -> list[str]:

@@ -110,7 +110,14 @@ def test_session_with_unknown_protocol_is_not_restored() -> None:
         "rules": [r for r in base.rules if r.protocols is None],
     })
     fresh = restarted(c, config=config)
-    assert fresh.state().session is None
+    state = fresh.state()
+    assert state.session is None
+    # Not idle, though: the chair says a session may be open and unwatched, until acked.
+    (alarm,) = state.alarms
+    assert alarm.condition == "state_not_recovered" and alarm.priority == "high"
+    assert "'iv_ketamine' is no longer configured" in alarm.message
+    fresh.ack(alarm.alarm_id)
+    assert fresh.state().alarms == []
 
 
 def test_closed_session_restores_closed() -> None:
@@ -164,7 +171,8 @@ def test_unrestorable_session_leaves_no_stuck_alarms() -> None:
     base = EngineConfig()
     config = base.model_copy(update={"protocols": {"spravato": base.protocols["spravato"]}})
     fresh = restarted(c, config=config)
-    assert fresh.state().alarms == []
+    # None of the session's alarms is stuck on screen: only the one saying it is lost.
+    assert [a.condition for a in fresh.state().alarms] == ["state_not_recovered"]
 
 
 def test_a_command_redelivered_after_a_restart_is_not_applied_twice() -> None:

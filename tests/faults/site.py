@@ -394,6 +394,84 @@ delay_s = {GATEWAY_OFFLINE_DELAY_S}
                          for i in ids[:20] if i in accepted)
 
 
+def flood_reading(chair: str, n: int) -> Reading:
+    now = datetime.now(UTC)
+    return Reading(chair=chair, device="flood", source="ble-2a37", kind="heart_rate",
+                   measured_at=now, received_at=now, unit="/min", values={"heart_rate": 72},
+                   seq=n)
+
+
+def _run(*argv: str) -> str:
+    done = subprocess.run(list(argv), capture_output=True, text=True)
+    if done.returncode != 0:
+        raise OSError(f"{' '.join(argv)}: {done.stderr.strip() or done.stdout.strip()}")
+    return done.stdout.strip()
+
+
+class DiskUnavailable(Exception):
+    """This machine cannot give the test a filesystem of its own (not root, no loop)."""
+
+
+class Disk:
+    """A real filesystem of the test's own (root only), mounted at ``where``.
+
+    ``full``: a small tmpfs, filled by a file and emptied by removing it. ``read-only``: an
+    ext4 image on a loop device mounted ``errors=remount-ro``; ``fail`` makes the kernel
+    record a filesystem error, so ext4 turns read-only under the open spool, as it does on
+    a failing disk; ``repair`` does what an administrator does (unmount, fsck, mount again).
+    """
+
+    def __init__(self, where: Path, kind: str, size_mb: int = 4) -> None:
+        self.where, self.kind, self.size_mb = where, kind, size_mb
+        self.image = where.with_suffix(".img")
+        self.loops: list[str] = []
+        self.filler = where / "filler"
+
+    def __enter__(self) -> Disk:
+        return self
+
+    def mount(self) -> None:
+        """Make and mount the filesystem; DiskUnavailable where this machine cannot."""
+        self.where.mkdir()
+        try:
+            if self.kind == "full":
+                _run("mount", "-t", "tmpfs", "-o", f"size={self.size_mb}m", "tmpfs", str(self.where))
+            else:
+                _run("truncate", "-s", f"{max(32, self.size_mb)}M", str(self.image))
+                _run("mkfs.ext4", "-q", str(self.image))
+                self._mount()
+        except OSError as exc:
+            raise DiskUnavailable(f"cannot make a filesystem of its own here: {exc}") from exc
+
+    def _mount(self) -> None:
+        loop = _run("losetup", "-f", "--show", str(self.image))
+        self.loops.append(loop)
+        _run("mount", "-o", "errors=remount-ro", loop, str(self.where))
+
+    def fail(self) -> None:
+        if self.kind == "full":
+            with self.filler.open("wb") as fh, contextlib.suppress(OSError):
+                while True:
+                    fh.write(b"\0" * 65536)
+                    fh.flush()
+        else:
+            device = Path(self.loops[-1]).name
+            Path(f"/sys/fs/ext4/{device}/trigger_fs_error").write_text("fault test\n")
+
+    def repair(self) -> None:
+        if self.kind == "full":
+            self.filler.unlink()
+            return
+        _run("umount", "-l", str(self.where))
+        subprocess.run(["e2fsck", "-fy", str(self.image)], capture_output=True, check=False)
+        self._mount()
+
+    def __exit__(self, *exc: object) -> None:
+        subprocess.run(["umount", "-l", str(self.where)], capture_output=True, check=False)
+        for loop in self.loops:
+            subprocess.run(["losetup", "-d", loop], capture_output=True, check=False)
+
+
 @contextlib.contextmanager
 def running_site(site: Site) -> Iterator[Site]:
     site.start()

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -28,15 +27,18 @@ import pytest
 
 from drivers import topics
 from drivers.mqtt import QOS, make_client
-from drivers.wire import ManualBp, Reading
+from drivers.wire import ManualBp
 from tests.brokers import mosquitto_path
 from tests.faults.site import (
     GATEWAY_OFFLINE_DELAY_S,
     KEEPALIVE_S,
+    Disk,
+    DiskUnavailable,
     Nurse,
     Proc,
     Screen,
     Site,
+    flood_reading,
     running_site,
 )
 from tests.integration.helpers import Link
@@ -113,13 +115,6 @@ async def test_broker_down_and_back(tmp_path: Path, binary: str, how: str) -> No
 
 
 # -- the engine ---------------------------------------------------------------------------
-
-def flood_reading(chair: str, n: int) -> Reading:
-    now = datetime.now(UTC)
-    return Reading(chair=chair, device="flood", source="ble-2a37", kind="heart_rate",
-                   measured_at=now, received_at=now, unit="/min", values={"heart_rate": 72},
-                   seq=n)
-
 
 @pytest.mark.parametrize("waiting", [0, 19, 20, 500, 5000])
 async def test_engine_sigkill_with_inputs_waiting(tmp_path: Path, binary: str,
@@ -291,70 +286,6 @@ async def test_a_flood_of_malformed_and_oversized_payloads(tmp_path: Path,
 
 # -- the spool's disk ---------------------------------------------------------------------
 
-def _run(*argv: str) -> str:
-    done = subprocess.run(list(argv), capture_output=True, text=True)
-    if done.returncode != 0:
-        raise OSError(f"{' '.join(argv)}: {done.stderr.strip() or done.stdout.strip()}")
-    return done.stdout.strip()
-
-
-class Disk:
-    """A real filesystem of the test's own (root only), mounted at ``where``.
-
-    ``full``: a 4 MiB tmpfs, filled by a file and emptied by removing it. ``read-only``: an
-    ext4 image on a loop device mounted ``errors=remount-ro``; ``fail`` makes the kernel
-    record a filesystem error, so ext4 turns read-only under the open spool, as it does on
-    a failing disk; ``repair`` does what an administrator does (unmount, fsck, mount again).
-    """
-
-    def __init__(self, where: Path, kind: str) -> None:
-        self.where, self.kind = where, kind
-        self.image = where.with_suffix(".img")
-        self.loops: list[str] = []
-        self.filler = where / "filler"
-
-    def __enter__(self) -> Disk:
-        self.where.mkdir()
-        try:
-            if self.kind == "full":
-                _run("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(self.where))
-            else:
-                _run("truncate", "-s", "32M", str(self.image))
-                _run("mkfs.ext4", "-q", str(self.image))
-                self._mount()
-        except OSError as exc:
-            pytest.skip(f"cannot make a filesystem of the test's own here: {exc}")
-        return self
-
-    def _mount(self) -> None:
-        loop = _run("losetup", "-f", "--show", str(self.image))
-        self.loops.append(loop)
-        _run("mount", "-o", "errors=remount-ro", loop, str(self.where))
-
-    def fail(self) -> None:
-        if self.kind == "full":
-            with self.filler.open("wb") as fh, contextlib.suppress(OSError):
-                while True:
-                    fh.write(b"\0" * 65536)
-                    fh.flush()
-        else:
-            device = Path(self.loops[-1]).name
-            Path(f"/sys/fs/ext4/{device}/trigger_fs_error").write_text("fault test\n")
-
-    def repair(self) -> None:
-        if self.kind == "full":
-            self.filler.unlink()
-            return
-        _run("umount", "-l", str(self.where))
-        subprocess.run(["e2fsck", "-fy", str(self.image)], capture_output=True, check=False)
-        self._mount()
-
-    def __exit__(self, *exc: object) -> None:
-        subprocess.run(["umount", "-l", str(self.where)], capture_output=True, check=False)
-        for loop in self.loops:
-            subprocess.run(["losetup", "-d", loop], capture_output=True, check=False)
-
-
 @pytest.mark.parametrize("fault", ["full", "read-only"])
 async def test_a_failing_spool_disk_with_readings_waiting(tmp_path: Path, binary: str,
                                                           fault: str) -> None:
@@ -362,6 +293,10 @@ async def test_a_failing_spool_disk_with_readings_waiting(tmp_path: Path, binary
     or turns read-only. The gateways live on, the chairs alarm at once, and they recover by
     themselves when the disk does; everything they accepted is recorded."""
     with Disk(tmp_path / "disk", fault) as disk:
+        try:
+            disk.mount()
+        except DiskUnavailable as exc:
+            pytest.skip(str(exc))
         site = Site(tmp_path, binary, CHAIRS, spool_dir=disk.where)
         async with live(site) as (screen, nurse):
             site.recorder.kill()

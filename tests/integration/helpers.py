@@ -115,7 +115,11 @@ class Link:
             self._server.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection(*self.target)
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:  # the broker is down: the client finds its connection refused
+            writer.close()
+            return
 
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             with contextlib.suppress(OSError, asyncio.IncompleteReadError):

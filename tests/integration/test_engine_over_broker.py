@@ -291,3 +291,46 @@ async def test_only_the_sites_chairs_appear_and_refusals_are_in_the_engine_statu
         assert "chair-99" in (status.last_rejected or "")
         assert "not one of this site's chairs" in (status.last_rejected or "")
     assert {s.chair for s in observer.payloads(ChairState)} == {"chair-1"}
+
+
+async def test_a_chair_whose_state_cannot_be_read_says_so_on_every_screen(
+    broker: Broker,
+) -> None:
+    """A retained state the restarted engine cannot read may hide an open session: the chair
+    shows a high alarm, latched, instead of looking idle; the other chair is recovered."""
+    site, lost, fine = unique_site(), "chair-1", "chair-2"
+    clock = FakeClock(T0)
+    mqtt = broker.settings
+    first = EngineService(mqtt, site, EngineConfig(), clock, chairs=[lost, fine],
+                          restore_wait_s=2.0, tick_interval_s=0.05)
+    observer = Observer(mqtt, site_filters(site))
+    at = "2026-01-05T09:00:00.000Z"
+    async with running(observer.run()):
+        await observer.ready.wait()
+        async with running(first.run()):
+            await first.connected.wait()
+            await publish(mqtt, topics.commands(site, fine),
+                          raw_command("start_session", at, "s1", patient_code="P-1",
+                                      protocol="spravato"))
+            await observer.wait_for(lambda p: isinstance(p, ChairState) and p.chair == fine
+                                    and p.session is not None)
+            await asyncio.sleep(0.5)
+        # What the broker keeps for chair-1 is damaged.
+        await publish(mqtt, topics.state(site, lost), b'{"v":1,"chair":"chair-1","at":', retain=True)
+        observer.received.clear()
+        second = EngineService(mqtt, site, EngineConfig(), clock, chairs=[lost, fine],
+                               restore_wait_s=2.0, tick_interval_s=0.05)
+        async with running(second.run()):
+            shown = await observer.wait_for(
+                lambda p: isinstance(p, ChairState) and p.chair == lost
+                and any(a.condition == "state_not_recovered" for a in p.alarms))
+            (alarm,) = shown.alarms
+            assert alarm.priority == "high" and alarm.kind == "technical" and alarm.latching
+            assert "unreadable" in alarm.message and "check the patient" in alarm.message
+            raised = await observer.wait_for(
+                lambda p: isinstance(p, AlarmEvent) and p.condition == "state_not_recovered")
+            assert raised.chair == lost
+            other = await observer.wait_for(lambda p: isinstance(p, ChairState)
+                                            and p.chair == fine)
+            assert other.session is not None
+            assert all(a.condition != "state_not_recovered" for a in other.alarms)
