@@ -47,11 +47,11 @@ from drivers.mqtt import (
     PayloadDecoder,
     make_client,
     payload_bytes,
-    reconnect_backoff,
+    stay_connected,
     will,
 )
 from drivers.spool import Spool, SpoolEntry, SpoolError, SpoolFull
-from drivers.tasks import first_failure, raise_if_cancelled, stop_if_cancelled
+from drivers.tasks import first_failure, raise_if_cancelled
 from drivers.wire import DeviceStatus, GatewayStatus, Reading, Recorded
 
 log = logging.getLogger(__name__)
@@ -397,55 +397,50 @@ class Gateway:
 
     async def run(self) -> None:
         """Connect, publish, reconnect; returns only when cancelled."""
-        backoff = reconnect_backoff(self.mqtt)
+        await stay_connected(self.mqtt, self._client, self._session,
+                             name=f"gateway {self.chair}", lost=self._lost)
+
+    def _client(self) -> aiomqtt.Client:
+        # A name for this connection, in the will and in every heartbeat on it, so the engine
+        # knows the will for the end of the connection it came with.
+        self._connection = uuid.uuid4().hex[:12]
         status_topic = topics.gateway_status(self.site, self.chair)
-        while True:
-            try:
-                # A name for this connection, in the will and in every heartbeat on it, so the
-                # engine knows the will for the end of the connection it came with.
-                self._connection = uuid.uuid4().hex[:12]
-                client = make_client(
-                    self.mqtt,
-                    self.client_id,
-                    will=will(status_topic, self._gateway_status("offline")),
-                )
-                async with client:
-                    backoff.reset()
-                    lost = _disconnection(client)
-                    if lost is not None:
-                        lost.add_done_callback(_mark_read)
-                    # What was sent but not confirmed goes again, oldest first: a broker that
-                    # crashed may have lost it though it acknowledged it.
-                    self._sent.clear()
-                    self._sent_after = 0
-                    if self.confirm_by == "recorder":
-                        await client.subscribe(topics.recorded(self.site, self.chair), qos=QOS)
-                    await client.publish(
-                        status_topic, self._gateway_status("online").to_json(), qos=QOS, retain=True
-                    )
-                    self._status_dirty.update(self._statuses)
-                    self.connected.set()
-                    if len(self.outbox):
-                        log.info("gateway %s: broker back; publishing %d waiting readings",
-                                 self.chair, len(self.outbox))
-                    try:
-                        if self.confirm_by == "recorder":
-                            await first_failure(self._pump(client, status_topic),
-                                                self._confirmations(client))
-                        else:
-                            await self._pump(client, status_topic)
-                    except asyncio.CancelledError:
-                        await self._say_offline(client, status_topic)
-                        raise
-            except aiomqtt.MqttError as exc:
-                stop_if_cancelled(exc)
-                self.connected.clear()
-                delay = backoff.next()
-                log.warning(
-                    "gateway %s: broker %s unreachable (%s); %d readings waiting; retry in %.2fs",
-                    self.chair, self.mqtt.url(), exc, len(self.outbox), delay,
-                )
-                await asyncio.sleep(delay)
+        return make_client(self.mqtt, self.client_id,
+                           will=will(status_topic, self._gateway_status("offline")))
+
+    def _lost(self, exc: aiomqtt.MqttError, delay: float) -> None:
+        self.connected.clear()
+        log.warning("gateway %s: broker %s unreachable (%s); %d readings waiting; retry in "
+                    "%.2fs", self.chair, self.mqtt.url(), exc, len(self.outbox), delay)
+
+    async def _session(self, client: aiomqtt.Client) -> None:
+        status_topic = topics.gateway_status(self.site, self.chair)
+        lost = _disconnection(client)
+        if lost is not None:
+            lost.add_done_callback(_mark_read)
+        # What was sent but not confirmed goes again, oldest first: a broker that crashed may
+        # have lost it though it acknowledged it.
+        self._sent.clear()
+        self._sent_after = 0
+        if self.confirm_by == "recorder":
+            await client.subscribe(topics.recorded(self.site, self.chair), qos=QOS)
+        await client.publish(
+            status_topic, self._gateway_status("online").to_json(), qos=QOS, retain=True
+        )
+        self._status_dirty.update(self._statuses)
+        self.connected.set()
+        if len(self.outbox):
+            log.info("gateway %s: broker back; publishing %d waiting readings",
+                     self.chair, len(self.outbox))
+        try:
+            if self.confirm_by == "recorder":
+                await first_failure(self._pump(client, status_topic),
+                                    self._confirmations(client))
+            else:
+                await self._pump(client, status_topic)
+        except asyncio.CancelledError:
+            await self._say_offline(client, status_topic)
+            raise
 
     async def _say_offline(self, client: aiomqtt.Client, status_topic: str) -> None:
         """A gateway that stops disconnects cleanly, and a clean disconnect sends no will: say

@@ -6,12 +6,14 @@ gives every process the same bounded exponential backoff.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import socket
 import ssl
+import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +24,7 @@ import aiomqtt
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from drivers import topics
+from drivers.tasks import stop_if_cancelled
 from drivers.wire import (
     COMMAND_ADAPTER,
     AlarmEvent,
@@ -159,6 +162,40 @@ def reconnect_backoff(settings: MqttSettings) -> Backoff:
     return Backoff(maximum=settings.reconnect_max_s, jitter=RECONNECT_JITTER)
 
 
+async def stay_connected(
+    settings: MqttSettings,
+    connect: Callable[[], aiomqtt.Client],
+    session: Callable[[aiomqtt.Client], Awaitable[object]],
+    *,
+    name: str,
+    lost: Callable[[aiomqtt.MqttError, float], None] | None = None,
+) -> None:
+    """The one reconnect loop of every broker client of Chairside.
+
+    ``connect`` builds the client anew for each attempt (a will may name the connection);
+    ``session`` runs on the connected client. When the broker is lost, ``lost`` is told (or
+    a warning logged), and after a jittered wait that grows to ``reconnect_max_s``, so a site
+    does not reconnect in lockstep after a broker restart, it connects again. Returns when
+    ``session`` does (a client with nothing more to do); a cancellation always ends it.
+    """
+    backoff = reconnect_backoff(settings)
+    while True:
+        try:
+            async with connect() as client:
+                backoff.reset()
+                await session(client)
+            return
+        except aiomqtt.MqttError as exc:
+            stop_if_cancelled(exc)
+            delay = backoff.next()
+            if lost is not None:
+                lost(exc, delay)
+            else:
+                log.warning("%s: broker %s lost (%s); retry in %.2fs", name, settings.url(),
+                            exc, delay)
+            await asyncio.sleep(delay)
+
+
 Payload = (
     Reading
     | DeviceStatus
@@ -266,6 +303,25 @@ async def connected(
     """``async with connected(settings, 'x') as client``: a convenience for one-shot tools."""
     async with make_client(settings, identifier, **kwargs) as client:
         yield client
+
+
+async def retained(client: aiomqtt.Client, site: str, flt: str) -> AsyncIterator[aiomqtt.Message]:
+    """Every retained message under ``flt``, then the end, known rather than waited for.
+
+    A marker published once the subscription is acknowledged, on a topic only this client
+    hears, arrives after every retained message the subscription brought: the broker routes
+    to one client in order. Live (not retained) messages are skipped. The caller bounds the
+    wait for a broker that never routes the marker back (``asyncio.timeout``)."""
+    nonce = uuid.uuid4().hex
+    marker = topics.sync_marker(site, nonce)
+    await client.subscribe(flt, qos=QOS)
+    await client.subscribe(marker, qos=QOS)
+    await client.publish(marker, nonce.encode(), qos=QOS)
+    async for message in client.messages:
+        if message.topic.matches(marker):
+            return
+        if message.retain:
+            yield message
 
 
 def payload_bytes(message: aiomqtt.Message) -> bytes:

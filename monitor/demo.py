@@ -24,7 +24,7 @@ import aiomqtt
 from drivers import topics
 from drivers.clock import SimClock
 from drivers.gateway import Gateway
-from drivers.mqtt import QOS, MqttSettings, make_client
+from drivers.mqtt import QOS, MqttSettings, make_client, stay_connected
 from monitor.broker import embedded_broker
 from monitor.config import Settings
 from monitor.engine_service import EngineService
@@ -70,23 +70,22 @@ async def run_nurse(
 ) -> None:
     """Send each scripted command when simulated time reaches it (once ``go`` is set)."""
     pending = sorted(steps, key=lambda s: s[1].at)
-    while pending:
-        try:
-            async with make_client(mqtt, f"chairside-demo-nurse-{site}") as client:
-                ready.set()
-                await go.wait()
-                while pending:
-                    chair, step = pending[0]
-                    wait = (step.at - clock.now()).total_seconds()
-                    if wait > 0:
-                        await asyncio.sleep(min(clock.wall_delay(wait), 0.5))
-                        continue
-                    payload = step.command.model_copy(update={"at": clock.now()})
-                    await client.publish(topics.commands(site, chair), payload.to_json(), qos=QOS)
-                    pending.pop(0)
-        except aiomqtt.MqttError as exc:
-            log.warning("demo nurse: broker lost (%s)", exc)
-            await asyncio.sleep(0.5)
+
+    async def session(client: aiomqtt.Client) -> None:
+        ready.set()
+        await go.wait()
+        while pending:
+            chair, step = pending[0]
+            wait = (step.at - clock.now()).total_seconds()
+            if wait > 0:
+                await asyncio.sleep(min(clock.wall_delay(wait), 0.5))
+                continue
+            payload = step.command.model_copy(update={"at": clock.now()})
+            await client.publish(topics.commands(site, chair), payload.to_json(), qos=QOS)
+            pending.pop(0)
+
+    await stay_connected(mqtt, lambda: make_client(mqtt, f"chairside-demo-nurse-{site}"),
+                         session, name="demo nurse")
 
 
 async def run_demo(

@@ -35,10 +35,11 @@ from drivers.mqtt import (
     PayloadDecoder,
     make_client,
     payload_bytes,
-    reconnect_backoff,
+    retained,
+    stay_connected,
     will,
 )
-from drivers.tasks import first_failure, raise_if_cancelled, stop_if_cancelled
+from drivers.tasks import first_failure, raise_if_cancelled
 from drivers.wire import (
     AlarmEvent,
     ChairState,
@@ -172,43 +173,43 @@ class EngineService:
         )
 
     async def run(self) -> None:
-        backoff = reconnect_backoff(self.mqtt)
-        status_topic = topics.engine_status(self.site)
-        while True:
-            try:
-                client = make_client(
-                    self.mqtt,
-                    f"chairside-engine-{self.site}",
-                    will=will(status_topic, self._status("offline")),
-                    clean_session=False,
-                )
-                # aiomqtt has no switch for it: acknowledge an input once its effects are out.
-                client._client.manual_ack_set(True)
-                if not self._restored:
-                    await self._restore()
-                async with client:
-                    backoff.reset()
-                    self._unacked = []  # message ids belong to a connection
-                    for flt in ("readings/+", "devices/+/status", "gateway/status", "commands"):
-                        await client.subscribe(topics.chairs_filter(self.site, flt), qos=QOS)
-                    await client.publish(
-                        status_topic, self._status("online").to_json(), qos=QOS, retain=True
-                    )
-                    self._emit(self.engine.states(self.clock.now()))
-                    self.connected.set()
-                    await first_failure(
-                        self._consume(client), self._publish(client), self._ticker(client)
-                    )
-            except aiomqtt.MqttError as exc:
-                stop_if_cancelled(exc)
-                self.connected.clear()
-                delay = backoff.next()
-                log.warning(
-                    "engine: broker %s lost (%s); retry in %.2fs", self.mqtt.url(), exc, delay
-                )
-                await asyncio.sleep(delay)
+        if not self._restored:
+            nonce = uuid.uuid4().hex
+            await stay_connected(
+                self.mqtt,
+                lambda: make_client(self.mqtt, f"chairside-engine-{self.site}-sync-{nonce[:8]}"),
+                self._restore, name="engine (recovering sessions)", lost=self._lost)
+        await stay_connected(self.mqtt, self._client, self._session, name="engine",
+                             lost=self._lost)
 
-    async def _restore(self) -> None:
+    def _client(self) -> aiomqtt.Client:
+        client = make_client(
+            self.mqtt,
+            f"chairside-engine-{self.site}",
+            will=will(topics.engine_status(self.site), self._status("offline")),
+            clean_session=False,
+        )
+        # aiomqtt has no switch for it: acknowledge an input once its effects are out.
+        client._client.manual_ack_set(True)
+        return client
+
+    def _lost(self, exc: aiomqtt.MqttError, delay: float) -> None:
+        self.connected.clear()
+        log.warning("engine: broker %s lost (%s); retry in %.2fs", self.mqtt.url(), exc, delay)
+
+    async def _session(self, client: aiomqtt.Client) -> None:
+        self._unacked = []  # message ids belong to a connection
+        for flt in ("readings/+", "devices/+/status", "gateway/status", "commands"):
+            await client.subscribe(topics.chairs_filter(self.site, flt), qos=QOS)
+        await client.publish(
+            topics.engine_status(self.site), self._status("online").to_json(), qos=QOS,
+            retain=True,
+        )
+        self._emit(self.engine.states(self.clock.now()))
+        self.connected.set()
+        await first_failure(self._consume(client), self._publish(client), self._ticker(client))
+
+    async def _restore(self, client: aiomqtt.Client) -> None:
         """Recover open sessions from every chair's retained ChairState.
 
         A clean connection of its own, so nothing queued for the engine competes with the
@@ -216,34 +217,23 @@ class EngineService:
         the subscription is acknowledged arrives after all of them. ``restore_wait_s`` only
         bounds a broker that never routes the marker back."""
         flt = topics.chairs_filter(self.site, "state")
-        nonce = uuid.uuid4().hex
-        marker = topics.sync_marker(self.site, nonce)
         states: dict[str, ChairState] = {}
         unreadable: list[str] = []
-        client = make_client(self.mqtt, f"chairside-engine-{self.site}-restore-{nonce[:8]}")
-        async with client:
-            await client.subscribe(flt, qos=QOS)
-            await client.subscribe(marker, qos=QOS)
-            await client.publish(marker, nonce.encode(), qos=QOS)
-            try:
-                async with asyncio.timeout(self.restore_wait_s):
-                    async for message in client.messages:
-                        if message.topic.matches(marker):
-                            break
-                        if not message.retain:
-                            continue  # a live state from another engine of this site
-                        inbound = self.decoder.decode(
-                            message.topic.value, payload_bytes(message), retained=True
-                        )
-                        if inbound is not None and isinstance(inbound.payload, ChairState):
-                            states[inbound.payload.chair] = inbound.payload
-                        else:
-                            unreadable.append(message.topic.value)
-            except TimeoutError:
-                log.warning(
-                    "engine: the broker did not route the restore marker back within %.1fs; "
-                    "recovering from the %d states received", self.restore_wait_s, len(states)
-                )
+        try:
+            async with asyncio.timeout(self.restore_wait_s):
+                async for message in retained(client, self.site, flt):
+                    inbound = self.decoder.decode(
+                        message.topic.value, payload_bytes(message), retained=True
+                    )
+                    if inbound is not None and isinstance(inbound.payload, ChairState):
+                        states[inbound.payload.chair] = inbound.payload
+                    else:
+                        unreadable.append(message.topic.value)
+        except TimeoutError:
+            log.warning(
+                "engine: the broker did not route the restore marker back within %.1fs; "
+                "recovering from the %d states received", self.restore_wait_s, len(states)
+            )
         now = self.clock.now()
         if states:
             self._emit(self.engine.restore(list(states.values()), now))

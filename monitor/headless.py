@@ -20,9 +20,8 @@ from drivers.mqtt import (
     PayloadDecoder,
     make_client,
     payload_bytes,
-    reconnect_backoff,
+    stay_connected,
 )
-from drivers.tasks import stop_if_cancelled
 from drivers.wire import AlarmEvent, ChairState, CommandResult
 from monitor.dashboard.format import MARKERS, age_s, fmt_age, fmt_duration, fmt_value
 
@@ -74,30 +73,25 @@ async def print_feed(
     every alarm event and command result, until cancelled."""
     decoder = PayloadDecoder(log)
     last_printed: dict[str, float] = {}
-    backoff = reconnect_backoff(mqtt)
     loop = asyncio.get_running_loop()
-    while True:
-        try:
-            async with make_client(mqtt, f"chairside-headless-{site}-{id(out)}") as client:
-                backoff.reset()
-                for leaf in ("state", "alarms", "command-results"):
-                    await client.subscribe(topics.chairs_filter(site, leaf), qos=QOS)
-                async for message in client.messages:
-                    inbound = decoder.decode(message.topic.value, payload_bytes(message))
-                    if inbound is None:
-                        continue
-                    payload = inbound.payload
-                    if isinstance(payload, AlarmEvent):
-                        print(alarm_line(payload), file=out, flush=True)
-                    elif isinstance(payload, CommandResult):
-                        print(result_line(payload), file=out, flush=True)
-                    elif isinstance(payload, ChairState):
-                        wall = loop.time()
-                        if wall - last_printed.get(payload.chair, -1e9) >= summary_every_s:
-                            last_printed[payload.chair] = wall
-                            print(summary_line(payload, clock.now()), file=out, flush=True)
-        except aiomqtt.MqttError as exc:
-            stop_if_cancelled(exc)
-            delay = backoff.next()
-            log.warning("headless view: broker lost (%s); retry in %.2fs", exc, delay)
-            await asyncio.sleep(delay)
+
+    async def session(client: aiomqtt.Client) -> None:
+        for leaf in ("state", "alarms", "command-results"):
+            await client.subscribe(topics.chairs_filter(site, leaf), qos=QOS)
+        async for message in client.messages:
+            inbound = decoder.decode(message.topic.value, payload_bytes(message))
+            if inbound is None:
+                continue
+            payload = inbound.payload
+            if isinstance(payload, AlarmEvent):
+                print(alarm_line(payload), file=out, flush=True)
+            elif isinstance(payload, CommandResult):
+                print(result_line(payload), file=out, flush=True)
+            elif isinstance(payload, ChairState):
+                wall = loop.time()
+                if wall - last_printed.get(payload.chair, -1e9) >= summary_every_s:
+                    last_printed[payload.chair] = wall
+                    print(summary_line(payload, clock.now()), file=out, flush=True)
+
+    await stay_connected(mqtt, lambda: make_client(mqtt, f"chairside-headless-{site}-{id(out)}"),
+                         session, name="headless view")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from drivers import topics
-from drivers.mqtt import QOS, MqttSettings, PayloadDecoder, make_client, payload_bytes
+from drivers.mqtt import MqttSettings, PayloadDecoder, make_client, payload_bytes, retained
 from drivers.wire import DeviceStatus, EngineStatus, GatewayStatus
 
 STALE_AFTER_S = 30.0
@@ -79,19 +79,10 @@ async def read_site(mqtt: MqttSettings, site: str, now: datetime,
                     within: float = 5.0) -> SiteStatus:
     """Every retained status of ``site``, read on a clean connection of its own."""
     status = SiteStatus(now=now)
-    nonce = uuid.uuid4().hex
-    marker = topics.sync_marker(site, nonce)
     decoder = PayloadDecoder()
-    async with make_client(mqtt, f"chairside-status-{nonce[:8]}") as client:
-        await client.subscribe(topics.site_filter(site), qos=QOS)
-        await client.subscribe(marker, qos=QOS)
-        await client.publish(marker, nonce.encode(), qos=QOS)
+    async with make_client(mqtt, f"chairside-status-{uuid.uuid4().hex[:8]}") as client:
         async with asyncio.timeout(within):
-            async for message in client.messages:
-                if message.topic.matches(marker):
-                    break
-                if not message.retain:
-                    continue
+            async for message in retained(client, site, topics.site_filter(site)):
                 inbound = decoder.decode(message.topic.value, payload_bytes(message), True)
                 if inbound is None:
                     continue

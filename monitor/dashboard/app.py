@@ -11,7 +11,6 @@ monitoring is offline and values grey out.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections import deque
@@ -37,9 +36,8 @@ from drivers.mqtt import (
     PayloadDecoder,
     make_client,
     payload_bytes,
-    reconnect_backoff,
+    stay_connected,
 )
-from drivers.tasks import stop_if_cancelled
 from drivers.wire import (
     AckAlarm,
     ChairState,
@@ -231,34 +229,31 @@ class DashboardApp(App[None]):
     @work(exclusive=True, group="mqtt")
     async def listen(self) -> None:
         assert self.mqtt is not None
-        backoff = reconnect_backoff(self.mqtt)
+        mqtt = self.mqtt
         identifier = f"chairside-dashboard-{self.site}-{uuid.uuid4().hex[:8]}"
-        while True:
+
+        async def session(client: aiomqtt.Client) -> None:
+            await client.subscribe(topics.chairs_filter(self.site, "state"), qos=QOS)
+            await client.subscribe(topics.chairs_filter(self.site, "command-results"), qos=QOS)
+            await client.subscribe(topics.engine_status(self.site), qos=QOS)
+            self._client = client
+            self.broker_connected = self.ever_connected = True
             try:
-                async with make_client(self.mqtt, identifier) as client:
-                    backoff.reset()
-                    await client.subscribe(topics.chairs_filter(self.site, "state"), qos=QOS)
-                    await client.subscribe(
-                        topics.chairs_filter(self.site, "command-results"), qos=QOS
+                async for message in client.messages:
+                    inbound = self.decoder.decode(
+                        message.topic.value, payload_bytes(message), message.retain
                     )
-                    await client.subscribe(topics.engine_status(self.site), qos=QOS)
-                    self._client = client
-                    self.broker_connected = self.ever_connected = True
-                    async for message in client.messages:
-                        inbound = self.decoder.decode(
-                            message.topic.value, payload_bytes(message), message.retain
-                        )
-                        if inbound is not None:
-                            self.post_message(self.Received(inbound))
-            except aiomqtt.MqttError as exc:
-                stop_if_cancelled(exc)
-                delay = backoff.next()
-                log.warning("dashboard: broker lost (%s); retry in %.2fs", exc, delay)
-                self._client = None
-                self.broker_connected = False
-                await asyncio.sleep(delay)
+                    if inbound is not None:
+                        self.post_message(self.Received(inbound))
             finally:
                 self._client = None
+
+        def lost(exc: aiomqtt.MqttError, delay: float) -> None:
+            log.warning("dashboard: broker lost (%s); retry in %.2fs", exc, delay)
+            self.broker_connected = False
+
+        await stay_connected(mqtt, lambda: make_client(mqtt, identifier), session,
+                             name="dashboard", lost=lost)
 
     def on_dashboard_app_received(self, message: Received) -> None:
         self.ingest(message.inbound)

@@ -26,9 +26,8 @@ from drivers.mqtt import (
     PayloadDecoder,
     make_client,
     payload_bytes,
-    reconnect_backoff,
+    stay_connected,
 )
-from drivers.tasks import stop_if_cancelled
 from drivers.wire import Reading, Recorded
 
 from .sessions import SessionTracker
@@ -171,26 +170,24 @@ class Recorder:
 
     async def run(self) -> None:
         """Record until cancelled, reconnecting with backoff."""
-        backoff = reconnect_backoff(self.mqtt)
-        while True:
-            try:
-                client = make_client(self.mqtt, self.client_id, clean_session=False)
-                # aiomqtt has no switch for it: acknowledge only what is on disk.
-                client._client.manual_ack_set(True)
-                async with client:
-                    backoff.reset()
-                    await client.subscribe(topics.site_filter(self.site), qos=QOS)
-                    self.connected.set()
-                    self.purge_if_due(self.clock.now())
-                    await self._consume(client)
-            except aiomqtt.MqttError as exc:
-                stop_if_cancelled(exc)
-                self.connected.clear()
-                delay = backoff.next()
-                log.warning(
-                    "recorder: broker %s lost (%s); retry in %.2fs", self.mqtt.url(), exc, delay
-                )
-                await asyncio.sleep(delay)
+        await stay_connected(self.mqtt, self._client, self._session, name="recorder",
+                             lost=self._lost)
+
+    def _client(self) -> aiomqtt.Client:
+        client = make_client(self.mqtt, self.client_id, clean_session=False)
+        # aiomqtt has no switch for it: acknowledge only what is on disk.
+        client._client.manual_ack_set(True)
+        return client
+
+    async def _session(self, client: aiomqtt.Client) -> None:
+        await client.subscribe(topics.site_filter(self.site), qos=QOS)
+        self.connected.set()
+        self.purge_if_due(self.clock.now())
+        await self._consume(client)
+
+    def _lost(self, exc: aiomqtt.MqttError, delay: float) -> None:
+        self.connected.clear()
+        log.warning("recorder: broker %s lost (%s); retry in %.2fs", self.mqtt.url(), exc, delay)
 
     async def _consume(self, client: aiomqtt.Client) -> None:
         messages = aiter(client.messages)

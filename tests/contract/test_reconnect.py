@@ -29,3 +29,45 @@ def test_jittered_waits_stay_in_their_band_and_differ_between_clients() -> None:
 def test_every_broker_client_uses_the_jittered_backoff() -> None:
     b = reconnect_backoff(MqttSettings(reconnect_max_s=4.0))
     assert b.jitter > 0 and b.maximum == 4.0
+
+
+async def test_one_session_helper_reconnects_until_the_session_is_done() -> None:
+    """``stay_connected``: a refused connection and a session lost midway are each told to
+    ``lost`` with the wait before the next attempt; the session runs again on a new client;
+    the helper returns when a session completes."""
+    import aiomqtt
+
+    from drivers.mqtt import stay_connected
+
+    class Client:
+        def __init__(self, n: int) -> None:
+            self.n = n
+
+        async def __aenter__(self) -> Client:
+            if self.n == 0:
+                raise aiomqtt.MqttError("[Errno 111] Connection refused")
+            return self
+
+        async def __aexit__(self, *exc: object) -> None:
+            return None
+
+    made: list[Client] = []
+    sessions: list[int] = []
+    told: list[tuple[str, float]] = []
+
+    def connect() -> aiomqtt.Client:
+        made.append(Client(len(made)))
+        return made[-1]  # type: ignore[return-value]
+
+    async def session(client: aiomqtt.Client) -> None:
+        sessions.append(client.n)  # type: ignore[attr-defined]
+        if client.n == 1:
+            raise aiomqtt.MqttError("Disconnected during message iteration")
+
+    settings = MqttSettings(reconnect_max_s=0.5)
+    await stay_connected(settings, connect, session, name="test",
+                         lost=lambda exc, delay: told.append((str(exc), delay)))
+    assert sessions == [1, 2]
+    assert [why for why, _ in told] == ["[Errno 111] Connection refused",
+                                        "Disconnected during message iteration"]
+    assert all(0 < delay <= 0.5 for _, delay in told)
