@@ -76,6 +76,8 @@ class Series:
     alarms: list[tuple[datetime, str, str]] = field(default_factory=list)
     """(raised at, priority, condition)"""
     discharge: datetime | None = None
+    refusals: list[tuple[datetime, str]] = field(default_factory=list)
+    """(sent at, command type) of every command the engine refused"""
     spo2_limits: list[float] = field(default_factory=list)
     start: datetime | None = None
     end: datetime | None = None
@@ -213,6 +215,7 @@ def build(
     for points in (hrs, pulses, spo2s):
         points.sort(key=lambda p: p.at)
 
+    commands = _commands(prepared, outputs, chair, start - MARGIN, span_end + MARGIN)
     events = [o for o in outputs if isinstance(o, AlarmEvent) and o.chair == chair
               and start - MARGIN <= o.at <= span_end + MARGIN]
     alarms = _alarms(events)
@@ -281,6 +284,11 @@ def build(
             "readings": len(hr_points),
         },
         "alarms": alarms,
+        "commands": commands,
+        # What the safeguards stopped, discharge attempts first: evidence that they worked,
+        # and a pattern of early attempts is a finding of its own.
+        "refusals": sorted((c for c in commands if c["accepted"] is False),
+                           key=lambda c: (c["type"] != "discharge", c["at"])),
         "assessments": [_assessment(at, a) for at, a in assessments],
         "discharge": {
             "at": _t(info.discharged_at),
@@ -301,11 +309,47 @@ def build(
                       and isinstance(s.message, DoseGiven) and s.message.id in accepted}),
         alarms=[(e.at, e.priority, e.condition) for e in events if e.event == "raised"],
         discharge=info.discharged_at, spo2_limits=limits, start=start, end=span_end,
+        refusals=[(_parse_t(c["at"]), c["type"]) for c in commands if c["accepted"] is False],
     )
     return Report(data, series)
 
 
 # -- the parts ------------------------------------------------------------------------------
+
+
+def _parse_t(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _commands(prepared: Prepared, outputs: list[Any], chair: str, start: datetime,
+              end: datetime) -> list[dict[str, Any]]:
+    """Every command to the chair in the session's span, in the order received, with the
+    engine's answer: who sent it, accepted or refused, and why."""
+    answers: dict[str, CommandResult] = {}
+    for out in outputs:
+        if isinstance(out, CommandResult) and out.chair == chair:
+            answers.setdefault(out.id, out)  # a redelivery is answered again: the first counts
+    found: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for step in prepared.steps:
+        if not step.is_command or step.chair != chair or not start <= step.at <= end:
+            continue
+        command = step.message
+        cid = getattr(command, "id", None)
+        if cid is None or cid in seen:
+            continue
+        seen.add(cid)
+        answer = answers.get(cid)
+        found.append({
+            "at": _t(getattr(command, "at", step.at)),
+            "received_at": _t(step.at),
+            "id": cid,
+            "type": getattr(command, "type", "?"),
+            "by": getattr(command, "by", None),
+            "accepted": answer.accepted if answer is not None else None,
+            "reasons": list(answer.reasons) if answer is not None else [],
+        })
+    return found
 
 
 def _bp(point: BpPoint | None) -> dict[str, Any] | None:

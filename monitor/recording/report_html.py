@@ -20,6 +20,7 @@ padding: 3px 8px; text-align: left; vertical-align: top; } th { background: #f2f
 .pass { color: #1a7f37; font-weight: bold; } .fail { color: #c62828; font-weight: bold; }
 .na { color: #777; } .note { color: #555; font-size: 12px; }
 .high { color: #d62728; } .medium { color: #b07d00; } .low { color: #17a2b8; }
+tr.refused td { color: #8b0000; font-weight: bold; }
 svg.chart { display: block; margin: 8px 0; max-width: 100%; height: auto; }
 @media print { body { margin: 0; } h2 { break-after: avoid; } svg.chart { break-inside: avoid; } }
 """
@@ -68,6 +69,8 @@ def _charts(report: Report, tz: tzinfo | None) -> str:
                 for t, priority, condition in s.alarms]
     if s.discharge is not None:
         markers.append(charts.Marker(s.discharge, "discharge", "#1a7f37"))
+    markers += [charts.Marker(t, f"refused: {kind}", "#8b0000", dashed=True)
+                for t, kind in s.refusals]
     bp = charts.Chart("Blood pressure", "mmHg", start, end, markers=list(markers), y_min=60,
                       y_max=180, tz=tz, lines=[
                           charts.Line("systolic", "#c62828",
@@ -84,7 +87,8 @@ def _charts(report: Report, tz: tzinfo | None) -> str:
                         lines=[charts.Line("SpO2", "#00838f", [(p.at, p.value) for p in s.spo2])])
     legend = ("<p class='note'>Marks: <span style='color:#1f5fbf'>&#9660; dose</span>, "
               "<span class='high'>&#9660; alarm (colour of its priority)</span>, "
-              "<span style='color:#1a7f37'>&#9660; discharge</span>.</p>")
+              "<span style='color:#1a7f37'>&#9660; discharge</span>, "
+              "<span style='color:#8b0000'>&#9660; command refused</span>.</p>")
     return legend + "\n".join(charts.render(c) for c in (bp, hr, spo2))
 
 
@@ -197,6 +201,26 @@ def render(report: Report, *, title: str = "Session monitoring record",
         parts.append("</table>")
     else:
         parts.append("<p>No assessment recorded.</p>")
+    parts.append("<h2>Commands</h2>")
+    if d["refusals"]:
+        parts.append(f"<p class='high'>{len(d['refusals'])} refused by the engine, discharge "
+                     "attempts first:</p><ul class='refusals'>")
+        parts.extend(
+            f"<li>{_time(c['at'], tz)} {escape(c['type'])} by {_v(c['by'])}: "
+            f"{escape('; '.join(c['reasons']))}</li>" for c in d["refusals"])
+        parts.append("</ul>")
+    if d["commands"]:
+        parts.append("<table class='commands'><tr><th>time</th><th>command</th><th>by</th>"
+                     "<th>answer</th></tr>")
+        for c in d["commands"]:
+            answer = ("accepted" if c["accepted"] else "no answer" if c["accepted"] is None
+                      else "REFUSED: " + "; ".join(c["reasons"]))
+            mark = " class='refused'" if c["accepted"] is False else ""
+            parts.append(f"<tr{mark}><td>{_time(c['at'], tz)}</td><td>{escape(c['type'])}</td>"
+                         f"<td>{_v(c['by'])}</td><td>{escape(answer)}</td></tr>")
+        parts.append("</table>")
+    else:
+        parts.append("<p>No command recorded.</p>")
     dis = d["discharge"]
     parts.append("<h2>Discharge</h2>")
     parts.append(_rows([

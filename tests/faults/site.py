@@ -450,10 +450,10 @@ class Disk:
 
     def fail(self) -> None:
         if self.kind == "full":
-            with self.filler.open("wb") as fh, contextlib.suppress(OSError):
+            # Unbuffered: nothing is left to write when the file is closed on a full disk.
+            with contextlib.suppress(OSError), self.filler.open("ab", buffering=0) as fh:
                 while True:
                     fh.write(b"\0" * 65536)
-                    fh.flush()
         else:
             device = Path(self.loops[-1]).name
             Path(f"/sys/fs/ext4/{device}/trigger_fs_error").write_text("fault test\n")

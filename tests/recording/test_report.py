@@ -144,3 +144,31 @@ def test_a_log_with_corrupt_lines_reports_the_rest_and_names_each_bad_line() -> 
     good = base_report()
     for key in ("session", "blood_pressure", "spo2", "heart_rate", "alarms", "compliance"):
         assert data[key] == good[key], key
+
+
+def test_every_command_is_in_the_record_and_refusals_come_first() -> None:
+    """A discharge tried at 10:20, an hour before the two hours are over, is refused by the
+    engine: the report lists it with the engine's reasons, ahead of any other refusal, and
+    every command of the session with who sent it and the answer."""
+    data = report(early_discharge=True)
+    commands = data["commands"]
+    assert isinstance(commands, list)
+    assert [c["type"] for c in commands] == [
+        "start_session", "dose_given", "dose_given", "ack_alarm", "discharge", "assessment",
+        "discharge"]
+    assert all(c["by"] == "nurse" for c in commands)
+    early = next(c for c in commands if c["id"] == "early-1")
+    assert early["at"] == "2026-01-05T10:20:00.000Z" and early["accepted"] is False
+    assert any("observation" in r or "minimum" in r for r in early["reasons"]), early
+    assert commands[-1]["type"] == "discharge" and commands[-1]["accepted"] is True
+    refusals = data["refusals"]
+    assert isinstance(refusals, list) and refusals[0]["id"] == "early-1"
+    assert len(refusals) == sum(1 for c in commands if c["accepted"] is False)
+    # The session itself is as it was: the refused discharge changed nothing.
+    assert data["session"] == base_report()["session"]  # type: ignore[index]
+
+
+def test_a_session_without_refusals_has_an_empty_list() -> None:
+    data = base_report()
+    assert data["refusals"] == []
+    assert len(data["commands"]) == 6  # type: ignore[arg-type]

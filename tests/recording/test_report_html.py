@@ -111,3 +111,15 @@ def _png_rgb(data: bytes) -> tuple[int, int, bytes]:
             for i in range(0, stride, 4):
                 out += line[i:i + 3]
     return width, height, bytes(out)
+
+
+def test_a_refused_discharge_is_marked_on_the_timeline_and_listed(tmp_path: Path) -> None:
+    made = build(WireLog(spravato_inputs(ack_alarm_id="chair-1:spo2_low:5",
+                                         early_discharge=True)), EngineConfig())
+    path = tmp_path / "report.html"
+    path.write_text(report_html.render(made), encoding="utf-8")
+    dom = run_chromium("--dump-dom", path.as_uri()).stdout.decode()
+    assert dom.count('data-label="refused: discharge"') == 3  # on each chart
+    assert dom.count('<tr class="refused">') == 1
+    assert "REFUSED: minimum observation of 120 min" in dom
+    assert "1 refused by the engine" in dom
