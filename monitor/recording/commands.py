@@ -22,7 +22,7 @@ from monitor.config import Settings
 from monitor.engine import EngineConfig
 
 from . import export as exporting
-from . import fhir, report_html, wirelog
+from . import fhir, rems_form, report_html, wirelog
 from .recorder import Recorder, reindex
 from .replay import Replay, alarm_events, compare, prepare, timeline_line
 from .report import ReportError, build
@@ -256,8 +256,9 @@ def replay(config: Path | None, db: Path | None, source: str, headless: bool, sp
 @config_option
 @_db_option
 @click.argument("source")
-@click.option("--format", "fmt", type=click.Choice(["html", "json"]), default="html",
-              show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["html", "json", "rems"]), default="html",
+              show_default=True,
+              help="rems: the REMS Patient Monitoring Form's fields, one printable page")
 @click.option("--chair", default=None, help="the chair to report on, when a log holds several")
 @click.option("--ack-within", type=click.FloatRange(min=1), default=None, metavar="SECONDS",
               help="time to acknowledge a high alarm (default: [engine] escalation_s.high)")
@@ -278,6 +279,9 @@ def report(config: Path | None, db: Path | None, source: str, fmt: str, chair: s
     try:
         if fmt == "json":
             out.write(made.to_json())
+        elif fmt == "rems":
+            out.write(rems_form.render(made.data, tz=settings.site.zone(),
+                                       now=datetime.now(UTC)))
         else:
             out.write(report_html.render(made, generated_at=datetime.now(UTC),
                                          tz=settings.site.zone()))
@@ -286,8 +290,39 @@ def report(config: Path | None, db: Path | None, source: str, fmt: str, chair: s
             out.close()
 
 
-COMMANDS = [record, sessions, export, replay, report]
+@click.command("rems-due")
+@config_option
+@_db_option
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per session")
+def rems_due(config: Path | None, db: Path | None, as_json: bool) -> None:
+    """The REMS Patient Monitoring Forms due: every finished Spravato session with the day
+    its form is due (7 days after it ended) and the days left, soonest first. Make each
+    form with `chairside report SESSION --format rems`."""
+    settings = settings_from(config)
+    with _open_store(settings, db) as store:
+        rows = [r for r in store.sessions() if r.protocol == "spravato" and r.ended_at]
+    now = datetime.now(UTC)
+    tz = settings.site.zone()
+    listed = sorted(((r, r.ended_at, *rems_form.due(r.ended_at, now))
+                     for r in rows if r.ended_at is not None), key=lambda item: item[2])
+    if not as_json:
+        click.echo(f"{'SESSION':<26} {'CHAIR':<10} {'PATIENT':<10} {'ENDED':<16} "
+                   f"{'DUE':<10} LEFT")
+    for row, ended, deadline, left in listed:
+        if as_json:
+            click.echo(json.dumps({"id": row.id, "chair": row.chair,
+                                   "patient_code": row.patient_code,
+                                   "ended_at": _iso(row.ended_at), "due": _iso(deadline),
+                                   "days_left": left}))
+            continue
+        state = f"{left} days" if left >= 0 else f"OVERDUE {-left} days"
+        click.echo(f"{row.id:<26} {row.chair:<10} {row.patient_code or '-':<10} "
+                   f"{ended.astimezone(tz):%Y-%m-%d %H:%M} "
+                   f"{deadline.astimezone(tz):%Y-%m-%d} {state}")
+
+
+COMMANDS = [record, sessions, export, replay, report, rems_due]
 
 """The recording's commands, registered on ``chairside`` by ``monitor.cli``."""
 
-__all__ = ["COMMANDS", "export", "record", "replay", "report", "sessions"]
+__all__ = ["COMMANDS", "export", "record", "rems_due", "replay", "report", "sessions"]
