@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import json
 import logging
 import os
@@ -268,15 +269,20 @@ class Gateway:
         # Readings the broker confirmed that the outbox could not remove (its disk failed):
         # not sent again, their removal retried until the disk works.
         self._unremoved: dict[int, str] = {}
-        # Sent on this connection and waiting for the recorder's word: reading id -> (row,
-        # loop time sent), oldest first. Each reading's own wait counts: the word for newer
-        # readings says nothing of an older one the broker may have lost.
-        self._sent: dict[str, tuple[int, float]] = {}
-        self._sent_after = 0  # the newest row sent on this connection
+        # Published and waiting for the recorder's word: reading id -> (row, loop time it was
+        # first sent). Each reading's own wait counts: the word for newer readings says
+        # nothing of an older one the broker may have lost. The heap finds the oldest.
+        self._unconfirmed: dict[str, tuple[int, float]] = {}
+        self._ages: list[tuple[float, str]] = []  # (first sent, id); stale entries skipped
+        self._sent: set[str] = set()  # sent on this connection and not due again
+        self._sent_after = 0  # the row up to which the outbox has been gone through
         self._next_probe = 0.0  # loop time of the next try of a refusing disk
         # The recorder's word can come before the broker's PUBACK is handled here (both
         # arrive within a millisecond): kept, so the reading leaves once its PUBACK is in.
         self._confirmed_early: OrderedDict[str, None] = OrderedDict()
+        # Confirmed lately: a batch read from the outbox before the word came may still
+        # hold them, and they must not be sent (and waited for) again.
+        self._confirmed: OrderedDict[str, None] = OrderedDict()
 
     # -- called by drivers ---------------------------------------------------------------
 
@@ -473,12 +479,20 @@ class Gateway:
             self._retry_removals()
             self._probe_if_refusing(loop.time())
             self._resend_if_overdue(loop.time())
-            entries = [e for e in self._peek() if e.rowid not in self._unremoved
+            batch = self._peek()
+            entries = [e for e in batch if e.rowid not in self._unremoved
                        and e.key not in self._sent]
+            stopped = False
             for entry in entries:
                 await self._publish(client, entry)
                 if self._unremoved:
-                    break  # the disk fails: wait before trying it again
+                    stopped = True  # the disk fails: wait before trying it again
+                    break
+            if batch and not stopped and self.confirm_by == "recorder":
+                # Past what this batch held, sent now or before: the next rows come next.
+                self._sent_after = max(self._sent_after, batch[-1].rowid)
+                if not entries:
+                    continue
             if not len(self.outbox):
                 self._emptied.set()
             if self._unremoved or self._disk_refusing():
@@ -554,6 +568,10 @@ class Gateway:
     async def _publish(self, client: aiomqtt.Client, entry: OutboxEntry) -> None:
         """Publish one entry; ack it after its PUBACK. A connection lost meanwhile ends the
         wait at once (aiomqtt would otherwise wait for the PUBACK until its timeout)."""
+        if self.confirm_by == "recorder":
+            if entry.key in self._confirmed:
+                return  # confirmed while its batch waited: it has left the outbox
+            self._track(entry)
         sending = asyncio.ensure_future(client.publish(entry.topic, entry.payload, qos=QOS))
         lost = _disconnection(client)
         if lost is not None and not sending.done():
@@ -566,13 +584,13 @@ class Gateway:
                 raise aiomqtt.MqttError("connection to the broker lost while publishing")
         await sending
         self.published += 1
-        if self.confirm_by == "recorder" and entry.key in self._confirmed_early:
-            del self._confirmed_early[entry.key]
-            self._remove(entry.rowid, entry.key)
-            return
         if self.confirm_by == "recorder":
-            self._sent[entry.key] = (entry.rowid, asyncio.get_running_loop().time())
             self._sent_after = max(self._sent_after, entry.rowid)
+            if entry.key in self._confirmed_early:  # the word came before the PUBACK
+                del self._confirmed_early[entry.key]
+                self._confirm(entry.key)
+            elif entry.key in self._unconfirmed:
+                self._sent.add(entry.key)
             return
         if not self._remove(entry.rowid, entry.key):
             return
@@ -585,29 +603,62 @@ class Gateway:
     def _probe_if_refusing(self, now: float) -> None:
         """While the disk refuses new readings, try it now and then: when it works again the
         devices say so at once, not at their next reading (a cuff's may be 5 minutes off)."""
-        if not self._disk_refusing() or self._unremoved or now < self._next_probe:
+        if not (self._disk_refusing() or self._unremoved) or now < self._next_probe:
             return
         self._next_probe = now + PROBE_EVERY_S
         try:
-            self.outbox.probe()
+            self.outbox.probe()  # reopens the spool where a repaired disk is mounted again
         except SpoolError:
             return
-        self._disk_works_again("outbox disk accepts writes again")
+        if self._unremoved:
+            self._retry_removals()
+        else:
+            self._disk_works_again("outbox disk accepts writes again")
 
     def _oldest_unconfirmed(self) -> float | None:
-        """When the oldest reading still waiting for the recorder's word was sent."""
-        for _, sent_at in self._sent.values():
-            return sent_at
+        """When the oldest reading still waiting for the recorder's word was first sent."""
+        while self._ages:
+            sent_at, key = self._ages[0]
+            known = self._unconfirmed.get(key)
+            if known is not None and known[1] == sent_at:
+                return sent_at
+            heapq.heappop(self._ages)
         return None
 
+    def _track(self, entry: OutboxEntry) -> None:
+        """A reading about to be published waits for the recorder's word from now on (the
+        word may come before the broker's PUBACK is handled)."""
+        if entry.key not in self._unconfirmed:
+            now = asyncio.get_running_loop().time()
+            self._unconfirmed[entry.key] = (entry.rowid, now)
+            heapq.heappush(self._ages, (now, entry.key))
+
+    def _confirm(self, key: str) -> bool:
+        """The recorder has committed this reading: it leaves the outbox."""
+        known = self._unconfirmed.pop(key, None)
+        self._sent.discard(key)
+        if known is None:
+            return False
+        self._remove(known[0], key)
+        self._confirmed[key] = None
+        if len(self._confirmed) > EARLY_KEPT:
+            self._confirmed.popitem(last=False)
+        return True
+
     def _resend_if_overdue(self, now: float) -> None:
+        """Readings unconfirmed for the present wait are sent again, and only those; the
+        wait doubles each time, so a recorder that is down or lagging is not flooded."""
         oldest = self._oldest_unconfirmed()
         if oldest is None or now - oldest < self._resend_wait:
             return
-        self._resend_wait = min(self._resend_wait * 2, RESEND_MAX_S)
+        waited = self._resend_wait
+        self._resend_wait = min(waited * 2, RESEND_MAX_S)
+        # The wait says how often; what goes again is all that has waited the shortest wait.
+        overdue = [key for key, (_, sent_at) in self._unconfirmed.items()
+                   if now - sent_at >= self.resend_after_s]
         log.warning("gateway %s: %d readings unconfirmed by the recorder, the oldest for "
-                    "%.0f s; sending them again", self.chair, len(self._sent), now - oldest)
-        self._sent.clear()
+                    "%.0f s; sending them again", self.chair, len(overdue), now - oldest)
+        self._sent.difference_update(overdue)
         self._sent_after = 0
 
     async def _confirmations(self, client: aiomqtt.Client) -> None:
@@ -618,10 +669,7 @@ class Gateway:
             if inbound is None or not isinstance(inbound.payload, Recorded):
                 continue
             for key in inbound.payload.ids:
-                sent = self._sent.pop(key, None)
-                if sent is not None:
-                    self._remove(sent[0], key)
-                else:
+                if not self._confirm(key):  # not sent by this run yet (a run before sent it)
                     self._confirmed_early[key] = None
                     if len(self._confirmed_early) > EARLY_KEPT:
                         self._confirmed_early.popitem(last=False)

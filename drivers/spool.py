@@ -330,12 +330,22 @@ class Spool:
             lock = self._claim()
         except SpoolError:
             return False
+        db: sqlite3.Connection | None = None
         try:
             db, count = self._open()
             self._write_probe(db)
-        except (sqlite3.Error, SpoolError) as exc:
+            if count < self._count:
+                # Not the file it had (or a repair cut it short): taking it would drop
+                # readings still waiting. Left alone, loudly; the old file is kept.
+                raise SpoolError(f"it holds {count} readings, fewer than the {self._count} "
+                                 "waiting")
+        except BaseException as exc:
+            if db is not None:
+                db.close()
             if lock is not None:
                 lock.close()
+            if not isinstance(exc, sqlite3.Error | SpoolError):
+                raise
             log.warning("spool %s: the file at its path cannot be used yet: %s", self.path, exc)
             return False
         with contextlib.suppress(sqlite3.Error):

@@ -310,6 +310,29 @@ class EndSession(CommandBase):
     reason: str | None = Field(default=None, max_length=500)
 
 
+Symptom = Literal[
+    # hypertensive crisis
+    "chest_pain", "shortness_of_breath",
+    # hypertensive encephalopathy
+    "severe_headache", "visual_disturbance", "seizure", "diminished_consciousness",
+    "focal_neurological_deficit",
+]
+SYMPTOMS: tuple[Symptom, ...] = (
+    "chest_pain", "shortness_of_breath", "severe_headache", "visual_disturbance", "seizure",
+    "diminished_consciousness", "focal_neurological_deficit",
+)
+
+
+class Symptoms(CommandBase):
+    """Symptoms the nurse saw: the Spravato label asks that a patient with symptoms of a
+    hypertensive crisis or of hypertensive encephalopathy be referred for emergency care at
+    once."""
+
+    type: Literal["symptoms"] = "symptoms"
+    symptoms: list[Symptom] = Field(min_length=1, max_length=len(SYMPTOMS))
+    note: str | None = Field(default=None, max_length=500)
+
+
 Command = Annotated[
     StartSession
     | DoseGiven
@@ -319,7 +342,8 @@ Command = Annotated[
     | AckAlarm
     | PauseAudio
     | Discharge
-    | EndSession,
+    | EndSession
+    | Symptoms,
     Field(discriminator="type"),
 ]
 COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)
@@ -600,6 +624,7 @@ __all__ = [
     "KINDS",
     "MMHG_PER_KPA",
     "PRIORITY_RANK",
+    "SYMPTOMS",
     "ActiveAlarm",
     "AlarmEvent",
     "BpCheck",
@@ -615,6 +640,8 @@ __all__ = [
     "ObservationClock",
     "Reading",
     "SessionInfo",
+    "Symptom",
+    "Symptoms",
     "UnmetCondition",
     "ValidationError",
     "format_time",

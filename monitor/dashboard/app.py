@@ -61,6 +61,7 @@ from .forms import (
     InfusionEndForm,
     ManualBpForm,
     StartSessionForm,
+    SymptomsForm,
 )
 from .history import ChairHistory
 from .overview import OverviewScreen, chair_key
@@ -358,6 +359,12 @@ class DashboardApp(App[None]):
         if (chair := self._chair_or_warn()) is not None:
             self._form(AssessmentForm(chair, self.user, self.clock.now, blink=self.blink))
 
+    def action_symptoms(self) -> None:
+        if (chair := self._chair_or_warn()) is not None:
+            self._form(SymptomsForm(chair, self.user, self.clock.now, blink=self.blink,
+                                    intro="Refer for emergency care immediately (label). "
+                                          "Recording raises a high alarm at every screen."))
+
     def _unmet(self, chair: str) -> list[str]:
         state = self.states.get(chair)
         if state is None:
@@ -444,6 +451,8 @@ class DashboardApp(App[None]):
             ("Manual BP", "Enter a blood pressure measured by hand", self.action_manual_bp),
             ("Assessment", "Sedation, dissociation, respiration (optional Aldrete)",
              self.action_assessment),
+            ("Symptoms", "Chest pain, severe headache, ...: refer for emergency care",
+             self.action_symptoms),
             ("Acknowledge alarm", "Acknowledge the selected (or highest) alarm",
              self.action_ack),
             ("Pause audio", f"Pause alarm audio for {self.settings.pause_audio_s} s",

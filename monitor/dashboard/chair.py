@@ -225,13 +225,14 @@ class ChairScreen(Screen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.overview", "Overview"),
-        Binding("a", "app.ack", "Ack alarm"),
+        Binding("a", "app.ack", "Ack"),
         Binding("p", "app.pause_audio", "Pause audio"),
         Binding("n", "app.start_session", "New session"),
         Binding("d", "app.dose_given", "Dose"),
         Binding("i", "app.infusion_end", "Infusion end"),
         Binding("m", "app.manual_bp", "Manual BP"),
         Binding("s", "app.assessment", "Assess"),
+        Binding("y", "app.symptoms", "Symptoms"),
         Binding("x", "app.discharge", "Discharge"),
         Binding("o", "app.override_discharge", "Override", show=False),
         Binding("e", "app.end_session", "End session"),

@@ -26,6 +26,7 @@ from drivers.wire import (
     InfusionEnd,
     ManualBp,
     StartSession,
+    Symptoms,
 )
 
 CONCOMITANT: tuple[tuple[str, str], ...] = (
@@ -401,3 +402,39 @@ class EndSessionForm(CommandForm):
 
     def values(self) -> dict[str, Any]:
         return {"reason": self.text("reason")}
+
+
+SYMPTOM_CHOICES: tuple[tuple[str, str], ...] = (
+    ("chest pain", "chest_pain"),
+    ("shortness of breath", "shortness_of_breath"),
+    ("sudden severe headache", "severe_headache"),
+    ("visual disturbance", "visual_disturbance"),
+    ("seizure", "seizure"),
+    ("diminished consciousness", "diminished_consciousness"),
+    ("focal neurological deficit", "focal_neurological_deficit"),
+)
+
+
+class SymptomsForm(CommandForm):
+    """Symptoms of a hypertensive crisis or encephalopathy: the label asks for an immediate
+    referral to emergency care, and the engine raises a high alarm that says so."""
+
+    MODEL = Symptoms
+    TITLE = "Symptoms of a hypertensive emergency"
+    SEND = "Record symptoms"
+    LABELS: ClassVar[dict[str, str]] = {"symptoms": "Symptoms", "note": "Note"}
+
+    def fields(self) -> Iterable[Widget]:
+        yield self.label("symptoms", "Symptoms")
+        yield SelectionList[str](*SYMPTOM_CHOICES, id="symptoms", compact=True)
+        yield self.label("note", "Note")
+        yield self.entry("note", "optional")
+
+    def values(self) -> dict[str, Any]:
+        return {"symptoms": list(self.query_one("#symptoms", SelectionList).selected),
+                "note": self.text("note")}
+
+    def check(self, values: dict[str, Any]) -> list[tuple[str, str]]:
+        if not values.get("symptoms"):
+            return [("symptoms", "Symptoms: choose at least one (space ticks)")]
+        return []

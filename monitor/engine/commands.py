@@ -23,6 +23,7 @@ from drivers.wire import (
     ManualBp,
     PauseAudio,
     StartSession,
+    Symptoms,
 )
 
 from .chair import Chair
@@ -84,6 +85,8 @@ def _dispatch(
     if isinstance(cmd, EndSession):
         session.end(now, cmd.reason)
         return [], chair.book.clear_all(now, "session ended"), []
+    if isinstance(cmd, Symptoms):
+        return [], _symptoms(chair, cmd, now), []
     raise AssertionError(f"unhandled command {cmd!r}")  # pragma: no cover
 
 
@@ -114,6 +117,37 @@ def _ack(chair: Chair, cmd: AckAlarm, now: datetime) -> Outcome:
         return [f"alarm {cmd.alarm_id} was already acknowledged by "
                 f"{alarm.acknowledged_by} at {when}"], [], []
     return [], chair.book.acknowledge(alarm, cmd.by, now), []
+
+
+SYMPTOM_WORDS = {
+    "chest_pain": "chest pain", "shortness_of_breath": "shortness of breath",
+    "severe_headache": "sudden severe headache", "visual_disturbance": "visual disturbance",
+    "seizure": "seizure", "diminished_consciousness": "diminished consciousness",
+    "focal_neurological_deficit": "focal neurological deficit",
+}
+CRISIS = {"chest_pain", "shortness_of_breath"}
+EMERGENCY = "hypertensive_emergency"
+
+
+def _symptoms(chair: Chair, cmd: Symptoms, now: datetime) -> list[AlarmEvent]:
+    """The label: refer a patient with symptoms of a hypertensive crisis or encephalopathy
+    for emergency care immediately. A high alarm that says so, latched until acknowledged
+    (a second report while it shows raises its message, not a second alarm)."""
+    seen = [SYMPTOM_WORDS[s] for s in dict.fromkeys(cmd.symptoms)]
+    kinds = []
+    if CRISIS & set(cmd.symptoms):
+        kinds.append("hypertensive crisis")
+    if set(cmd.symptoms) - CRISIS:
+        kinds.append("hypertensive encephalopathy")
+    message = (f"symptoms of {' or '.join(kinds)}: {', '.join(seen)} (reported by {cmd.by}); "
+               "refer for emergency care immediately")
+    events = chair.book.assert_(now, EMERGENCY, "physiological", "high", message,
+                                latching=True, reading_id=cmd.id,
+                                audio=chair.config.audio_pause)
+    alarm = chair.book.alarms[(EMERGENCY, "")]
+    if alarm.message != message and not events:
+        alarm.message = message
+    return events + chair.book.release(now, EMERGENCY)
 
 
 def _pause(chair: Chair, cmd: PauseAudio, now: datetime) -> Outcome:

@@ -27,6 +27,7 @@ from drivers.wire import (
     PauseAudio,
     Reading,
     StartSession,
+    Symptoms,
 )
 
 from . import commands
@@ -47,12 +48,13 @@ Message = (
     | PauseAudio
     | Discharge
     | EndSession
+    | Symptoms
 )
 NOT_RECOVERED = "state_not_recovered"
 """The technical condition of a chair whose state a restarted engine could not take back."""
 
 _COMMANDS = (StartSession, DoseGiven, InfusionEnd, ManualBp, Assessment, AckAlarm, PauseAudio,
-             Discharge, EndSession)
+             Discharge, EndSession, Symptoms)
 
 
 class Engine:

@@ -31,6 +31,7 @@ from drivers.wire import (
     ManualBp,
     Reading,
     SessionInfo,
+    Symptoms,
     UnmetCondition,
     format_time,
 )
@@ -182,6 +183,7 @@ def build(
     pulses: list[Point] = []
     spo2s: list[Point] = []
     assessments: list[tuple[datetime, Assessment]] = []
+    symptoms: list[dict[str, Any]] = []
     accepted = {o.id for o in outputs if isinstance(o, CommandResult) and o.accepted
                 and o.chair == chair}
     for step in prepared.steps:
@@ -211,6 +213,9 @@ def build(
                                message.id))
         elif isinstance(message, Assessment) and message.id in accepted:
             assessments.append((message.at, message))
+        elif isinstance(message, Symptoms) and message.id in accepted:
+            symptoms.append({"at": _t(message.at), "by": message.by,
+                             "symptoms": list(message.symptoms), "note": message.note})
     bps.sort(key=lambda p: p.at)
     for points in (hrs, pulses, spo2s):
         points.sort(key=lambda p: p.at)
@@ -290,6 +295,7 @@ def build(
         "refusals": sorted((c for c in commands if c["accepted"] is False),
                            key=lambda c: (c["type"] != "discharge", c["at"])),
         "assessments": [_assessment(at, a) for at, a in assessments],
+        "symptoms": symptoms,
         "discharge": {
             "at": _t(info.discharged_at),
             "by": info.discharged_by,

@@ -201,6 +201,14 @@ def render(report: Report, *, title: str = "Session monitoring record",
         parts.append("</table>")
     else:
         parts.append("<p>No assessment recorded.</p>")
+    if d["symptoms"]:
+        parts.append("<h2>Symptoms reported</h2><ul class='symptoms'>")
+        parts.extend(
+            f"<li class='high'>{_time(x['at'], tz)} by {_v(x['by'])}: "
+            f"{escape(', '.join(s.replace('_', ' ') for s in x['symptoms']))}"
+            f"{' (' + escape(x['note']) + ')' if x['note'] else ''}: referred for emergency "
+            "care per the label</li>" for x in d["symptoms"])
+        parts.append("</ul>")
     parts.append("<h2>Commands</h2>")
     if d["refusals"]:
         parts.append(f"<p class='high'>{len(d['refusals'])} refused by the engine, discharge "

@@ -184,6 +184,33 @@ async def test_manual_bp_refuses_diastolic_above_systolic() -> None:
         assert (command.systolic, command.diastolic, command.pulse) == (150, 92, 81)
 
 
+async def test_symptoms_form_asks_for_one_at_least_and_sends_them() -> None:
+    from drivers.wire import Symptoms
+    from monitor.dashboard.forms import SymptomsForm
+
+    app, _, recorder = make_app()
+    async with app.run_test(size=(100, 34)) as pilot:
+        feed(app, chair_state("chair-1", "observation"))
+        await open_chair(app, pilot)
+        await pilot.press("y")
+        await pilot.pause()
+        form = form_of(app)
+        assert isinstance(form, SymptomsForm)
+        await pilot.click("#send")
+        await pilot.pause()
+        assert "Symptoms: choose at least one" in errors(app)
+        assert recorder.sent == []
+        form.query_one("#symptoms", SelectionList).select("chest_pain")
+        form.query_one("#symptoms", SelectionList).select("seizure")
+        await type_into(pilot, "note", "clutching chest")
+        await pilot.click("#send")
+        await pilot.pause()
+        command = recorder.last()
+        assert isinstance(command, Symptoms)
+        assert command.symptoms == ["chest_pain", "seizure"]
+        assert command.note == "clutching chest" and command.by == "nurse"
+
+
 async def test_assessment_with_and_without_aldrete() -> None:
     app, _, recorder = make_app()
     async with app.run_test(size=(100, 40)) as pilot:
@@ -383,7 +410,7 @@ async def test_every_action_is_in_the_command_palette() -> None:
         await open_chair(app, pilot)
         titles = [c.title for c in app.get_system_commands(app.screen)]
         for title in ("Start session", "Dose given", "Infusion end", "Manual BP",
-                      "Assessment", "Acknowledge alarm", "Pause audio", "Discharge",
+                      "Assessment", "Symptoms", "Acknowledge alarm", "Pause audio", "Discharge",
                       "Override discharge", "End session", "Overview",
                       "Acknowledge: SYS 186 >= 180 mmHg"):
             assert title in titles

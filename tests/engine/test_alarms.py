@@ -306,3 +306,37 @@ def test_technical_alarms_only_during_a_session() -> None:
     c.advance(seconds=30)
     assert c.state().alarms == []
     assert c.state().devices == {"cuff": "offline"}
+
+
+def test_symptoms_of_a_hypertensive_emergency_raise_a_high_alarm_naming_the_referral() -> None:
+    """Spravato label: refer a patient with symptoms of a hypertensive crisis or of
+    hypertensive encephalopathy for emergency care immediately."""
+    from drivers.wire import Symptoms
+
+    c = dosed()
+    out = c.cmd(Symptoms, symptoms=["chest_pain", "severe_headache"], by="nurse:ann")
+    assert result(out).accepted
+    (raised,) = events(out, "hypertensive_emergency", "raised")
+    assert raised.priority == "high" and raised.kind == "physiological"
+    assert raised.message == (
+        "symptoms of hypertensive crisis or hypertensive encephalopathy: chest pain, sudden "
+        "severe headache (reported by nurse:ann); refer for emergency care immediately")
+    alarm = c.alarm("hypertensive_emergency")
+    assert alarm.latching and not alarm.active  # an observation: shown until acknowledged
+    c.advance(minutes=10)
+    assert "hypertensive_emergency" in c.conditions()
+    # Reported again while it shows: one alarm, its message the newest.
+    out = c.cmd(Symptoms, symptoms=["seizure"])
+    assert not events(out, "hypertensive_emergency", "raised")
+    assert "seizure" in c.alarm("hypertensive_emergency").message
+    c.ack(alarm.alarm_id)
+    assert "hypertensive_emergency" not in c.conditions()
+
+
+def test_symptoms_need_an_open_session() -> None:
+    from drivers.wire import Symptoms
+
+    c = Clinic()
+    out = c.cmd(Symptoms, symptoms=["chest_pain"])
+    assert not result(out).accepted
+    assert "needs an open session" in result(out).reasons[0]

@@ -136,6 +136,7 @@ class Screen:
         self.site = site
         self.seen = Seen()
         self.decoder = PayloadDecoder()
+        self.since = datetime.min.replace(tzinfo=UTC)  # statuses older than this are ignored
 
     async def run(self) -> None:
         while True:
@@ -157,16 +158,19 @@ class Screen:
             self.seen.states[payload.chair] = (now, payload)
             self.seen.history.append((now, payload))
         elif isinstance(payload, GatewayStatus):
-            self.seen.gateways[payload.chair] = (now, payload)
+            if payload.at >= self.since:
+                self.seen.gateways[payload.chair] = (now, payload)
         elif isinstance(payload, AlarmEvent):
             self.seen.alarms.append((now, payload))
-        elif isinstance(payload, EngineStatus):
+        elif isinstance(payload, EngineStatus) and payload.at >= self.since:
             self.seen.engine = payload
 
     def forget(self) -> None:
-        """Forget the statuses seen so far (to wait for fresh ones after a restart)."""
+        """Forget the statuses seen so far, and take only ones stamped after now: a broker
+        that saved on its way down hands back the old "online" statuses at once."""
         self.seen.engine = None
         self.seen.gateways.clear()
+        self.since = datetime.now(UTC)
 
     def state(self, chair: str) -> ChairState | None:
         found = self.seen.states.get(chair)
@@ -377,16 +381,26 @@ delay_s = {GATEWAY_OFFLINE_DELAY_S}
             db.close()
 
     async def all_recorded(self, within: float) -> tuple[int, list[str], list[str]]:
-        """Wait until every accepted reading is in the recording; return how many were
-        accepted, which are missing and which are there more than once."""
+        """Wait until every reading accepted so far is in the recording; return how many
+        were accepted, which are missing and which are there more than once. The accepted
+        set is taken once: readings keep coming, and the ones after it are not waited for."""
         deadline = time.monotonic() + within
+        accepted = self.accepted()
         while True:
-            accepted, recorded = self.accepted(), self.recorded()
+            recorded = self.recorded()
             missing = sorted(set(accepted) - set(recorded))
             doubled = sorted(rid for rid, n in recorded.items() if n > 1)
             if not missing or time.monotonic() > deadline:
                 return len(accepted), missing, doubled
             await asyncio.sleep(0.25)
+
+    def resends(self) -> dict[str, int]:
+        """How many times each gateway sent unconfirmed readings again (from its log)."""
+        return {chair: proc.log.read_text(errors="replace").count("sending them again")
+                for chair, proc in self.gateways.items() if proc.log.exists()}
+
+    def accepted_of(self, chair: str) -> int:
+        return sum(1 for c, _, _ in self.accepted().values() if c == chair)
 
     def describe(self, ids: list[str]) -> str:
         accepted = self.accepted()
@@ -395,10 +409,12 @@ delay_s = {GATEWAY_OFFLINE_DELAY_S}
 
 
 def flood_reading(chair: str, n: int) -> Reading:
+    """An input of a kind no simulated device of the site sends (cuff pressure), so the
+    chair's state shows exactly which of them the engine applied last."""
     now = datetime.now(UTC)
-    return Reading(chair=chair, device="flood", source="ble-2a37", kind="heart_rate",
-                   measured_at=now, received_at=now, unit="/min", values={"heart_rate": 72},
-                   seq=n)
+    return Reading(chair=chair, device="flood", source="ble-2a36", kind="cuff_pressure",
+                   measured_at=now, received_at=now, unit="mm[Hg]",
+                   values={"cuff_pressure": 40 + n % 100}, seq=n)
 
 
 def _run(*argv: str) -> str:

@@ -84,6 +84,10 @@ async def nothing_lost(site: Site) -> int:
     assert not missing, (f"{len(missing)} of {accepted} accepted readings are not in the "
                          f"recording: {site.describe(missing)}")
     assert not doubled, f"{len(doubled)} readings recorded twice: {site.describe(doubled)}"
+    # The recording keeps one copy by construction; what must stay small is how often a
+    # gateway sent its unconfirmed readings again (each time doubling its wait).
+    resends = site.resends()
+    assert max(resends.values(), default=0) <= 6, f"resent too often: {resends}"
     return accepted
 
 
@@ -131,20 +135,22 @@ async def test_engine_sigkill_with_inputs_waiting(tmp_path: Path, binary: str,
                 site.extra[reading.id] = reading
                 await client.publish(topics.reading(site.site, "c1", reading.kind),
                                      reading.to_json(), qos=QOS)
+        last = reading.id if waiting else None
         await nurse.send("c2", ManualBp(at=datetime.now(UTC), by="nurse", systolic=192,
                                         diastolic=104))
         restarted = time.monotonic()
         site.engine.start()
         await screen.until(lambda: screen.alarm("c2", "bp_high"), ALARM_WITHIN_S,
                            "c2: the high BP alarm for the BP entered while the engine was down")
+        await screen.until(lambda: all(screen.seen.states[c][0] > restarted for c in CHAIRS),
+                           ALARM_WITHIN_S, "both chairs' states from the restarted engine")
         after = [(s.chair, s.session is not None) for at, s in screen.seen.history
                  if at > restarted]
-        assert {chair for chair, _ in after} == set(CHAIRS)
         assert all(has for _, has in after), f"a chair shown without its session: {after}"
-        if waiting:
-            await screen.until(lambda: (s := screen.state("c1")) and "heart_rate" in s.latest
-                               and s.latest["heart_rate"].device in ("flood", "strap"),
-                               ALARM_WITHIN_S, "c1: the waiting readings applied")
+        if waiting:  # the last input that waited is the chair's latest cuff pressure
+            await screen.until(lambda: (s := screen.state("c1")) and "cuff_pressure" in s.latest
+                               and s.latest["cuff_pressure"].reading_id == last,
+                               ALARM_WITHIN_S, "c1: the last waiting input applied")
         await nurse.bp_alarm("c1", screen, ALARM_WITHIN_S)
         await nothing_lost(site)
 
@@ -174,9 +180,12 @@ async def test_gateway_sigkill_with_a_full_spool(tmp_path: Path, binary: str) ->
                                    "c1: readings refused by a full spool")
         assert alarm.priority == "medium" and "full" in alarm.message
         site.gateways["c1"].kill()
+        held = site.accepted_of("c1")
         site.recorder.start()
         site.gateways["c1"].start()
         await nothing_lost(site)
+        await screen.until(lambda: site.accepted_of("c1") > held + 5, 20,
+                           "c1 taking readings again")
         await screen.until(lambda: screen.alarm("c1", "readings_refused", active=False),
                            ALARM_WITHIN_S, "c1: refusal over, still shown (latched)")
         await alarms_work(site, screen, nurse)
@@ -197,7 +206,7 @@ async def test_a_network_partition_shows_the_gateway_offline(tmp_path: Path,
             within = 1.5 * KEEPALIVE_S + GATEWAY_OFFLINE_DELAY_S + 5
             await screen.until(lambda: screen.alarm("c1", "gateway_offline"), within,
                                "c1: gateway offline after the network cut")
-            took = time.monotonic() - cut
+            assert time.monotonic() - cut > 1.5 * KEEPALIVE_S - 1  # found by its silence
             assert not screen.alarm("c2", "gateway_offline")
             await asyncio.sleep(3)
             link.cut.clear()  # the network is back: the gateway reconnects by itself
@@ -205,7 +214,6 @@ async def test_a_network_partition_shows_the_gateway_offline(tmp_path: Path,
                                "c1: gateway back online")
             await alarms_work(site, screen, nurse)
             await nothing_lost(site)
-            assert took <= within
     finally:
         await link.stop()
 
@@ -215,7 +223,7 @@ async def test_a_gateway_that_exits_says_so(tmp_path: Path, binary: str) -> None
     async with live(site) as (screen, nurse):
         assert site.gateways["c1"].stop() == 0
         await screen.until(lambda: screen.alarm("c1", "gateway_offline"),
-                           GATEWAY_OFFLINE_DELAY_S + 5, "c1: gateway offline once it exited")
+                           GATEWAY_OFFLINE_DELAY_S + 10, "c1: gateway offline once it exited")
         site.gateways["c1"].start()
         await screen.until(lambda: not screen.alarm("c1", "gateway_offline"), 30,
                            "c1: gateway back")
@@ -261,7 +269,7 @@ async def test_a_flood_of_malformed_and_oversized_payloads(tmp_path: Path,
                                                            binary: str) -> None:
     site = Site(tmp_path, binary, CHAIRS)
     async with live(site) as (screen, nurse):
-        size_before = site.recording.stat().st_size
+        size_before = _size(site.recording)
         async with make_client(site.mqtt, "flood-" + uuid.uuid4().hex[:6]) as client:
             for n in range(300):
                 await client.publish(topics.reading(site.site, "c1", "spo2"),
@@ -279,19 +287,27 @@ async def test_a_flood_of_malformed_and_oversized_payloads(tmp_path: Path,
         errors = site.errors_recorded()
         assert len(errors) >= 320
         assert sum("truncated" in e for e in errors) >= 20
-        grew = site.recording.stat().st_size - size_before
+        grew = _size(site.recording) - size_before
         assert grew < 12_000_000, f"the recording grew by {grew} bytes for 20 MB of garbage"
         assert "ghost" not in screen.seen.states
 
 
+def _size(db: Path) -> int:
+    """A SQLite file's size with its write-ahead log."""
+    wal = db.with_name(db.name + "-wal")
+    return db.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+
+
 # -- the spool's disk ---------------------------------------------------------------------
 
-@pytest.mark.parametrize("fault", ["full", "read-only"])
+@pytest.mark.parametrize(("fault", "recorder"), [("full", "away"), ("read-only", "away"),
+                                                 ("read-only", "up")])
 async def test_a_failing_spool_disk_with_readings_waiting(tmp_path: Path, binary: str,
-                                                          fault: str) -> None:
-    """The recorder is away, so readings wait in the spools; then the spools' disk fills up
-    or turns read-only. The gateways live on, the chairs alarm at once, and they recover by
-    themselves when the disk does; everything they accepted is recorded."""
+                                                          fault: str, recorder: str) -> None:
+    """Readings wait in the spools (the recorder is away, or up and confirming, so removals
+    meet the failing disk too); then the spools' disk fills up or turns read-only. The
+    gateways live on, the chairs alarm at once, and they recover by themselves when the disk
+    does; everything they accepted is recorded."""
     with Disk(tmp_path / "disk", fault) as disk:
         try:
             disk.mount()
@@ -299,8 +315,9 @@ async def test_a_failing_spool_disk_with_readings_waiting(tmp_path: Path, binary
             pytest.skip(str(exc))
         site = Site(tmp_path, binary, CHAIRS, spool_dir=disk.where)
         async with live(site) as (screen, nurse):
-            site.recorder.kill()
-            await asyncio.sleep(3)  # readings waiting for the recorder's word
+            if recorder == "away":
+                site.recorder.kill()
+                await asyncio.sleep(3)  # readings waiting for the recorder's word
             disk.fail()
             alarm = await screen.until(lambda: screen.alarm("c1", "readings_refused"), 30,
                                        f"c1: readings refused by a {fault} spool disk")
@@ -308,12 +325,13 @@ async def test_a_failing_spool_disk_with_readings_waiting(tmp_path: Path, binary
             await asyncio.sleep(3)
             assert all(g.alive for g in site.gateways.values()), site.logs()
             disk.repair()
-            count = len(site.accepted())
-            await screen.until(lambda: len(site.accepted()) > count + 5, 20,
-                               "readings accepted again once the disk recovered")
+            count = site.accepted_of("c1")
+            await screen.until(lambda: site.accepted_of("c1") > count + 5, 20,
+                               "c1 accepting readings again once the disk recovered")
             if fault == "read-only":  # the spool moved to the repaired filesystem
                 assert "reopened on its new disk" in site.gateways["c1"].log.read_text()
-            site.recorder.start()
+            if recorder == "away":
+                site.recorder.start()
             await nothing_lost(site)
             await screen.until(lambda: screen.alarm("c1", "readings_refused", active=False),
                                ALARM_WITHIN_S, "c1: refusal over, still shown (latched)")

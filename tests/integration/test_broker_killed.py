@@ -155,3 +155,52 @@ async def test_with_no_recorder_the_gateway_resends_ever_more_rarely(
     assert len(gateway.outbox) == 10
     # Sent once, then again after 0.2, 0.6 and 1.4 s: 40 at most (every 0.2 s would be 80).
     assert 10 <= gateway.published <= 40, gateway.published
+
+
+async def test_a_recorder_that_lags_is_not_sent_the_whole_outbox_again_and_again(
+    broker: Broker, tmp_path: Path,
+) -> None:
+    """A recorder whose word comes 1.5 s after each reading (three times the gateway's wait
+    here) still confirms everything; meanwhile each reading goes out again a few times, not
+    once per wait: the wait grows while the oldest stays unconfirmed."""
+    from collections import Counter
+
+    from drivers import topics
+    from drivers.mqtt import QOS, make_client, payload_bytes
+    from drivers.wire import Recorded
+
+    site, chair = unique_site(), "chair-5"
+    clock = FakeClock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
+    mqtt = broker.settings
+    gateway = Gateway(mqtt, site, chair, clock, Spool(tmp_path / "spool.db"),
+                      confirm_by="recorder", resend_after_s=0.5)
+    copies: Counter[str] = Counter()
+    ready = asyncio.Event()
+
+    async def slow_recorder() -> None:
+        async with make_client(mqtt, "slow-" + site) as client:
+            await client.subscribe(topics.chairs_filter(site, "readings/+"), qos=QOS)
+            ready.set()
+
+            async def confirm(rid: str) -> None:
+                await asyncio.sleep(1.5)
+                word = Recorded(chair=chair, at=clock.now(), ids=[rid])
+                await client.publish(topics.recorded(site, chair), word.to_json(), qos=QOS)
+
+            pending = set()
+            async for message in client.messages:
+                rid = Reading.model_validate_json(payload_bytes(message)).id
+                copies[rid] += 1
+                task = asyncio.create_task(confirm(rid))
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+
+    async with running(slow_recorder(), gateway.run()):
+        await ready.wait()
+        await gateway.connected.wait()
+        for n in range(20):
+            assert gateway.accept(bp(chair, clock, 120 + n, 80))
+            await asyncio.sleep(0.1)
+        assert await gateway.drain(within=20)
+    assert len(copies) == 20
+    assert max(copies.values()) <= 3, copies  # one wait at 0.5 s, the next at 1 s, ...

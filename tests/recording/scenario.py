@@ -64,7 +64,8 @@ def at(hh: int, mm: int, ss: int = 0) -> datetime:
 
 def spravato_inputs(*, ack_alarm_id: str | None = None,
                     spo2_gap: tuple[datetime, datetime] | None = None,
-                    early_discharge: bool = False) -> list[WireRecord]:
+                    early_discharge: bool = False,
+                    symptoms_at: datetime | None = None) -> list[WireRecord]:
     """09:00 start (P-0042, 56 mg, lot L1); BP 128/82 at 09:02; nasal devices at 09:05 and
     09:10; SpO2 90 from 09:30:00 to 09:30:50 and 87 from 09:50:00 to 09:50:20 (every 10 s,
     97 otherwise); HR 70 with a single 130 at 09:45 and a single 55 at 10:30; BP around the
@@ -105,6 +106,11 @@ def spravato_inputs(*, ack_alarm_id: str | None = None,
         command(at(9, 50, 40), AckAlarm(at=at(9, 50, 40), by="nurse", alarm_id=ack_alarm_id))
     command(at(11, 2), Assessment(at=at(11, 2), by="nurse", sedation="none",
                                   dissociation="none", respiration="normal"))
+    if symptoms_at is not None:
+        from drivers.wire import Symptoms
+
+        command(symptoms_at, Symptoms(id="sym-1", at=symptoms_at, by="nurse",
+                                      symptoms=["severe_headache", "visual_disturbance"]))
     if early_discharge:  # refused: the two hours are not over
         command(at(10, 20), Discharge(id="early-1", at=at(10, 20), by="nurse"))
     command(at(11, 6), Discharge(at=at(11, 6), by="nurse"))

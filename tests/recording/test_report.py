@@ -172,3 +172,16 @@ def test_a_session_without_refusals_has_an_empty_list() -> None:
     data = base_report()
     assert data["refusals"] == []
     assert len(data["commands"]) == 6  # type: ignore[arg-type]
+
+
+def test_symptoms_recorded_are_in_the_report_with_their_alarm() -> None:
+    from tests.recording.scenario import at as clock
+
+    data = report(symptoms_at=clock(9, 40))
+    assert data["symptoms"] == [{"at": "2026-01-05T09:40:00.000Z", "by": "nurse",
+                                 "symptoms": ["severe_headache", "visual_disturbance"],
+                                 "note": None}]
+    alarms = [a for a in data["alarms"] if a["condition"] == "hypertensive_emergency"]  # type: ignore[union-attr,index]
+    assert len(alarms) == 1 and alarms[0]["priority"] == "high"
+    assert alarms[0]["raised_at"] == "2026-01-05T09:40:00.000Z"
+    assert base_report()["symptoms"] == []
