@@ -394,6 +394,25 @@ delay_s = {GATEWAY_OFFLINE_DELAY_S}
                 return len(accepted), missing, doubled
             await asyncio.sleep(0.25)
 
+    def seq_gaps(self) -> dict[str, list[int]]:
+        """Sequence numbers missing from the recording, per chair/device, between the first
+        and the last recorded: readings lost before the gateway took them leave a gap that
+        no ledger shows. (A gateway restart skips to its next reserved block, and a refused
+        reading keeps its number: gaps there are expected.)"""
+        db = sqlite3.connect(f"file:{self.recording}?mode=ro", uri=True, timeout=10)
+        try:
+            rows = db.execute(
+                "SELECT chair, json_extract(payload, '$.device'), json_extract(payload, '$.seq')"
+                " FROM messages WHERE type = 'reading' AND valid = 1").fetchall()
+        finally:
+            db.close()
+        seqs: dict[str, set[int]] = {}
+        for chair, device, seq in rows:
+            if seq is not None:
+                seqs.setdefault(f"{chair}/{device}", set()).add(int(seq))
+        return {name: sorted(set(range(min(s), max(s) + 1)) - s)
+                for name, s in seqs.items() if len(s) < max(s) - min(s) + 1}
+
     def resends(self) -> dict[str, int]:
         """How many times each gateway sent unconfirmed readings again (from its log)."""
         return {chair: proc.log.read_text(errors="replace").count("sending them again")
