@@ -35,7 +35,10 @@ class Slot:
 
 def slots(session: Session, now: datetime) -> list[Slot]:
     out: list[Slot] = []
+    taken = set(session.concomitant)
     for spec in session.protocol.bp_checks:
+        if spec.only_with and not taken.intersection(spec.only_with):
+            continue
         out.extend(_place(spec, session, now))
     return out
 

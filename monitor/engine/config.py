@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from drivers.wire import Kind, Priority
+from drivers.wire import ConcomitantMedicine, Kind, Priority
 
 RulePhase = Literal["pre_dose", "dosing", "observation"]
 """Phases of an open session in which a rule can apply ("ready" counts as observation)."""
@@ -147,6 +147,11 @@ class BpCheckSpec(_Frozen):
     window_before_min: float = Field(default=0.0, ge=0)
     window_after_min: float = Field(default=5.0, ge=0)
     required: bool = True
+    only_with: list[ConcomitantMedicine] = Field(
+        default_factory=list,
+        description="the check applies only to a session that recorded one of these "
+        "medicines at its start (the label: monitor BP closely with psychostimulants or MAOIs)",
+    )
 
     @model_validator(mode="after")
     def _every_needs_interval(self) -> BpCheckSpec:
@@ -212,6 +217,9 @@ def _default_protocols() -> dict[str, ProtocolConfig]:
                 _bp("pre_dose", "pre_dose"),
                 _bp("40_min", "at", offset_min=40.0, window_before_min=5.0,
                     window_after_min=10.0),
+                _bp("closer", "every", every_min=15.0, window_before_min=2.0,
+                    window_after_min=5.0, required=False,
+                    only_with=["psychostimulant", "maoi"]),
                 _bp("pre_discharge", "pre_discharge", window_before_min=20.0),
             ],
         ),

@@ -211,3 +211,31 @@ def test_reminder_of_a_check_that_vanishes_is_cleared() -> None:
     out = c.infusion_end()
     assert any("infusion+20m" in e.message for e in events(out, "bp_check_due", "cleared"))
     assert "infusion+20m" not in [b.name for b in c.state().bp_checks]
+
+
+@pytest.mark.parametrize("medicine", ["psychostimulant", "maoi"])
+def test_a_psychostimulant_or_maoi_brings_a_bp_check_every_15_minutes(medicine: str) -> None:
+    """The label: monitor BP more closely with psychostimulants or MAOIs. Reminders, not a
+    block on discharge."""
+    c = Clinic()
+    c.start(concomitant=[medicine])
+    c.bp(120, 80)
+    c.dose()
+    names = [b.name for b in c.state().bp_checks]
+    assert names == ["pre_dose", "40_min", *[f"closer+{m}m" for m in range(15, 121, 15)],
+                     "pre_discharge"]
+    first = check(c, "closer+15m")
+    assert (first.window_start, first.window_end) == (c.at(13), c.at(20))
+    assert not first.required
+    out = c.goto(minutes=13, step_s=30)
+    assert any("closer+15m due" in e.message for e in events(out, "bp_check_due", "raised"))
+    c.bp(130, 84)
+    assert check(c, "closer+15m").status == "done"
+
+
+def test_without_such_a_medicine_the_spravato_checks_are_the_three() -> None:
+    c = Clinic()
+    c.start(concomitant=["benzodiazepine"])
+    c.bp(120, 80)
+    c.dose()
+    assert [b.name for b in c.state().bp_checks] == ["pre_dose", "40_min", "pre_discharge"]
