@@ -8,9 +8,10 @@ with the input is one line on standard error and exit code 2, never a traceback.
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
@@ -321,8 +322,90 @@ def rems_due(config: Path | None, db: Path | None, as_json: bool) -> None:
                    f"{deadline.astimezone(tz):%Y-%m-%d} {state}")
 
 
-COMMANDS = [record, sessions, export, replay, report, rems_due]
+def _qa_job(job: tuple[str, str, str, EngineConfig]) -> dict[str, Any] | str:
+    """One session's report, in a worker process: a wire log file, or a session of a
+    recording. A string says why it could not be made."""
+    kind, where, source, engine = job
+    try:
+        if kind == "log":
+            log, name = wirelog.read(Path(where)), where
+        else:
+            with Store(Path(where)) as store:
+                session = store.find_session(source)
+                log = wirelog.WireLog(exporting.session_records(store, session), [],
+                                      session.id)
+                name = session.id
+        return build(log, engine, source=name).data
+    except (ReportError, KeyError, OSError, sqlite3.Error) as exc:
+        return f"{source or where}: {exc}"
+
+
+def _day(value: str, tz: Any, end: bool = False) -> datetime:
+    try:
+        day = datetime.strptime(value, "%Y-%m-%d")
+    except ValueError:
+        _fail(f"{value!r} is not a date (YYYY-MM-DD)")
+    if end:
+        day += timedelta(days=1)
+    local = day.replace(tzinfo=tz) if tz is not None else day.astimezone()
+    return local.astimezone(UTC)
+
+
+@click.command()
+@config_option
+@_db_option
+@click.option("--from", "start", required=True, metavar="DATE",
+              help="first day (YYYY-MM-DD, the site's time zone)")
+@click.option("--to", "end", required=True, metavar="DATE", help="last day, included")
+@click.option("--logs", type=click.Path(path_type=Path, file_okay=False, exists=True),
+              default=None, help="a folder of .jsonl wire logs instead of the recording")
+@click.option("--format", "fmt", type=click.Choice(["html", "json"]), default="html",
+              show_default=True)
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="processes to use (default: every core)")
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="write here instead of standard output")
+def qa(config: Path | None, db: Path | None, start: str, end: str, logs: Path | None,
+       fmt: str, workers: int | None, output: Path | None) -> None:
+    """The month at a glance: sessions, the compliance rate of each check, every failed
+    check with its evidence, alarms by priority and condition, time to acknowledge,
+    overrides, refusals and desaturation minutes, over the sessions that started between
+    --from and --to."""
+    from . import month
+
+    settings = settings_from(config)
+    tz = settings.site.zone()
+    lo, hi = _day(start, tz), _day(end, tz, end=True)
+    if hi <= lo:
+        _fail(f"--to {end} is before --from {start}")
+    jobs: list[tuple[str, str, str, EngineConfig]]
+    if logs is not None:
+        jobs = [("log", str(p), "", settings.engine) for p in month.wire_logs(logs)]
+    else:
+        path = db or settings.recorder.path
+        with _open_store(settings, db) as store:
+            rows = [r for r in store.sessions() if lo <= r.started_at < hi]
+        jobs = [("session", str(path), r.id, settings.engine) for r in rows]
+    with click.progressbar(length=len(jobs), label="sessions", file=sys.stderr) as bar:
+        reports, problems = month.build_reports(jobs, _qa_job, workers=workers,
+                                                progress=bar.update)
+    reports = [r for r in reports
+               if lo <= datetime.fromisoformat(r["session"]["started_at"].replace("Z", "+00:00"))
+               < hi]
+    for problem in problems:
+        click.echo(f"chairside: {problem}", err=True)
+    summary = month.summarize(reports, start=start, end=end)
+    out = _out(output)
+    try:
+        out.write(json.dumps(summary, indent=2) + "\n" if fmt == "json"
+                  else month.render(summary))
+    finally:
+        if out is not sys.stdout:
+            out.close()
+
+
+COMMANDS = [record, sessions, export, replay, report, rems_due, qa]
 
 """The recording's commands, registered on ``chairside`` by ``monitor.cli``."""
 
-__all__ = ["COMMANDS", "export", "record", "rems_due", "replay", "report", "sessions"]
+__all__ = ["COMMANDS", "export", "qa", "record", "rems_due", "replay", "report", "sessions"]
