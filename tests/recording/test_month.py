@@ -102,3 +102,15 @@ def test_qa_over_a_folder_of_wire_logs_on_two_cores(tmp_path: Path) -> None:
                                          "--to", "2026-01-31", "--format", "json"],
                                env={"CHAIRSIDE_CONFIG": ""})
     assert json.loads(later.stdout[later.stdout.index("{"):])["sessions"] == 0
+
+
+def test_the_month_page_renders_and_prints_in_chromium(tmp_path: Path) -> None:
+    from tests.recording.test_report_html import run_chromium
+
+    page = tmp_path / "month.html"
+    page.write_text(month.render(month.summarize(reports())), encoding="utf-8")
+    dom = run_chromium("--dump-dom", page.as_uri()).stdout.decode()
+    assert dom.count('class="bar"') == 6 and 'data-check="pulse_oximetry_throughout"' in dom
+    pdf = tmp_path / "month.pdf"
+    run_chromium(f"--print-to-pdf={pdf}", "--no-pdf-header-footer", page.as_uri())
+    assert pdf.read_bytes().startswith(b"%PDF")
