@@ -431,9 +431,25 @@ class DashboardApp(App[None]):
 
     # -- the command palette ------------------------------------------------------------
 
+    SENDS_COMMANDS: ClassVar[bool] = True
+    """False where the screen only shows (a replay): no command action runs, none is
+    offered, and their keys fall through to the screen's own (a replay's `n`)."""
+    COMMAND_ACTIONS: ClassVar[frozenset[str]] = frozenset({
+        "start_session", "dose_given", "infusion_end", "manual_bp", "assessment", "symptoms",
+        "ack", "pause_audio", "discharge", "override_discharge", "end_session",
+    })
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if not self.SENDS_COMMANDS and action in self.COMMAND_ACTIONS:
+            return False
+        return super().check_action(action, parameters)
+
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         chair = self.chair_screen()
+        if chair is not None and not self.SENDS_COMMANDS:
+            yield SystemCommand("Overview", "Back to every chair", self.action_overview)
+            return
         if chair is None:
             yield SystemCommand("Sort: urgency / chair", "Toggle the order of the tiles",
                                 self.action_toggle_sort)

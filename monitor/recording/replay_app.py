@@ -53,7 +53,9 @@ class GotoScreen(ModalScreen[str | None]):
 
 
 class ReplayApp(DashboardApp):
-    """The overview, replaying."""
+    """The overview, replaying: it shows what happened and sends nothing."""
+
+    SENDS_COMMANDS = False
 
     # Textual reads CSS_PATH beside the module that sets it: point at the dashboard's own.
     CSS_PATH = str(Path(dashboard_app.__file__).parent / str(DashboardApp.CSS_PATH))

@@ -64,3 +64,30 @@ async def test_replay_speaks_the_site_time_zone() -> None:
         await pilot.pause()
         banner = str(app.screen.query_one("#banner", Static).render())
         assert "2026-01-05 11:30:00 Europe/Berlin (UTC+01:00)" in banner, banner
+
+
+async def test_a_replays_chair_view_sends_nothing_and_n_is_the_next_alarm() -> None:
+    """On a replay's chair view the command keys do nothing (n is the next alarm, not a new
+    session), and the palette offers no command."""
+    from monitor.dashboard.forms import CommandForm
+
+    replay = Replay(WireLog(list(spravato_recording())), EngineConfig())
+    app = ReplayApp(replay, SITE, DashboardSettings(), speed=60, tz=UTC)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("space")
+        await pilot.pause()
+        app.open_chair("chair-1")
+        await pilot.pause()
+        assert app.chair_screen() is not None
+        start = replay.now
+        await pilot.press("n")
+        await pilot.pause()
+        assert not isinstance(app.screen, CommandForm)
+        assert replay.now > start  # moved to the next alarm
+        for key in ("d", "m", "s", "y", "x", "o", "e", "a", "p", "i"):
+            await pilot.press(key)
+            await pilot.pause()
+            assert not isinstance(app.screen, CommandForm), key
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Overview" in titles
+        assert not {"Start session", "Manual BP", "Discharge", "Symptoms"} & set(titles)
