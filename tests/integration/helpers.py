@@ -131,6 +131,8 @@ class Link:
 
         try:
             await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        except asyncio.CancelledError:
+            pass  # the relay is shut down with its loop: its connections end with it
         finally:
             for w in (writer, up_writer):
                 w.close()
