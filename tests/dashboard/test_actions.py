@@ -189,21 +189,21 @@ async def test_symptoms_form_asks_for_one_at_least_and_sends_them() -> None:
     from monitor.dashboard.forms import SymptomsForm
 
     app, _, recorder = make_app()
-    async with app.run_test(size=(100, 34)) as pilot:
+    async with app.run_test(size=(100, 44)) as pilot:
         feed(app, chair_state("chair-1", "observation"))
         await open_chair(app, pilot)
         await pilot.press("y")
         await pilot.pause()
         form = form_of(app)
         assert isinstance(form, SymptomsForm)
-        await pilot.click("#send")
+        await pilot.press("ctrl+s")
         await pilot.pause()
         assert "Symptoms: choose at least one" in errors(app)
         assert recorder.sent == []
         form.query_one("#symptoms", SelectionList).select("chest_pain")
         form.query_one("#symptoms", SelectionList).select("seizure")
         await type_into(pilot, "note", "clutching chest")
-        await pilot.click("#send")
+        await pilot.press("ctrl+s")
         await pilot.pause()
         command = recorder.last()
         assert isinstance(command, Symptoms)
