@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 from drivers import topics  # noqa: E402
 from drivers.mqtt import QOS, make_client  # noqa: E402
-from drivers.wire import ManualBp  # noqa: E402
+from drivers.wire import AckAlarm, ManualBp  # noqa: E402
 from tests.brokers import mosquitto_path  # noqa: E402
 from tests.faults.site import (  # noqa: E402
     GATEWAY_OFFLINE_DELAY_S,
@@ -177,17 +177,7 @@ class LongRun:
                           ALARM_WITHIN_S + 10, f"{chair}: BP entered while the engine was down")
         alarm = self.screen.alarm(chair, "bp_high")
         if alarm is not None:  # make way for the next check
-            await self.nurse.send(chair, ManualBp(at=datetime.now(UTC), by="nurse",
-                                                  systolic=120, diastolic=78))
-            await self.screen.until(lambda: self.screen.alarm(chair, "bp_high", active=False),
-                                    ALARM_WITHIN_S, "latched")
-            from drivers.wire import AckAlarm
-
-            await self.nurse.send(chair, AckAlarm(at=datetime.now(UTC), by="nurse",
-                                                  alarm_id=alarm.alarm_id))
-            await self.screen.until(lambda: not self.screen.alarm(chair, "bp_high",
-                                                                  active=None),
-                                    ALARM_WITHIN_S, "acknowledged")
+            await self.nurse.clear_bp_alarm(chair, self.screen, alarm, ALARM_WITHIN_S)
 
     async def recorder_sigkill(self) -> None:
         self.site.recorder.kill()
@@ -256,8 +246,6 @@ class LongRun:
         self.disk.repair()
         # Latched: acknowledge every chair's, so the next full disk shows anew.
         await asyncio.sleep(3)
-        from drivers.wire import AckAlarm
-
         for c in self.site.chairs:
             alarm = self.screen.alarm(c, "readings_refused", active=None)
             if alarm is not None:

@@ -640,9 +640,7 @@ class Gateway:
         if known is None:
             return False
         self._remove(known[0], key)
-        self._confirmed[key] = None
-        if len(self._confirmed) > EARLY_KEPT:
-            self._confirmed.popitem(last=False)
+        _remember(self._confirmed, key)
         return True
 
     def _resend_if_overdue(self, now: float) -> None:
@@ -670,9 +668,7 @@ class Gateway:
                 continue
             for key in inbound.payload.ids:
                 if not self._confirm(key):  # not sent by this run yet (a run before sent it)
-                    self._confirmed_early[key] = None
-                    if len(self._confirmed_early) > EARLY_KEPT:
-                        self._confirmed_early.popitem(last=False)
+                    _remember(self._confirmed_early, key)
             # The recorder keeps up (nothing it was sent waits long): the next reading the
             # broker loses is sent again soon. A recorder that lags keeps the wait growing.
             oldest = self._oldest_unconfirmed()
@@ -697,11 +693,19 @@ class Gateway:
 
 
 EARLY_KEPT = 10_000
-"""Confirmations kept for readings whose PUBACK has not been handled yet."""
+"""Reading ids kept of the recorder's word: for readings this run has not sent yet, and for
+readings confirmed lately that a batch read before the word may still hold."""
 PROBE_EVERY_S = 1.0
 """How often a disk that refuses new readings is tried again."""
 RESEND_MAX_S = 300.0
 """The longest a gateway waits, with no word from the recorder, before sending again."""
+
+
+def _remember(keys: OrderedDict[str, None], key: str) -> None:
+    """Keep ``key`` among the newest EARLY_KEPT, the oldest forgotten first."""
+    keys[key] = None
+    if len(keys) > EARLY_KEPT:
+        keys.popitem(last=False)
 
 
 def _disconnection(client: aiomqtt.Client) -> asyncio.Future[None] | None:

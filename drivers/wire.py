@@ -39,6 +39,11 @@ def format_time(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def parse_time(value: str) -> datetime:
+    """The inverse of `format_time` (any ISO 8601 time; ``Z`` for UTC); ValueError if not."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
 UtcTime = Annotated[
     datetime,
     AfterValidator(_as_utc),
@@ -647,4 +652,5 @@ __all__ = [
     "format_time",
     "json_schemas",
     "new_id",
+    "parse_time",
 ]

@@ -18,6 +18,7 @@ from typing import Any, TextIO, TypeVar
 import click
 
 from drivers.clock import WallClock
+from drivers.wire import parse_time
 from monitor.cli_support import broker_options, config_option, run_async, settings_from
 from monitor.config import Settings
 from monitor.engine import EngineConfig
@@ -63,11 +64,16 @@ def _load(settings: Settings, db: Path | None, source: str) -> tuple[wirelog.Wir
         return wirelog.read(path), str(path)
     with _open_store(settings, db) as store:
         try:
-            session = store.find_session(source)
+            log = _session_log(store, source)
         except KeyError as exc:
             _fail(str(exc.args[0]))
-        return wirelog.WireLog(exporting.session_records(store, session), [],
-                               session.id), session.id
+        return log, log.source
+
+
+def _session_log(store: Store, source: str) -> wirelog.WireLog:
+    """A recorded session's wire log; KeyError when the recording has no such session."""
+    session = store.find_session(source)
+    return wirelog.WireLog(exporting.session_records(store, session), [], session.id)
 
 
 def _out(output: Path | None) -> TextIO:
@@ -189,7 +195,7 @@ def export(config: Path | None, db: Path | None, session: str, fmt: str, anonymi
 def _parse_time(value: str, day: datetime) -> datetime:
     try:
         if "T" in value or "-" in value:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            parsed = parse_time(value)
             return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
         return datetime.combine(day.date(), time.fromisoformat(value), UTC)
     except ValueError:
@@ -331,10 +337,8 @@ def _qa_job(job: tuple[str, str, str, EngineConfig]) -> dict[str, Any] | str:
             log, name = wirelog.read(Path(where)), where
         else:
             with Store(Path(where)) as store:
-                session = store.find_session(source)
-                log = wirelog.WireLog(exporting.session_records(store, session), [],
-                                      session.id)
-                name = session.id
+                log = _session_log(store, source)
+                name = log.source
         return build(log, engine, source=name).data
     except (ReportError, KeyError, OSError, sqlite3.Error) as exc:
         return f"{source or where}: {exc}"
@@ -390,8 +394,7 @@ def qa(config: Path | None, db: Path | None, start: str, end: str, logs: Path | 
         reports, problems = month.build_reports(jobs, _qa_job, workers=workers,
                                                 progress=bar.update)
     reports = [r for r in reports
-               if lo <= datetime.fromisoformat(r["session"]["started_at"].replace("Z", "+00:00"))
-               < hi]
+               if lo <= parse_time(r["session"]["started_at"]) < hi]
     for problem in problems:
         click.echo(f"chairside: {problem}", err=True)
     summary = month.summarize(reports, start=start, end=end)

@@ -13,11 +13,11 @@ import json
 import random
 import re
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, TextIO
 
 from drivers.mqtt import PayloadDecoder
-from drivers.wire import ManualBp, Reading, StartSession, format_time
+from drivers.wire import ManualBp, Reading, StartSession, format_time, parse_time
 
 from .sessions import SAME_START
 from .store import SessionRow, Store, StoredMessage
@@ -158,7 +158,7 @@ def _scrub(value: Any, offset: timedelta) -> Any:
         return [_scrub(v, offset) for v in value]
     if isinstance(value, str) and _TIME.match(value):
         try:
-            when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            when = parse_time(value)
         except ValueError:
             return value
         return format_time(when + offset)

@@ -23,6 +23,8 @@ from datetime import datetime, timedelta, tzinfo
 from html import escape
 from typing import Any, Literal
 
+from drivers.wire import parse_time
+
 FILE_WITHIN_DAYS = 7
 
 Source = Literal["session", "clinic", "clinician"]
@@ -48,7 +50,7 @@ class Field:
 
 
 def _time(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return None if value is None else parse_time(value)
 
 
 def _local(value: str | None, tz: tzinfo | None, fmt: str = "%H:%M") -> str:

@@ -32,7 +32,7 @@ from typing import cast
 
 from drivers import topics
 from drivers.mqtt import PayloadDecoder
-from drivers.wire import AlarmEvent, ChairState, CommandResult
+from drivers.wire import AlarmEvent, ChairState, CommandResult, parse_time
 from monitor.engine import Engine, EngineConfig, Message, Output
 
 from .wirelog import WireLog, WireRecord
@@ -173,7 +173,7 @@ def _state_time(record: WireRecord) -> tuple[str, datetime] | None:
     try:
         chair = topics.parse(record.topic).chair
         obj = json.loads(record.payload)
-        when = datetime.fromisoformat(obj["at"].replace("Z", "+00:00"))
+        when = parse_time(obj["at"])
     except (topics.TopicError, ValueError, KeyError, TypeError, AttributeError):
         return None
     if chair is None or obj.get("chair") != chair or when.tzinfo is None:

@@ -34,6 +34,7 @@ from drivers.wire import (
     Symptoms,
     UnmetCondition,
     format_time,
+    parse_time,
 )
 from monitor.engine import EngineConfig
 
@@ -315,16 +316,12 @@ def build(
                       and isinstance(s.message, DoseGiven) and s.message.id in accepted}),
         alarms=[(e.at, e.priority, e.condition) for e in events if e.event == "raised"],
         discharge=info.discharged_at, spo2_limits=limits, start=start, end=span_end,
-        refusals=[(_parse_t(c["at"]), c["type"]) for c in commands if c["accepted"] is False],
+        refusals=[(parse_time(c["at"]), c["type"]) for c in commands if c["accepted"] is False],
     )
     return Report(data, series)
 
 
 # -- the parts ------------------------------------------------------------------------------
-
-
-def _parse_t(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def _commands(prepared: Prepared, outputs: list[Any], chair: str, start: datetime,

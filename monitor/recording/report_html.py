@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from html import escape
 from typing import Any
 
+from drivers.wire import parse_time
 from monitor.localtime import localize_times, zone_label
 
 from . import charts
@@ -42,7 +43,7 @@ def _time(value: str | None, tz: tzinfo | None) -> str:
 
 
 def _parse(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+    return parse_time(value) if value else None
 
 
 def _rows(rows: list[tuple[str, str]]) -> str:

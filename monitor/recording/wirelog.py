@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from drivers.wire import format_time
+from drivers.wire import format_time, parse_time
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +88,7 @@ def parse_line(text: str, line: int) -> WireRecord | BadLine:
     if not isinstance(raw_time, str):
         return BadLine(line, "no 'received_at'")
     try:
-        received_at = datetime.fromisoformat(raw_time.replace("Z", "+00:00"))
+        received_at = parse_time(raw_time)
     except ValueError:
         return BadLine(line, f"received_at {raw_time!r} is not an ISO 8601 time")
     if received_at.tzinfo is None:
