@@ -21,6 +21,8 @@ from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 import aiomqtt
+from aiomqtt.exceptions import MqttConnectError
+from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from drivers import topics
@@ -131,6 +133,28 @@ def will(topic: str, payload: BaseModel) -> aiomqtt.Will:
     return aiomqtt.Will(topic, payload.model_dump_json(exclude_none=True), qos=QOS, retain=True)
 
 
+class BrokerRefused(Exception):
+    """The broker refused this client's user name or password: trying again cannot help,
+    so the process stops and says so (exit code 2 on the command line)."""
+
+
+_REFUSED_CODES = frozenset({4, 5, 134, 135})
+"""CONNACK codes for a bad user name or password, or not authorized (MQTT 3.1.1 and 5)."""
+
+
+def refused(exc: aiomqtt.MqttError, settings: MqttSettings) -> BrokerRefused | None:
+    """The credentials error an MQTT error is, if it is one."""
+    if not isinstance(exc, MqttConnectError):
+        return None
+    rc = exc.rc
+    code = rc.value if isinstance(rc, ReasonCode) else rc
+    if code not in _REFUSED_CODES:
+        return None
+    who = f"user {settings.username!r}" if settings.username else "a client without a user name"
+    return BrokerRefused(f"the broker {settings.url()} refused {who}: "
+                         "wrong user name or password, or not allowed to connect")
+
+
 @dataclass
 class Backoff:
     """Bounded exponential backoff: 0.25, 0.5, 1, 2, ... up to ``maximum`` seconds.
@@ -187,6 +211,8 @@ async def stay_connected(
             return
         except aiomqtt.MqttError as exc:
             stop_if_cancelled(exc)
+            if (denied := refused(exc, settings)) is not None:
+                raise denied from None
             delay = backoff.next()
             if lost is not None:
                 lost(exc, delay)
@@ -300,20 +326,33 @@ async def subscribe_all(client: aiomqtt.Client, filters: Iterable[str]) -> None:
 async def connected(
     settings: MqttSettings, identifier: str, **kwargs: Any
 ) -> AsyncIterator[aiomqtt.Client]:
-    """``async with connected(settings, 'x') as client``: a convenience for one-shot tools."""
-    async with make_client(settings, identifier, **kwargs) as client:
+    """``async with connected(settings, 'x') as client``: a one-shot tool's connection. Wrong
+    credentials raise `BrokerRefused`."""
+    client = make_client(settings, identifier, **kwargs)
+    try:
+        await client.__aenter__()
+    except aiomqtt.MqttError as exc:
+        if (denied := refused(exc, settings)) is not None:
+            raise denied from None
+        raise
+    try:
         yield client
+    finally:
+        await client.__aexit__(None, None, None)
 
 
-async def retained(client: aiomqtt.Client, site: str, flt: str) -> AsyncIterator[aiomqtt.Message]:
+async def retained(
+    client: aiomqtt.Client, site: str, flt: str, user: str | None = None
+) -> AsyncIterator[aiomqtt.Message]:
     """Every retained message under ``flt``, then the end, known rather than waited for.
 
     A marker published once the subscription is acknowledged, on a topic only this client
     hears, arrives after every retained message the subscription brought: the broker routes
     to one client in order. Live (not retained) messages are skipped. The caller bounds the
-    wait for a broker that never routes the marker back (``asyncio.timeout``)."""
+    wait for a broker that never routes the marker back (``asyncio.timeout``). ``user`` is the
+    client's user name: the marker goes under it, where the broker's ACL lets it publish."""
     nonce = uuid.uuid4().hex
-    marker = topics.sync_marker(site, nonce)
+    marker = topics.sync_marker(site, nonce, user)
     await client.subscribe(flt, qos=QOS)
     await client.subscribe(marker, qos=QOS)
     await client.publish(marker, nonce.encode(), qos=QOS)

@@ -1,18 +1,24 @@
-"""The one place that builds and parses MQTT topics (wire contract v1).
+"""The one place that builds and parses MQTT topics (wire contract v1, revision 2).
 
 ::
 
     chairside/v1/{site}/chairs/{chair}/readings/{kind}
     chairside/v1/{site}/chairs/{chair}/devices/{device}/status      retained
     chairside/v1/{site}/chairs/{chair}/gateway/status               retained
-    chairside/v1/{site}/chairs/{chair}/commands
+    chairside/v1/{site}/chairs/{chair}/commands/{user}              the sender's own topic
     chairside/v1/{site}/chairs/{chair}/command-results
     chairside/v1/{site}/chairs/{chair}/state                        retained
     chairside/v1/{site}/chairs/{chair}/alarms
     chairside/v1/{site}/chairs/{chair}/recorded                     recorder -> gateway
     chairside/v1/{site}/engine/status                               retained
 
-    chairside/sync/{site}/{nonce}       a process's own marker, outside the site's tree
+    chairside/sync/{user}/{site}/{nonce}    a client's own marker, outside the site's tree
+
+A command is published under its sender's user name, where the broker's ACL lets only that
+user publish: the broker vouches for who sent it (revision 2; revision 1 had one
+``commands`` topic per chair and believed the payload's ``by``). A command on the bare
+``commands`` topic still parses, with no sender, so that a receiver can refuse it and say
+why.
 """
 
 from __future__ import annotations
@@ -24,6 +30,9 @@ from typing import Literal
 from drivers.wire import KINDS, AlarmEvent, ChairState, CommandResult
 
 ROOT = "chairside/v1"
+SYNC_ROOT = "chairside/sync"
+ANONYMOUS = "anonymous"
+"""The user level of a marker topic for a client that connects without a user name."""
 _IDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 TopicType = Literal[
@@ -62,6 +71,8 @@ class Topic:
     chair: str | None = None
     kind: str | None = None
     device: str | None = None
+    user: str | None = None
+    """The sender of a command, as its topic names it (None on the revision 1 topic)."""
 
     def __str__(self) -> str:
         return build(self)
@@ -85,8 +96,10 @@ def gateway_status(site: str, chair: str) -> str:
     return f"{_chair(site, chair)}/gateway/status"
 
 
-def commands(site: str, chair: str) -> str:
-    return f"{_chair(site, chair)}/commands"
+def commands(site: str, chair: str, user: str | None = None) -> str:
+    """Where ``user`` sends a command for ``chair`` (no user: the revision 1 topic)."""
+    base = f"{_chair(site, chair)}/commands"
+    return base if user is None else f"{base}/{check_ident(user, 'user name')}"
 
 
 def command_results(site: str, chair: str) -> str:
@@ -118,12 +131,14 @@ def engine_status(site: str) -> str:
     return f"{ROOT}/{check_ident(site, 'site')}/engine/status"
 
 
-def sync_marker(site: str, nonce: str) -> str:
+def sync_marker(site: str, nonce: str, user: str | None = None) -> str:
     """A topic only its publisher subscribes to. The broker routes a message to a client in
     order, so the marker, published after a subscription is acknowledged, arrives after every
     retained message that subscription brought (outside ``chairside/v1`` so that no screen or
-    recording sees it)."""
-    return f"chairside/sync/{check_ident(site, 'site')}/{check_ident(nonce, 'nonce')}"
+    recording sees it; under the client's user name, the one place the ACL lets a reader such
+    as QA publish)."""
+    who = ANONYMOUS if user is None else check_ident(user, "user name")
+    return f"{SYNC_ROOT}/{who}/{check_ident(site, 'site')}/{check_ident(nonce, 'nonce')}"
 
 
 def site_filter(site: str) -> str:
@@ -150,7 +165,7 @@ def build(topic: Topic) -> str:
         case "gateway_status":
             return gateway_status(topic.site, chair)
         case "command":
-            return commands(topic.site, chair)
+            return commands(topic.site, chair, topic.user)
         case "command_result":
             return command_results(topic.site, chair)
         case "state":
@@ -192,6 +207,8 @@ def parse(topic: str) -> Topic:
         if leaf[1] not in KINDS:
             raise TopicError(f"{topic!r}: reading kind {leaf[1]!r} is not one of {list(KINDS)}")
         return Topic("reading", site, chair, kind=leaf[1])
+    if len(leaf) == 2 and leaf[0] == "commands":
+        return Topic("command", site, chair, user=check_ident(leaf[1], "user name"))
     if len(leaf) == 3 and leaf[0] == "devices" and leaf[2] == "status":
         return Topic("device_status", site, chair, device=check_ident(leaf[1], "device"))
     raise TopicError(f"{topic!r} is not a chairside/v1 topic")

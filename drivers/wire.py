@@ -363,6 +363,10 @@ class CommandResult(WireModel):
     accepted: bool
     at: UtcTime
     reasons: list[str] = Field(default_factory=list)
+    by: str | None = Field(default=None, description="who sent it: the user its topic names, "
+                           "or on a site without sign-in the command's own by")
+    role: str | None = Field(default=None, description="the sender's role in the site's user "
+                             "directory (none: no directory, or not an enabled user)")
 
 
 # --- Alarms ------------------------------------------------------------------------------

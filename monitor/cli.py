@@ -92,7 +92,7 @@ def engine(config: Path | None, broker: str | None, site: str | None) -> None:
         fail_config("mqtt.port = 0: the embedded broker that `chairside engine` hosts for the "
                     "other processes needs a fixed port")
     service = EngineService(settings.mqtt, settings.site.id, settings.engine, WallClock(),
-                            chairs=list(settings.gateway.chairs))
+                            chairs=list(settings.gateway.chairs), users=settings.access.users)
 
     async def go() -> None:
         if not hosting:

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
+from drivers.mqtt import BrokerRefused
 from monitor.config import ConfigError, Settings, SiteSettings, load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -113,3 +114,6 @@ def run_async(coro: Coroutine[Any, Any, int | None]) -> int:
         return asyncio.run(main()) or 0
     except KeyboardInterrupt:
         return 130
+    except BrokerRefused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

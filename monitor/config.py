@@ -135,6 +135,23 @@ class DashboardSettings(BaseModel):
     serve_port: int = Field(default=8000, ge=1, le=65535)
 
 
+class AccessSettings(BaseModel):
+    """``[access]``: who may sign in, and for how long a screen stays unlocked."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    users: Path | None = Field(
+        default=None,
+        description="the site's user directory (written by `chairside users`); absent: no "
+        "sign-in, and the broker must then accept anonymous clients on loopback only",
+    )
+    idle_lock_s: float = Field(
+        default=300.0, gt=0, le=86400,
+        description="wall seconds without a key or click after which a screen asks for the "
+        "password again before any command",
+    )
+
+
 class RecorderSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -157,6 +174,7 @@ class Settings(BaseSettings):
     demo: DemoSettings = Field(default_factory=DemoSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     recorder: RecorderSettings = Field(default_factory=RecorderSettings)
+    access: AccessSettings = Field(default_factory=AccessSettings)
     log_level: str = Field(default="WARNING", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
 
 

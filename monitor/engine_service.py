@@ -23,6 +23,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from pathlib import Path
 
 import aiomqtt
 
@@ -50,6 +51,8 @@ from drivers.wire import (
     Reading,
 )
 from monitor import __version__
+from monitor.access.directory import DirectoryError, load
+from monitor.access.roles import Role
 from monitor.engine import Engine, EngineConfig
 
 log = logging.getLogger(__name__)
@@ -77,6 +80,39 @@ class SeenIds:
         return False
 
 
+class UsersFile:
+    """The site's user directory, read again when the file changes: a user disabled by
+    `chairside users` can send nothing more, without restarting the engine."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._stamp: tuple[int, int] | None = None
+        self._roles: dict[str, Role] = {}
+        self.roles()  # a directory that cannot be read stops the engine at its start
+
+    def roles(self) -> dict[str, Role]:
+        try:
+            st = self.path.stat()
+            stamp = (st.st_mtime_ns, st.st_size)
+        except OSError as exc:
+            if self._stamp is None:
+                raise DirectoryError(f"{self.path}: {exc.strerror}") from None
+            log.error("engine: user directory %s: %s; keeping the users read before",
+                      self.path, exc.strerror)
+            return self._roles
+        if stamp != self._stamp:
+            try:
+                found = load(self.path)
+            except DirectoryError:
+                if self._stamp is None:
+                    raise
+                log.exception("engine: keeping the users read before")
+                return self._roles
+            self._roles = {name: u.role for name, u in found.enabled().items()}
+            self._stamp = stamp
+        return self._roles
+
+
 class EngineService:
     def __init__(
         self,
@@ -90,11 +126,15 @@ class EngineService:
         state_min_interval_s: float = 0.25,
         restore_wait_s: float = 1.0,
         on_output: Callable[[Output], None] | None = None,
+        users: Path | None = None,
     ) -> None:
         self.mqtt = mqtt
         self.site = site
         self.clock = clock
         self.engine = Engine(config)
+        self._users = UsersFile(users) if users is not None else None
+        if self._users is not None:
+            self.engine.roles = self._users.roles()
         # The site's chairs, where it names them: a message for any other chair is refused,
         # so a stray or hostile client cannot put a ghost chair on every screen.
         self.chairs = frozenset(chairs)
@@ -137,7 +177,10 @@ class EngineService:
             return
         if key is not None and self._seen.seen(key):
             return
-        self._emit(self.engine.handle(chair, message, now))
+        sender = inbound.topic.user
+        if self._users is not None and inbound.topic.type == "command":
+            self.engine.roles = self._users.roles()
+        self._emit(self.engine.handle(chair, message, now, sender))
 
     def tick(self, now: datetime) -> None:
         self._emit(self.engine.tick(now))
@@ -199,7 +242,8 @@ class EngineService:
 
     async def _session(self, client: aiomqtt.Client) -> None:
         self._unacked = []  # message ids belong to a connection
-        for flt in ("readings/+", "devices/+/status", "gateway/status", "commands"):
+        for flt in ("readings/+", "devices/+/status", "gateway/status", "commands/+",
+                    "commands"):
             await client.subscribe(topics.chairs_filter(self.site, flt), qos=QOS)
         await client.publish(
             topics.engine_status(self.site), self._status("online").to_json(), qos=QOS,
@@ -221,7 +265,7 @@ class EngineService:
         unreadable: list[str] = []
         try:
             async with asyncio.timeout(self.restore_wait_s):
-                async for message in retained(client, self.site, flt):
+                async for message in retained(client, self.site, flt, self.mqtt.username):
                     inbound = self.decoder.decode(
                         message.topic.value, payload_bytes(message), retained=True
                     )

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from drivers import topics
-from drivers.mqtt import MqttSettings, PayloadDecoder, make_client, payload_bytes, retained
+from drivers.mqtt import MqttSettings, PayloadDecoder, connected, payload_bytes, retained
 from drivers.wire import DeviceStatus, EngineStatus, GatewayStatus
 
 STALE_AFTER_S = 30.0
@@ -80,9 +80,10 @@ async def read_site(mqtt: MqttSettings, site: str, now: datetime,
     """Every retained status of ``site``, read on a clean connection of its own."""
     status = SiteStatus(now=now)
     decoder = PayloadDecoder()
-    async with make_client(mqtt, f"chairside-status-{uuid.uuid4().hex[:8]}") as client:
+    async with connected(mqtt, f"chairside-status-{uuid.uuid4().hex[:8]}") as client:
         async with asyncio.timeout(within):
-            async for message in retained(client, site, topics.site_filter(site)):
+            async for message in retained(client, site, topics.site_filter(site),
+                                          mqtt.username):
                 inbound = decoder.decode(message.topic.value, payload_bytes(message), True)
                 if inbound is None:
                     continue

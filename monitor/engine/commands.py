@@ -8,6 +8,7 @@ when it breaks the protocol's plan (it was given): the answer then carries notes
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from drivers.wire import (
@@ -25,6 +26,7 @@ from drivers.wire import (
     StartSession,
     Symptoms,
 )
+from monitor.access.roles import Role, refusal
 
 from .chair import Chair
 from .readings import BpSample, manual_bp_value, show_time, value_time
@@ -34,16 +36,45 @@ Outcome = tuple[list[str], list[AlarmEvent], list[str]]
 """Refusal reasons (empty: applied), the alarm events applying it caused, and notes."""
 
 
-def apply(chair: Chair, cmd: Command, now: datetime) -> tuple[CommandResult, list[AlarmEvent]]:
-    """Apply one command to a chair; the result says whether it was applied and why not."""
+def apply(
+    chair: Chair, cmd: Command, now: datetime, *, sender: str | None = None,
+    roles: Mapping[str, Role] | None = None,
+) -> tuple[CommandResult, list[AlarmEvent]]:
+    """Apply one command to a chair; the result says whether it was applied and why not.
+
+    ``sender`` is the user its topic names (the broker let only that user publish there);
+    ``roles`` the site's enabled users. With a directory, a command needs a sender whose role
+    may send it, and a ``by`` that is that sender. Without one (a site with no sign-in, on
+    one machine), ``by`` is believed, as it must then be."""
     at = _when(cmd.at, now, chair.config.clock_skew_s)
     chair.forget_evaluation()
-    reasons, events, notes = _dispatch(chair, cmd, at, now)
+    role = None if roles is None or sender is None else roles.get(sender)
+    reasons = identify(cmd, sender, roles)
+    events: list[AlarmEvent] = []
+    notes: list[str] = []
+    if not reasons:
+        reasons, events, notes = _dispatch(chair, cmd, at, now, role)
     result = CommandResult(
         id=cmd.id, chair=chair.id, type=cmd.type, accepted=not reasons, at=now,
-        reasons=reasons or notes,
+        reasons=reasons or notes, by=sender or cmd.by, role=role,
     )
     return result, events
+
+
+def identify(cmd: Command, sender: str | None, roles: Mapping[str, Role] | None) -> list[str]:
+    """Why the sender may not send this command (empty: it may)."""
+    if sender is not None and cmd.by != sender:
+        return [f"the command claims to be by {cmd.by!r} but was sent by {sender!r}"]
+    if roles is None:
+        return []
+    if sender is None:
+        return ["a command must be sent under its sender's own topic "
+                "(chairs/<chair>/commands/<user>): this site signs its users in"]
+    role = roles.get(sender)
+    if role is None:
+        return [f"{sender!r} is not an enabled user of this site"]
+    why = refusal(role, sender, cmd.type)
+    return [why] if why else []
 
 
 def _when(at: datetime, now: datetime, skew_s: float) -> datetime:
@@ -51,7 +82,7 @@ def _when(at: datetime, now: datetime, skew_s: float) -> datetime:
 
 
 def _dispatch(
-    chair: Chair, cmd: Command, at: datetime, now: datetime
+    chair: Chair, cmd: Command, at: datetime, now: datetime, role: Role | None
 ) -> Outcome:
     if isinstance(cmd, StartSession):
         return _start(chair, cmd, at, now)
@@ -81,7 +112,7 @@ def _dispatch(
         session.assessment = cmd.model_copy(update={"at": at})
         return [], [], []
     if isinstance(cmd, Discharge):
-        return _discharge(chair, session, cmd, now)
+        return _discharge(chair, session, cmd, now, role)
     if isinstance(cmd, EndSession):
         session.end(now, cmd.reason)
         return [], chair.book.clear_all(now, "session ended"), []
@@ -171,7 +202,9 @@ def _manual_bp(chair: Chair, session: Session, cmd: ManualBp, at: datetime,
     session.add_bp(BpSample(at, float(cmd.systolic), float(cmd.diastolic), cmd.id))
 
 
-def _discharge(chair: Chair, session: Session, cmd: Discharge, now: datetime) -> Outcome:
+def _discharge(
+    chair: Chair, session: Session, cmd: Discharge, now: datetime, role: Role | None
+) -> Outcome:
     if session.first_dose_at is None:
         return ["no dose was given; use end_session to close the session"], [], []
     ready = chair.readiness(now)
@@ -179,9 +212,12 @@ def _discharge(chair: Chair, session: Session, cmd: Discharge, now: datetime) ->
     if unmet:
         if cmd.override_reason is None:
             return unmet, [], []
-        if not chair.config.may_override(cmd.by):
-            roles = ", ".join(chair.config.discharge_override_roles)
-            return [*unmet, f"{cmd.by!r} may not override; allowed roles: {roles} "
+        allowed = ", ".join(chair.config.discharge_override_roles)
+        if role is not None and not chair.config.may_override(role):
+            return [*unmet, f"{cmd.by!r} ({role}) may not override; allowed roles: "
+                    f"{allowed}"], [], []
+        if role is None and not chair.config.may_override(cmd.by):
+            return [*unmet, f"{cmd.by!r} may not override; allowed roles: {allowed} "
                     "(give by as role or role:name)"], [], []
     session.discharge(now, cmd.by, cmd.override_reason, unmet)
     return [], chair.book.clear_all(now, "patient discharged"), []

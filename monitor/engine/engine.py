@@ -8,7 +8,7 @@ the same ids.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
 from drivers.wire import (
@@ -29,6 +29,7 @@ from drivers.wire import (
     StartSession,
     Symptoms,
 )
+from monitor.access.roles import Role
 
 from . import commands
 from .chair import Chair
@@ -66,14 +67,19 @@ class Engine:
         answers, building each chair's complete state is most of the work."""
         self.config = config
         self.publish_states = publish_states
+        self.roles: Mapping[str, Role] | None = None
+        """The site's enabled users and their roles; None on a site without sign-in."""
         self._chairs: dict[str, Chair] = {}
 
     def ensure_chair(self, chair: str) -> None:
         """Make a chair known, so the overview shows it before its first reading."""
         self._chair(chair)
 
-    def handle(self, chair: str, message: Message, now: datetime) -> list[Output]:
-        """Take one message for ``chair`` (the chair of its topic) at ``now``.
+    def handle(
+        self, chair: str, message: Message, now: datetime, sender: str | None = None
+    ) -> list[Output]:
+        """Take one message for ``chair`` (the chair of its topic) at ``now``; for a command,
+        ``sender`` is the user its topic names.
 
         Returns the alarm events it caused, the command's result for a command, and the
         chair's complete new state. A redelivered reading or command (same id) changes
@@ -85,7 +91,7 @@ class Engine:
             earlier = c.results.get(message.id)
             if earlier is not None:
                 return [earlier]
-            result, events = commands.apply(c, message, now)
+            result, events = commands.apply(c, message, now, sender=sender, roles=self.roles)
             c.remember(result)
             out.extend(events)
             out.extend(c.evaluate(now))

@@ -16,6 +16,7 @@ from drivers import topics
          topics.Topic("device_status", "north", "chair-1", device="cuff")),
         (topics.gateway_status("north", "chair-1"), topics.Topic("gateway_status", "north", "chair-1")),
         (topics.commands("north", "c2"), topics.Topic("command", "north", "c2")),
+        (topics.commands("north", "c2", "ana"), topics.Topic("command", "north", "c2", user="ana")),
         (topics.command_results("north", "c2"), topics.Topic("command_result", "north", "c2")),
         (topics.state("north", "c2"), topics.Topic("state", "north", "c2")),
         (topics.alarms("north", "c2"), topics.Topic("alarm", "north", "c2")),
