@@ -18,6 +18,7 @@ import click
 from drivers.clock import WallClock
 from drivers.wire import json_schemas
 from monitor import __version__
+from monitor.access.commands import users_group
 from monitor.cli_support import (
     broker_options,
     config_option,
@@ -155,18 +156,22 @@ def decode(config: Path | None, protocol: str, frames: tuple[str, ...]) -> None:
 
 
 @main.command()
-@config_option
-def status(config: Path | None) -> None:
+@broker_options
+def status(config: Path | None, broker: str | None, site: str | None) -> None:
     """The site at a glance: engine, gateways, spools and devices, from their retained
     statuses. Exit 0 when every part is live and every device connected, 1 when not (each
     problem on a line), 2 when the configuration or the broker cannot be used."""
     import aiomqtt
 
+    from drivers.mqtt import BrokerRefused
     from monitor.site_status import read_site
 
-    settings = settings_from(config)
+    settings = settings_from(config, broker, site)
     try:
         found = asyncio.run(read_site(settings.mqtt, settings.site.id, datetime.now(UTC)))
+    except BrokerRefused as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
     except (aiomqtt.MqttError, TimeoutError, OSError) as exc:
         click.echo(f"chairside: broker {settings.mqtt.url()} cannot be read: {exc}", err=True)
         sys.exit(2)
@@ -186,7 +191,7 @@ def check_config(config: Path | None) -> None:
     click.echo(settings.model_dump_json(indent=2, exclude={"mqtt": {"password"}}))
 
 
-for _command in (*device_commands(), serve, *RECORDING_COMMANDS):
+for _command in (*device_commands(), serve, *RECORDING_COMMANDS, users_group):
     main.add_command(_command)
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from drivers.mqtt import MqttSettings
@@ -71,7 +72,10 @@ class Mosquitto:
 
     kind = "mosquitto"
 
-    def __init__(self, workdir: Path, binary: str, autosave_interval: int = 1) -> None:
+    def __init__(self, workdir: Path, binary: str, autosave_interval: int = 1,
+                 extra_config: Sequence[str] = ()) -> None:
+        """``extra_config``: lines after the defaults (a later line wins), e.g. a password
+        file, an ACL, ``allow_anonymous false`` or a TLS listener."""
         self.workdir = workdir
         self.binary = binary
         self.port = free_port()
@@ -93,6 +97,7 @@ class Mosquitto:
             # As root, Mosquitto drops to the mosquitto user, who cannot write in the tests'
             # private folders: no persistence, no log. Stay as the caller instead.
             lines.append("user root")
+        lines.extend(extra_config)
         self.conf.write_text("\n".join(lines) + "\n")
         self.proc: subprocess.Popen[bytes] | None = None
 

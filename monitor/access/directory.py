@@ -93,7 +93,7 @@ def load(path: Path) -> Directory:
             check_ident(name, "user name")
             users[name] = User.model_validate(entry)
         except (ValueError, ValidationError) as exc:
-            raise DirectoryError(f"{path}: user {name!r}: {_short(exc)}") from None
+            raise DirectoryError(f"{path}: user {name!r}: {describe(exc)}") from None
     return Directory(site, users, path)
 
 
@@ -113,7 +113,7 @@ def save(directory: Directory) -> None:
     for name in sorted(directory.users):
         user = directory.users[name]
         lines.append("")
-        lines.append(f"[users.{name}]")
+        lines.append(f"[users.{_toml(name)}]")
         for key, value in user.model_dump(exclude_defaults=True).items():
             lines.append(f"{key} = {_toml(value)}")
     tmp = directory.path.with_name(directory.path.name + ".tmp")
@@ -128,9 +128,11 @@ def _toml(value: Any) -> str:
     return f'"{text}"'
 
 
-def _short(exc: Exception) -> str:
+def describe(exc: Exception) -> str:
+    """One line for a validation error or any other ValueError."""
     if isinstance(exc, ValidationError):
         return "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'entry'}: {e['msg']}" for e in exc.errors()
+            f"{'.'.join(str(p) for p in e['loc']) or 'entry'}: {e['msg']}".replace(
+                "entry: Value error, ", "") for e in exc.errors()
         )
     return str(exc)
