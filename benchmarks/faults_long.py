@@ -90,7 +90,7 @@ class LongRun:
         self.device = Proc("device-c1", ["simulate", "--protocol", "nonin-8", "--name", "usb",
                                          "--dir", str(workdir / "ports")], workdir)
         self.screen = Screen(self.site.mqtt, self.site.site)
-        self.nurse = Nurse(self.site.mqtt, self.site.site)
+        self.nurse = Nurse(self.site.nurse_mqtt, self.site.site)
         self.tally: dict[str, Tally] = defaultdict(Tally)
 
     async def start(self) -> None:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import aiomqtt
+from pydantic import SecretStr
 
 from drivers import topics
 from drivers.ledger import read_ledger
@@ -46,6 +47,9 @@ from drivers.wire import (
     Reading,
     StartSession,
 )
+from monitor.access.commands import write_files
+from monitor.access.directory import Directory, User, new
+from monitor.access.passwords import hash_password
 from tests.brokers import Mosquitto
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -211,7 +215,7 @@ class Nurse:
             while True:
                 try:
                     async with make_client(self.mqtt, "nurse-" + uuid.uuid4().hex[:8]) as c:
-                        await c.publish(topics.commands(self.site, chair),
+                        await c.publish(topics.commands(self.site, chair, self.mqtt.username),
                                         command.to_json(), qos=QOS)
                         return
                 except aiomqtt.MqttError:
@@ -259,21 +263,52 @@ class Site:
 
     def __init__(self, workdir: Path, binary: str, chairs: list[str], *,
                  autosave_interval: int = 3600, spool_capacity: int = 200_000,
-                 spool_dir: Path | None = None) -> None:
+                 spool_dir: Path | None = None, signed_in: bool = False) -> None:
+        """``signed_in``: every process, the screen and the nurse connect with their own user
+        and password, and the broker enforces the ACL that `chairside users` writes."""
         self.workdir = workdir
         self.site = "f" + uuid.uuid4().hex[:8]
         self.chairs = chairs
         (workdir / "broker").mkdir(parents=True, exist_ok=True)
+        self.directory = self._users(workdir / "access") if signed_in else None
+        extra = [] if self.directory is None else [
+            "allow_anonymous false", f"password_file {self.directory.passwd_path}",
+            f"acl_file {self.directory.acl_path}"]
         # Autosave once an hour: a SIGKILL loses whatever the broker held in memory only.
-        self.broker = Mosquitto(workdir / "broker", binary, autosave_interval=autosave_interval)
+        self.broker = Mosquitto(workdir / "broker", binary, autosave_interval=autosave_interval,
+                                extra_config=extra)
         self.spool_dir = spool_dir or workdir / "spool"
         self.recording = workdir / "recording.db"
         self.config = workdir / "config.toml"
         self._write_config(spool_capacity)
-        self.engine = Proc("engine", ["engine", "--config", str(self.config)], workdir)
-        self.recorder = Proc("recorder", ["record", "--config", str(self.config)], workdir)
+        self.engine = Proc("engine", ["engine", "--config", str(self.config),
+                                      *self._broker_arg("engine")], workdir)
+        self.recorder = Proc("recorder", ["record", "--config", str(self.config),
+                                          *self._broker_arg("recorder")], workdir)
         self.gateways = {chair: self._gateway(chair) for chair in chairs}
         self.extra: dict[str, Reading] = {}  # readings the test published itself
+
+    def _users(self, folder: Path) -> Directory:
+        folder.mkdir(parents=True, exist_ok=True)
+        directory = new(folder / "users.toml", self.site)
+        people = {"engine": User(role="engine"), "recorder": User(role="recorder"),
+                  "nurse": User(role="nurse"), "screen": User(role="qa"),
+                  **{f"gw-{c}": User(role="gateway", chair=c) for c in self.chairs}}
+        for name, user in people.items():
+            directory = directory.with_user(name, user)
+        write_files(directory, {name: hash_password(self.password(name), iterations=1000)
+                                for name in people})
+        return directory
+
+    @staticmethod
+    def password(user: str) -> str:
+        return f"pw-of-{user}"
+
+    def _broker_arg(self, user: str, port: int | None = None) -> list[str]:
+        if self.directory is None:
+            return [] if port is None else ["--broker", f"mqtt://127.0.0.1:{port}"]
+        port = port or self.broker.port
+        return ["--broker", f"mqtt://{user}:{self.password(user)}@127.0.0.1:{port}"]
 
     def _write_config(self, spool_capacity: int) -> None:
         chairs = "\n".join(
@@ -298,6 +333,7 @@ confirm_by = "recorder"
 {chairs}
 [recorder]
 path = "{self.recording}"
+{f'[access]{chr(10)}users = "{self.directory.path}"' if self.directory else ""}
 [engine]
 state_interval_s = 1.0
 [engine.technical.gateway_offline]
@@ -310,9 +346,7 @@ delay_s = {GATEWAY_OFFLINE_DELAY_S}
 
     def _gateway(self, chair: str, port: int | None = None) -> Proc:
         argv = ["gateway", "--config", str(self.config), "--chair", chair,
-                "--ledger", str(self.ledger(chair))]
-        if port is not None:
-            argv += ["--broker", f"mqtt://127.0.0.1:{port}"]
+                "--ledger", str(self.ledger(chair)), *self._broker_arg(f"gw-{chair}", port)]
         return Proc(f"gateway-{chair}", argv, self.workdir)
 
     def reroute(self, chair: str, port: int) -> Proc:
@@ -323,8 +357,20 @@ delay_s = {GATEWAY_OFFLINE_DELAY_S}
 
     @property
     def mqtt(self) -> MqttSettings:
+        """What the test's screen connects as (on a signed-in site, a QA user: it reads all
+        and can publish nothing)."""
+        return self.as_user("screen")
+
+    @property
+    def nurse_mqtt(self) -> MqttSettings:
+        return self.as_user("nurse")
+
+    def as_user(self, user: str) -> MqttSettings:
+        signed = self.directory is not None
         return MqttSettings(broker="external", host="127.0.0.1", port=self.broker.port,
-                            keepalive_s=KEEPALIVE_S, reconnect_max_s=0.5)
+                            keepalive_s=KEEPALIVE_S, reconnect_max_s=0.5,
+                            username=user if signed else None,
+                            password=SecretStr(self.password(user)) if signed else None)
 
     def start(self) -> None:
         self.broker.start()

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from drivers import topics
-from drivers.mqtt import QOS, make_client
+from drivers.mqtt import QOS, BrokerRefused, connected, make_client
 from drivers.wire import ManualBp
 from tests.brokers import mosquitto_path
 from tests.faults.site import (
@@ -64,7 +64,7 @@ def binary() -> str:
 async def live(site: Site) -> AsyncIterator[tuple[Screen, Nurse]]:
     """The site running, a screen watching it and a nurse with a dosed session per chair."""
     with running_site(site):
-        screen, nurse = Screen(site.mqtt, site.site), Nurse(site.mqtt, site.site)
+        screen, nurse = Screen(site.mqtt, site.site), Nurse(site.nurse_mqtt, site.site)
         task = asyncio.create_task(screen.run())
         try:
             await site.up(screen)
@@ -107,9 +107,14 @@ def grown(site: Site, chair: str, device: str, since: int) -> int:
 
 # -- the broker ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("how", ["stop", "sigkill"])
-async def test_broker_down_and_back(tmp_path: Path, binary: str, how: str) -> None:
-    site = Site(tmp_path, binary, CHAIRS)
+@pytest.mark.parametrize(("how", "signed_in"),
+                         [("stop", False), ("sigkill", False), ("sigkill", True)])
+async def test_broker_down_and_back(tmp_path: Path, binary: str, how: str,
+                                    signed_in: bool) -> None:
+    """Signed in, every process has its own user and the broker's ACL: what the gateways,
+    engine and recorder publish after reconnecting (wills, restore markers, confirmations)
+    is all allowed, and nothing is lost to it."""
+    site = Site(tmp_path, binary, CHAIRS, signed_in=signed_in)
     async with live(site) as (screen, nurse):
         site.broker.stop() if how == "stop" else site.broker.kill()
         await asyncio.sleep(5)  # the gateways spool meanwhile
@@ -121,6 +126,10 @@ async def test_broker_down_and_back(tmp_path: Path, binary: str, how: str) -> No
         await alarms_work(site, screen, nurse)
         await nothing_lost(site)
         assert all(p.alive for p in site.processes()), site.logs()
+        if signed_in:
+            with pytest.raises(BrokerRefused):
+                async with connected(site.as_user("nobody"), "anonymous-probe"):
+                    pass
 
 
 # -- the engine ---------------------------------------------------------------------------
