@@ -101,9 +101,15 @@ def engine(config: Path | None, broker: str | None, site: str | None) -> None:
             return
         # One machine and no Mosquitto: the engine hosts the broker, on loopback, and the
         # gateways, dashboards and recorder with the same configuration connect to it.
+        from monitor.access.directory import load
+        from monitor.access.passwords import read_file
         from monitor.broker import embedded_broker
 
-        async with embedded_broker(settings.mqtt) as live:
+        users = None
+        if settings.access.users is not None:
+            directory = load(settings.access.users)
+            users = (directory, read_file(directory.passwd_path))
+        async with embedded_broker(settings.mqtt, users) as live:
             service.mqtt = live
             await service.run()
 

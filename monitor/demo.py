@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import sys
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,6 +26,7 @@ from drivers import topics
 from drivers.clock import SimClock
 from drivers.gateway import Gateway
 from drivers.mqtt import QOS, MqttSettings, make_client, stay_connected
+from monitor.access import demo_users
 from monitor.broker import embedded_broker
 from monitor.config import Settings
 from monitor.engine_service import EngineService
@@ -81,7 +83,8 @@ async def run_nurse(
                 await asyncio.sleep(min(clock.wall_delay(wait), 0.5))
                 continue
             payload = step.command.model_copy(update={"at": clock.now()})
-            await client.publish(topics.commands(site, chair), payload.to_json(), qos=QOS)
+            await client.publish(topics.commands(site, chair, mqtt.username), payload.to_json(),
+                                 qos=QOS)
             pending.pop(0)
 
     await stay_connected(mqtt, lambda: make_client(mqtt, f"chairside-demo-nurse-{site}"),
@@ -107,12 +110,23 @@ async def run_demo(
     plan = plan_chairs(settings, chairs, clock.now())
     site = settings.site.id
     mqtt = settings.mqtt
+    embedded = mqtt.broker == "embedded"
+    # The embedded broker signs everyone in, as a clinic's does: users made for this run.
+    users = demo_users.make(Path(tempfile.mkdtemp(prefix="chairside-demo-")), site,
+                            [c.chair for c in plan]) if embedded else None
     broker_cm = (
-        embedded_broker(mqtt) if mqtt.broker == "embedded" else contextlib.nullcontext(mqtt)
+        embedded_broker(mqtt, (users.directory, users.hashes)) if users is not None
+        else contextlib.nullcontext(mqtt)
     )
+
+    def as_user(live: MqttSettings, user: str) -> MqttSettings:
+        return live if users is None else users.settings(live, user)
+
     async with broker_cm as live:
         engine = EngineService(
-            live, site, settings.engine, clock, chairs=[c.chair for c in plan]
+            as_user(live, "engine"), site, settings.engine, clock,
+            chairs=[c.chair for c in plan],
+            users=users.directory.path if users is not None else None,
         )
         tasks: list[asyncio.Task[None]] = [asyncio.create_task(engine.run(), name="engine")]
         await asyncio.wait_for(engine.connected.wait(), timeout=15)
@@ -121,13 +135,13 @@ async def run_demo(
             # QA can list, replay and report the demo's sessions afterwards.
             record.parent.mkdir(parents=True, exist_ok=True)
             store = Store(record)
-            recorder = Recorder(live, site, store, clock)
+            recorder = Recorder(as_user(live, "recorder"), site, store, clock)
             tasks.append(asyncio.create_task(recorder.run(), name="recorder"))
             await asyncio.wait_for(recorder.connected.wait(), timeout=15)
         steps: list[tuple[str, Step]] = []
         gateways: list[tuple[DemoChair, Gateway]] = []
         for c in plan:
-            gateway = Gateway(live, site, c.chair, clock)
+            gateway = Gateway(as_user(live, f"gw-{c.chair}"), site, c.chair, clock)
             gateways.append((c, gateway))
             tasks.append(asyncio.create_task(gateway.run(), name=f"gateway-{c.chair}"))
             steps += [
@@ -138,7 +152,8 @@ async def run_demo(
             ]
         nurse_ready, go = asyncio.Event(), asyncio.Event()
         tasks.append(asyncio.create_task(
-            run_nurse(live, site, clock, steps, ready=nurse_ready, go=go), name="nurse"))
+            run_nurse(as_user(live, "nurse"), site, clock, steps, ready=nurse_ready, go=go),
+            name="nurse"))
         await asyncio.wait_for(
             asyncio.gather(nurse_ready.wait(), *(g.connected.wait() for _, g in gateways)),
             timeout=15,
@@ -159,14 +174,15 @@ async def run_demo(
                     file=out,
                     flush=True,
                 )
-                feed = asyncio.create_task(print_feed(live, site, clock, out), name="feed")
+                feed = asyncio.create_task(print_feed(as_user(live, "qa"), site, clock, out),
+                                           name="feed")
                 tasks.append(feed)
                 await _until(tasks, duration)
             else:
                 from monitor.dashboard.app import DashboardApp
 
                 app = DashboardApp(
-                    live, site, settings.dashboard, clock,
+                    as_user(live, "nurse"), site, settings.dashboard, clock,
                     chairs=[c.chair for c in plan],
                     banner=f"DEMO - simulated patients - time x{speed:g}",
                     exit_after_s=duration,
