@@ -29,6 +29,7 @@ from .recorder import Recorder, reindex
 from .replay import Replay, alarm_events, compare, prepare, timeline_line
 from .report import ReportError, build
 from .store import Store
+from .wirelog import WireRecord
 
 EXIT_INPUT = 2
 
@@ -407,7 +408,44 @@ def qa(config: Path | None, db: Path | None, start: str, end: str, logs: Path | 
             out.close()
 
 
-COMMANDS = [record, sessions, export, replay, report, rems_due, qa]
+@click.command()
+@config_option
+@_db_option
+@click.option("--session", "session", default=None, help="a session id (or a prefix)")
+@click.option("--day", default=None, metavar="DATE", help="a day (YYYY-MM-DD, the site's time)")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+def audit(config: Path | None, db: Path | None, session: str | None, day: str | None,
+          fmt: str) -> None:
+    """Who did what: every command of a session or a day, with the user the broker
+    authenticated, the user's role, and the engine's answer and reasons."""
+    from . import audit as auditing
+
+    if (session is None) == (day is None):
+        _fail("give --session ID or --day YYYY-MM-DD")
+    settings = settings_from(config)
+    tz = settings.site.zone()
+    with _open_store(settings, db) as store:
+        if session is not None:
+            try:
+                records = _session_log(store, session).records
+            except KeyError as exc:
+                _fail(str(exc.args[0]) if exc.args else f"no session {session!r}")
+            title = f"audit of session {session}"
+        else:
+            assert day is not None
+            lo, hi = _day(day, tz), _day(day, tz, end=True)
+            records = [WireRecord(m.topic, m.received_at, m.payload) for m in store.messages(
+                since=lo, until=hi, types=("command", "command_result"))]
+            title = f"audit of {day} ({settings.site.id})"
+    found = auditing.entries(records)
+    if fmt == "json":
+        click.echo(json.dumps([e.as_json() for e in found], indent=2))
+    else:
+        click.echo(auditing.render(found, tz, title), nl=False)
+
+
+COMMANDS = [record, sessions, export, replay, report, rems_due, qa, audit]
 
 """The recording's commands, registered on ``chairside`` by ``monitor.cli``."""
 

@@ -33,6 +33,7 @@ from typing import cast
 from drivers import topics
 from drivers.mqtt import PayloadDecoder
 from drivers.wire import AlarmEvent, ChairState, CommandResult, parse_time
+from monitor.access.roles import ROLES, Role
 from monitor.engine import Engine, EngineConfig, Message, Output
 
 from .wirelog import WireLog, WireRecord
@@ -92,6 +93,8 @@ class Step:
     message: Message
     record: WireRecord
     is_command: bool = False
+    sender: str | None = None
+    """A command's sender, as its topic names it."""
 
 
 @dataclass(slots=True)
@@ -111,6 +114,14 @@ class Prepared:
     """Which chairs it published something for at each of those times."""
     start: datetime | None = None
     end: datetime | None = None
+
+
+def recorded_roles(results: list[CommandResult]) -> dict[str, Role] | None:
+    """The roles the live engine gave the senders, from its recorded answers: a replay
+    judges each command by the directory as it was then, not as it is now. None (no role in
+    any answer): the site had no sign-in."""
+    roles: dict[str, Role] = {r.by: r.role for r in results if r.by and r.role in ROLES}
+    return roles or None
 
 
 def prepare(wire: WireLog) -> Prepared:
@@ -147,7 +158,8 @@ def prepare(wire: WireLog) -> Prepared:
         payload = inbound.payload
         if inbound.topic.type in INPUTS and chair is not None:
             out.steps.append(
-                Step(when, chair, cast(Message, payload), record, inbound.topic.type == "command")
+                Step(when, chair, cast(Message, payload), record, inbound.topic.type == "command",
+                     inbound.topic.user)
             )
         elif isinstance(payload, ChairState):
             if not out.steps:
@@ -216,6 +228,7 @@ class Replay:
 
     def reset(self) -> None:
         self.engine = Engine(self.config, publish_states=self.states)
+        self.engine.roles = recorded_roles(self.prepared.recorded_results)
         for chair in self.prepared.chairs:
             self.engine.ensure_chair(chair)
         latest: dict[str, ChairState] = {}
@@ -259,7 +272,7 @@ class Replay:
                     if ident in self._seen_commands:
                         continue
                     self._seen_commands.add(ident)
-                out += self.engine.handle(step.chair, step.message, upcoming)
+                out += self.engine.handle(step.chair, step.message, upcoming, step.sender)
                 handled.add(step.chair)
             if self._tick_after_inputs(upcoming, handled):
                 out += self.engine.tick(upcoming)

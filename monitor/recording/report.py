@@ -348,7 +348,8 @@ def _commands(prepared: Prepared, outputs: list[Any], chair: str, start: datetim
             "received_at": _t(step.at),
             "id": cid,
             "type": getattr(command, "type", "?"),
-            "by": getattr(command, "by", None),
+            "by": answer.by if answer is not None and answer.by else getattr(command, "by", None),
+            "role": answer.role if answer is not None else None,
             "accepted": answer.accepted if answer is not None else None,
             "reasons": list(answer.reasons) if answer is not None else [],
         })

@@ -207,3 +207,54 @@ def test_wrong_credentials_give_one_line_and_exit_code_2(
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "refused user 'ana'" in lines[0], proc.stderr
+
+
+async def test_the_audit_names_who_did_what(secure: SecureBroker, tmp_path: Path) -> None:
+    """The recorder keeps every command and answer; `chairside audit` lists them with the
+    user the broker authenticated, the role, and the outcome."""
+    from monitor.recording.recorder import Recorder
+    from monitor.recording.store import Store
+
+    site = Site(secure)
+    db = tmp_path / "recording.db"
+    store = Store(db)
+    recorder = Recorder(secure.settings("recorder"), SITE, store, WallClock())
+    async with running(site.engine.run(), site.seen.run(), recorder.run()):
+        await asyncio.wait_for(site.engine.connected.wait(), 10)
+        await asyncio.wait_for(recorder.connected.wait(), 10)
+        await site.seen.ready.wait()
+        for user, kind, fields in (
+            ("ana", "start_session", {"patient_code": "P7", "protocol": "spravato"}),
+            ("ana", "dose_given", {}),
+            ("ana", "discharge", {"override_reason": "ride is here", "by": "dr-lee"}),
+            ("dr-lee", "discharge", {"override_reason": "transfer to the ED"}),
+        ):
+            await site.answer(await site.command(user, "chair-1", kind, **fields))  # type: ignore[arg-type]
+        # The recorder commits in batches; the file is the ground truth, with no event to
+        # wait on.
+        async with asyncio.timeout(10):
+            while len(list(Store(db).messages(types=["command_result"]))) < 4:  # noqa: ASYNC110
+                await asyncio.sleep(0.1)
+    store.close()
+    day = datetime.now(UTC).astimezone().strftime("%Y-%m-%d")
+    (tmp_path / "c.toml").write_text(f'[site]\nid = "{SITE}"\n')
+
+    def audit(*more: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "monitor.cli", "audit", "--config", str(tmp_path / "c.toml"),
+             "--db", str(db), "--day", day, *more],
+            capture_output=True, text=True, timeout=60, cwd=tmp_path)
+
+    proc = await asyncio.to_thread(audit, "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    rows = [(e["sender"], e["role"], e["type"], e["outcome"]) for e in json.loads(proc.stdout)]
+    assert rows == [
+        ("ana", "nurse", "start_session", "accepted"),
+        ("ana", "nurse", "dose_given", "accepted"),
+        ("ana", "nurse", "discharge", "refused"),
+        ("dr-lee", "physician", "discharge", "accepted"),
+    ]
+    forged = json.loads(proc.stdout)[2]
+    assert forged["claimed_by"] == "dr-lee" and "claims to be by" in forged["reasons"][0]
+    text = (await asyncio.to_thread(audit)).stdout
+    assert "dr-lee (physician)" in text and "override: transfer to the ED" in text
