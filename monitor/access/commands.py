@@ -91,13 +91,20 @@ def users_group() -> None:
 @click.option("--password-stdin", is_flag=True, help="read the password from standard input")
 @click.option("--generate", is_flag=True,
               help="generate a password (for a process) and print it once")
+@click.option("--env-file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="with --generate: write the user name and password as the environment "
+              "a systemd unit reads (CHAIRSIDE_MQTT__USERNAME, ..._PASSWORD) instead of "
+              "printing the password")
 @click.option("--iterations", type=click.IntRange(1000), default=passwords.ITERATIONS,
               show_default=True, help="PBKDF2 iterations")
 @_users_option
 @config_option
 def add(name: str, role: str, chair: str | None, full_name: str | None, password_stdin: bool,
-        generate: bool, iterations: int, users: Path | None, config: Path | None) -> None:
+        generate: bool, env_file: Path | None, iterations: int, users: Path | None,
+        config: Path | None) -> None:
     """Add NAME with a role and a password (or change an existing user's role and password)."""
+    if env_file is not None and not generate:
+        _fail("--env-file goes with --generate")
     directory = _open(config, users)
     try:
         user = User.model_validate({"role": role, "chair": chair, "name": full_name})
@@ -110,7 +117,11 @@ def add(name: str, role: str, chair: str | None, full_name: str | None, password
         return
     write_files(directory, hashes)
     click.echo(f"added {name} ({role}" + (f", chair {chair}" if chair else "") + ")")
-    if generate:
+    if env_file is not None:
+        passwords.write_private(env_file, f"CHAIRSIDE_MQTT__USERNAME={name}\n"
+                                          f"CHAIRSIDE_MQTT__PASSWORD={secret}\n")
+        click.echo(f"credentials in {env_file}")
+    elif generate:
         click.echo(f"password: {secret}")
     _reload_hint(directory)
 

@@ -70,10 +70,11 @@ def read_file(path: Path) -> dict[str, str]:
 def write_file(path: Path, hashes: dict[str, str]) -> None:
     """Write atomically, readable by its owner only (Mosquitto warns on wider access)."""
     text = "".join(f"{user}:{hashed}\n" for user, hashed in sorted(hashes.items()))
-    _write_private(path, text)
+    write_private(path, text)
 
 
-def _write_private(path: Path, text: str) -> None:
+def write_private(path: Path, text: str) -> None:
+    """Write atomically a file only its owner may read."""
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:

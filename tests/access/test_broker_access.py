@@ -258,3 +258,63 @@ async def test_the_audit_names_who_did_what(secure: SecureBroker, tmp_path: Path
     assert forged["claimed_by"] == "dr-lee" and "claims to be by" in forged["reasons"][0]
     text = (await asyncio.to_thread(audit)).stdout
     assert "dr-lee (physician)" in text and "override: transfer to the ED" in text
+
+
+def _shipped_config(secure: SecureBroker, folder: Path) -> tuple[Path, int, int]:
+    """deploy/mosquitto.conf with this test's paths and ports, nothing else changed."""
+    from tests.brokers import free_port
+    from tests.terminal.helpers import ROOT
+
+    assert secure.tls is not None
+    plain, tls = free_port(), free_port()
+    text = (ROOT / "deploy" / "mosquitto.conf").read_text()
+    for old, new in (
+        ("/var/lib/mosquitto/", f"{folder}/"),
+        ("/etc/chairside/users.passwd", str(secure.directory.passwd_path)),
+        ("/etc/chairside/users.acl", str(secure.directory.acl_path)),
+        ("/etc/chairside/tls/ca.crt", str(secure.tls.ca)),
+        ("/etc/chairside/tls/broker.crt", str(secure.tls.cert)),
+        ("/etc/chairside/tls/broker.key", str(secure.tls.key)),
+        ("listener 1883 127.0.0.1", f"listener {plain} 127.0.0.1"),
+        ("listener 8883", f"listener {tls} 127.0.0.1"),
+    ):
+        assert old in text, old
+        text = text.replace(old, new)
+    import os
+    if os.geteuid() == 0:
+        text += "user root\n"
+    conf = folder / "shipped.conf"
+    conf.write_text(text)
+    return conf, plain, tls
+
+
+async def test_the_shipped_mosquitto_configuration_signs_in_and_speaks_tls(
+    secure: SecureBroker, tmp_path: Path,
+) -> None:
+    from tests.brokers import _wait_listening, mosquitto_path
+
+    conf, plain, tls = _shipped_config(secure, tmp_path)
+    binary = mosquitto_path()
+    assert binary is not None
+    proc = await asyncio.create_subprocess_exec(binary, "-c", str(conf),
+                                                stdout=subprocess.DEVNULL,
+                                                stderr=subprocess.DEVNULL)
+    try:
+        await asyncio.to_thread(_wait_listening, tls)
+        base = secure.settings("ana")
+        over_tls = base.model_copy(update={"port": tls, "tls": True, "ca_file": secure.tls.ca})  # type: ignore[union-attr]
+        async with connected(over_tls, "t-shipped-tls"):
+            pass
+        async with connected(base.model_copy(update={"port": plain}), "t-shipped"):
+            pass
+        anonymous = base.model_copy(update={"port": plain, "username": None, "password": None})
+        with pytest.raises(BrokerRefused):
+            async with connected(anonymous, "t-shipped-anon"):
+                pass
+        # The TLS listener speaks nothing else.
+        with pytest.raises(aiomqtt.MqttError):
+            async with connected(base.model_copy(update={"port": tls}), "t-shipped-plain"):
+                pass
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), 10)
