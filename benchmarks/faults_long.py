@@ -45,8 +45,8 @@ from drivers.mqtt import QOS, make_client  # noqa: E402
 from drivers.wire import AckAlarm, ManualBp  # noqa: E402
 from tests.brokers import mosquitto_path  # noqa: E402
 from tests.faults.site import (  # noqa: E402
+    BROKER_FINDS_SILENCE_S,
     GATEWAY_OFFLINE_DELAY_S,
-    KEEPALIVE_S,
     Disk,
     DiskUnavailable,
     Nurse,
@@ -58,7 +58,7 @@ from tests.faults.site import (  # noqa: E402
 from tests.integration.helpers import Link  # noqa: E402
 
 ALARM_WITHIN_S = 20.0
-PARTITION_WITHIN_S = 1.5 * KEEPALIVE_S + GATEWAY_OFFLINE_DELAY_S + 5
+PARTITION_WITHIN_S = BROKER_FINDS_SILENCE_S + GATEWAY_OFFLINE_DELAY_S + 5
 
 
 @dataclass

@@ -63,6 +63,10 @@ DEVICES = (
 
 KEEPALIVE_S = 5
 GATEWAY_OFFLINE_DELAY_S = 3.0
+BROKER_FINDS_SILENCE_S = 1.5 * KEEPALIVE_S + 7
+"""The longest Mosquitto 2.0 takes to drop a silent client: 1.5 keep-alives, plus up to
+about 7 s because it checks keep-alives only every 6 s and in whole seconds
+(benchmarks/RESULTS-keepalive.md: 7.5 to 12.7 s at a keep-alive of 5 s)."""
 
 
 class Proc:
