@@ -215,7 +215,8 @@ def render(report: Report, *, title: str = "Session monitoring record",
         parts.append(f"<p class='high'>{len(d['refusals'])} refused by the engine, discharge "
                      "attempts first:</p><ul class='refusals'>")
         parts.extend(
-            f"<li>{_time(c['at'], tz)} {escape(c['type'])} by {_v(c['by'])}: "
+            f"<li>{_time(c['at'], tz)} {escape(c['type'])} by {_v(c['by'])}"
+            f"{_role(c.get('role'))}: "
             f"{escape('; '.join(c['reasons']))}</li>" for c in d["refusals"])
         parts.append("</ul>")
     if d["commands"]:
@@ -226,7 +227,8 @@ def render(report: Report, *, title: str = "Session monitoring record",
                       else "REFUSED: " + "; ".join(c["reasons"]))
             mark = " class='refused'" if c["accepted"] is False else ""
             parts.append(f"<tr{mark}><td>{_time(c['at'], tz)}</td><td>{escape(c['type'])}</td>"
-                         f"<td>{_v(c['by'])}</td><td>{escape(answer)}</td></tr>")
+                         f"<td>{_v(c['by'])}{_role(c.get('role'))}</td>"
+                         f"<td>{escape(answer)}</td></tr>")
         parts.append("</table>")
     else:
         parts.append("<p>No command recorded.</p>")
@@ -251,3 +253,7 @@ def render(report: Report, *, title: str = "Session monitoring record",
         footer += f", made {generated_at.astimezone(tz):%Y-%m-%d %H:%M} {escape(zone)}"
     parts.append(f"<p class='note'>{footer}.</p></body></html>")
     return "\n".join(parts) + "\n"
+
+
+def _role(role: object) -> str:
+    return f" ({escape(str(role))})" if role else ""

@@ -259,6 +259,21 @@ async def test_the_audit_names_who_did_what(secure: SecureBroker, tmp_path: Path
     text = (await asyncio.to_thread(audit)).stdout
     assert "dr-lee (physician)" in text and "override: transfer to the ED" in text
 
+    # The QA report of the session names who did what, from the same answers.
+    def cli(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "monitor.cli", *args, "--config",
+                               str(tmp_path / "c.toml"), "--db", str(db)],
+                              capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    session = json.loads(
+        (await asyncio.to_thread(cli, "sessions", "--json")).splitlines()[0])["id"]
+    report = json.loads(await asyncio.to_thread(cli, "report", session, "--format", "json"))
+    assert report["discharge"]["by"] == "dr-lee"
+    assert [(c["by"], c["role"], c["accepted"]) for c in report["commands"]][-2:] == [
+        ("ana", "nurse", False), ("dr-lee", "physician", True)]
+
 
 def _shipped_config(secure: SecureBroker, folder: Path) -> tuple[Path, int, int]:
     """deploy/mosquitto.conf with this test's paths and ports, nothing else changed."""
