@@ -128,6 +128,21 @@ def make_client(
     )
 
 
+def manual_acks(client: aiomqtt.Client) -> aiomqtt.Client:
+    """Acknowledge QoS 1 messages only when `ack` says so, not on receipt.
+
+    aiomqtt has no switch for it; paho, underneath, has. This and `ack` are the only places
+    that reach into aiomqtt's private paho client, checked by a test against the pinned
+    version."""
+    client._client.manual_ack_set(True)
+    return client
+
+
+def ack(client: aiomqtt.Client, mid: int, qos: int) -> None:
+    """Send the PUBACK of a message received with `manual_acks` on."""
+    client._client.ack(mid, qos)
+
+
 def will(topic: str, payload: BaseModel) -> aiomqtt.Will:
     """A retained last will: the broker publishes it when the connection is lost."""
     return aiomqtt.Will(topic, payload.model_dump_json(exclude_none=True), qos=QOS, retain=True)

@@ -34,7 +34,9 @@ from drivers.mqtt import (
     QOS,
     MqttSettings,
     PayloadDecoder,
+    ack,
     make_client,
+    manual_acks,
     payload_bytes,
     retained,
     stay_connected,
@@ -232,8 +234,8 @@ class EngineService:
             will=will(topics.engine_status(self.site), self._status("offline")),
             clean_session=False,
         )
-        # aiomqtt has no switch for it: acknowledge an input once its effects are out.
-        client._client.manual_ack_set(True)
+        # Acknowledge an input once its effects are out.
+        manual_acks(client)
         return client
 
     def _lost(self, exc: aiomqtt.MqttError, delay: float) -> None:
@@ -309,7 +311,7 @@ class EngineService:
     @staticmethod
     def _ack(client: aiomqtt.Client, message: aiomqtt.Message) -> None:
         if message.qos > 0:
-            client._client.ack(message.mid, message.qos)
+            ack(client, message.mid, message.qos)
 
     async def _ticker(self, client: aiomqtt.Client) -> None:
         status_topic = topics.engine_status(self.site)
@@ -347,7 +349,7 @@ class EngineService:
                     topics.state(self.site, chair), state.to_json(), qos=QOS, retain=True
                 )
             for mid, qos in acks:
-                client._client.ack(mid, qos)
+                ack(client, mid, qos)
             if len(self._events) or len(self._unacked) >= ACK_SOON:
                 continue
             if states or self._unacked:

@@ -24,7 +24,9 @@ from drivers.mqtt import (
     QOS,
     MqttSettings,
     PayloadDecoder,
+    ack,
     make_client,
+    manual_acks,
     payload_bytes,
     stay_connected,
 )
@@ -175,8 +177,8 @@ class Recorder:
 
     def _client(self) -> aiomqtt.Client:
         client = make_client(self.mqtt, self.client_id, clean_session=False)
-        # aiomqtt has no switch for it: acknowledge only what is on disk.
-        client._client.manual_ack_set(True)
+        # Acknowledge only what is on disk.
+        manual_acks(client)
         return client
 
     async def _session(self, client: aiomqtt.Client) -> None:
@@ -215,7 +217,7 @@ class Recorder:
                                          qos=QOS)
             for message in batch:
                 if message.qos > 0:
-                    client._client.ack(message.mid, message.qos)
+                    ack(client, message.mid, message.qos)
             async with self._changed:
                 self._changed.notify_all()
             self.purge_if_due(now)

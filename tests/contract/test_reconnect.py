@@ -71,3 +71,21 @@ async def test_one_session_helper_reconnects_until_the_session_is_done() -> None
     assert [why for why, _ in told] == ["[Errno 111] Connection refused",
                                         "Disconnected during message iteration"]
     assert all(0 < delay <= 0.5 for _, delay in told)
+
+
+async def test_the_manual_ack_adapter_fits_the_installed_aiomqtt() -> None:
+    """`drivers.mqtt.manual_acks` and `ack` reach into aiomqtt's paho client: this fails, on
+    an upgrade that moves it, before any PUBACK goes out early or never."""
+    import aiomqtt
+    from paho.mqtt.client import Client as PahoClient
+
+    from drivers.mqtt import ack, manual_acks
+
+    client = aiomqtt.Client("127.0.0.1", 1, identifier="adapter-check")
+    assert isinstance(client._client, PahoClient)
+    assert manual_acks(client) is client
+    assert client._client._manual_ack is True
+    sent: list[tuple[int, int]] = []
+    client._client.ack = lambda mid, qos: sent.append((mid, qos))  # type: ignore[method-assign]
+    ack(client, 7, 1)
+    assert sent == [(7, 1)]
