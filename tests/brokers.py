@@ -12,6 +12,7 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from drivers.mqtt import MqttSettings
@@ -71,7 +72,8 @@ class Mosquitto:
 
     kind = "mosquitto"
 
-    def __init__(self, workdir: Path, binary: str, autosave_interval: int = 1) -> None:
+    def __init__(self, workdir: Path, binary: str, autosave_interval: int = 1,
+                 extra_config: Sequence[str] = ()) -> None:
         self.workdir = workdir
         self.binary = binary
         self.port = free_port()
@@ -93,6 +95,8 @@ class Mosquitto:
             # As root, Mosquitto drops to the mosquitto user, who cannot write in the tests'
             # private folders: no persistence, no log. Stay as the caller instead.
             lines.append("user root")
+        # e.g. password_file, acl_file and allow_anonymous false (the last setting wins)
+        lines.extend(extra_config)
         self.conf.write_text("\n".join(lines) + "\n")
         self.proc: subprocess.Popen[bytes] | None = None
 
