@@ -91,3 +91,22 @@ async def test_the_broker_judges_the_password_and_the_screen_sends_as_its_user(
             assert (answer.by, answer.role) == ("amy", "nurse")
             await until(lambda: (s := app.states[CHAIR].session) is not None
                         and s.patient_code == "P-0042")
+
+
+async def test_a_kiosk_whose_account_the_broker_refuses_says_so_on_the_screen(
+    tmp_path: Path,
+) -> None:
+    site = unique_site()
+    directory = write_site(tmp_path, site, (CHAIR,))
+    with signing_broker(tmp_path, directory) as broker:
+        wrong = as_user(broker.settings, "wall").model_copy(
+            update={"password": as_user(broker.settings, "amy").password})
+        app = DashboardApp(wrong, site, DashboardSettings(), FakeClock(), chairs=[CHAIR],
+                           tz=UTC, blink=False, directory=directory, kiosk=True)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await until(lambda: app.refused is not None)
+            await app.refresh_view()
+            await pilot.pause()
+            banner = str(app.overview.query_one("#offline", Static).render())
+            assert "MONITORING OFFLINE: the broker" in banner and "refused user 'wall'" in banner
+            assert str(app.overview.query_one("#who", Static).render()) == "KIOSK · read only"
