@@ -255,9 +255,13 @@ class DashboardApp(App[None]):
             await self.refresh_view()
 
     def open_chair(self, chair: str) -> None:
+        if not self.showing:
+            return
         self.push_screen(ChairScreen(chair, self.banner_text, self.tz))
 
     def action_overview(self) -> None:
+        if not self.showing:
+            return  # never from under the sign-in
         while len(self.screen_stack) > 1:
             self.pop_screen()
 

@@ -8,14 +8,17 @@ from __future__ import annotations
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
+from drivers.clock import FakeClock
 from drivers.wire import Discharge, ManualBp
 from monitor.dashboard.app import DashboardApp
 from monitor.dashboard.chair import ChairScreen
 from monitor.dashboard.forms import CommandForm, DischargeForm, ManualBpForm
+from monitor.dashboard.idle import IdleLock
 from monitor.dashboard.overview import OverviewScreen
 from monitor.dashboard.signin import SignInScreen, UnlockScreen
 from monitor.dashboard.tile import ChairTile
 from tests.dashboard.states import (
+    NOW,
     PASSWORDS,
     alarm,
     chair_state,
@@ -282,3 +285,17 @@ async def test_the_kiosk_signs_nobody_in_and_offers_no_command() -> None:
         await pilot.pause()
         assert "KIOSK · read only: this wall display sends no commands" in notifications(app)
         assert recorder.sent == []
+
+
+def test_the_idle_lock_counts_wall_seconds_and_a_key_does_not_open_it() -> None:
+    clock = FakeClock(NOW["observation"], speed=60)  # a demo's fast time
+    idle = IdleLock(clock, 300)
+    clock.advance(299 * 60)
+    idle.touch()
+    clock.advance(299 * 60)
+    assert not idle.check()
+    clock.advance(2 * 60)
+    idle.touch()  # a key on a locked screen proves nothing of who pressed it
+    assert idle.check() and idle.locked
+    idle.unlock()
+    assert not idle.check()
