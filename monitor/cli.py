@@ -119,18 +119,31 @@ def engine(config: Path | None, broker: str | None, site: str | None) -> None:
 @main.command()
 @broker_options
 @click.option("--chair", default=None, help="open this chair's view (default: the overview)")
-def dashboard(config: Path | None, broker: str | None, site: str | None, chair: str | None) -> None:
-    """The Textual dashboard, connected to the configured broker."""
+@click.option("--kiosk", is_flag=True,
+              help="a read-only wall display: no sign-in, no commands; connects as [mqtt] "
+                   "username (a display account)")
+def dashboard(config: Path | None, broker: str | None, site: str | None, chair: str | None,
+              kiosk: bool) -> None:
+    """The Textual dashboard, connected to the configured broker. With [access] users, it
+    asks who is there before it shows a patient."""
+    from monitor.access.directory import Directory, DirectoryError, load
     from monitor.dashboard.app import DashboardApp
 
     settings = settings_from(config, broker, site)
+    directory: Directory | None = None
+    if settings.access.users is not None and not kiosk:
+        try:
+            directory = load(settings.access.users)
+        except DirectoryError as exc:
+            fail_config(str(exc))
     log_to_file(Path("var/log/chairside-dashboard.log"))
     chairs = list(settings.gateway.chairs)
     if chair and chair not in chairs:
         chairs.append(chair)
     app = DashboardApp(settings.mqtt, settings.site.id, settings.dashboard, WallClock(),
                        chairs=chairs, chair=chair, protocols=list(settings.engine.protocols),
-                       tz=settings.site.zone())
+                       tz=settings.site.zone(), directory=directory, kiosk=kiosk,
+                       idle_lock_s=settings.access.idle_lock_s)
     app.run()
 
 

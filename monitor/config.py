@@ -130,7 +130,8 @@ class DashboardSettings(BaseModel):
         "screen says it has had none",
     )
     user: str = Field(default="nurse", min_length=1, max_length=64,
-                      description="who this screen's commands are from (role or role:name)")
+                      description="on a site without sign-in, who this screen's commands are "
+                      "from (role or role:name); signed in, the user's own name is")
     serve_host: str = "127.0.0.1"
     serve_port: int = Field(default=8000, ge=1, le=65535)
 

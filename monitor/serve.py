@@ -2,8 +2,10 @@
 
 Each browser tab that opens the page gets a dashboard process of its own, started as
 ``chairside dashboard`` with the same configuration, broker and site, so a browser shows
-exactly what a terminal shows. The address defaults to loopback: put a TLS-terminating
-reverse proxy with authentication in front before opening it to a clinic's network.
+exactly what a terminal shows, the sign-in first where the site has a user directory (or, with
+``--kiosk``, a read-only wall display). The address defaults to loopback: put a
+TLS-terminating reverse proxy in front before opening it to a clinic's network, since the
+password typed at the sign-in crosses the connection between the browser and this server.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from monitor.cli_support import broker_options, settings_from
 
 
 def dashboard_command(
-    config: Path | None, broker: str | None, site: str | None, chair: str | None
+    config: Path | None, broker: str | None, site: str | None, chair: str | None,
+    kiosk: bool = False,
 ) -> str:
     """The shell command textual-serve runs for each browser tab."""
     argv = [sys.executable, "-m", "monitor.cli", "dashboard"]
@@ -30,6 +33,8 @@ def dashboard_command(
         argv += ["--site", site]
     if chair:
         argv += ["--chair", chair]
+    if kiosk:
+        argv.append("--kiosk")
     return shlex.join(argv)
 
 
@@ -42,9 +47,11 @@ def dashboard_command(
 @click.option("--chair", default=None, help="open this chair's view (default: the overview)")
 @click.option("--public-url", default=None, metavar="URL",
               help="the address browsers use, when behind a proxy (default http://HOST:PORT)")
+@click.option("--kiosk", is_flag=True,
+              help="a read-only wall display: no sign-in, no commands")
 def serve(
     config: Path | None, broker: str | None, site: str | None, host: str | None,
-    port: int | None, chair: str | None, public_url: str | None,
+    port: int | None, chair: str | None, public_url: str | None, kiosk: bool,
 ) -> None:
     """The dashboard in a web browser: open http://HOST:PORT."""
     from textual_serve.server import Server
@@ -53,7 +60,7 @@ def serve(
     dashboard = settings.dashboard
     host = host or dashboard.serve_host
     port = port or dashboard.serve_port
-    command = dashboard_command(config, broker, site, chair)
+    command = dashboard_command(config, broker, site, chair, kiosk)
     server = Server(command, host=host, port=port, title=f"Chairside · {settings.site.name}",
                     public_url=public_url)
     server.serve()

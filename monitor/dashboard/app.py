@@ -7,10 +7,15 @@ a newer state of a chair replaces one still queued, only the newest per chair is
 screen refreshes a few times a second, so a burst of readings never floods the display. Every
 value shows its age from the injected clock; when the engine goes silent a banner says
 monitoring is offline and values grey out.
+
+On a site with a user directory the screen first asks who is there (`signin`), connects as
+that user, offers only what the role may do (`permissions`) and locks when left idle
+(`idle`); a kiosk is a wall display that signs nobody in and sends nothing.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import uuid
 from collections import deque
@@ -20,7 +25,7 @@ from datetime import datetime, tzinfo
 from typing import ClassVar
 
 import aiomqtt
-from textual import work
+from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
@@ -31,6 +36,7 @@ from drivers import topics
 from drivers.clock import Clock
 from drivers.mqtt import (
     QOS,
+    BrokerRefused,
     Inbound,
     MqttSettings,
     PayloadDecoder,
@@ -47,6 +53,7 @@ from drivers.wire import (
     PauseAudio,
     ValidationError,
 )
+from monitor.access.directory import Directory
 from monitor.config import DashboardSettings
 from monitor.localtime import clock_time, localize_times
 
@@ -64,7 +71,21 @@ from .forms import (
     SymptomsForm,
 )
 from .history import ChairHistory
+from .idle import IdleLock
 from .overview import OverviewScreen, chair_key
+from .permissions import ACTION_COMMANDS, action_refusal, overriders
+from .signin import (
+    SignedIn,
+    SignIn,
+    SignInRefused,
+    SignInScreen,
+    UnlockScreen,
+    broker_sign_in,
+    check_password,
+    person,
+    with_credentials,
+)
+from .widgets import Banners
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +98,7 @@ REFRESH_S = 0.25
 FLASH_S = 0.25
 """Wall seconds per flash step: high alarms toggle every step (2 Hz), medium every 4 (0.5 Hz)."""
 RESULTS_KEPT = 10
+KIOSK = "KIOSK · read only"
 
 
 def command_type(command: CommandBase) -> str:
@@ -102,6 +124,7 @@ class DashboardApp(App[None]):
     TITLE = "Chairside"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit"),
+        Binding("u", "sign_out", "Sign out"),
     ]
 
     class Received(Message):
@@ -138,14 +161,28 @@ class DashboardApp(App[None]):
         tz: tzinfo | None = None,
         blink: bool = True,
         sender: Sender | None = None,
+        directory: Directory | None = None,
+        sign_in: SignIn | None = None,
+        kiosk: bool = False,
+        idle_lock_s: float = 300.0,
     ) -> None:
         super().__init__()
         self.mqtt = mqtt
+        self.directory = None if kiosk else directory
+        self.kiosk = kiosk
+        self.signed_in: SignedIn | None = None
+        self.idle = IdleLock(clock, idle_lock_s)
+        self.refused: str | None = None
+        """The broker's refusal of this screen's credentials, while it stands."""
+        self._site_mqtt = mqtt
+        self._sign_in: SignIn | None = sign_in or (
+            broker_sign_in(mqtt, site) if mqtt is not None else None)
         self.site = site
         self.settings = settings
         self.clock = clock
         self.banner_text = banner
         self.user = user or settings.user
+        self._open_user = self.user
         self.protocols = list(protocols or DEFAULT_PROTOCOLS)
         self.tz = tz
         self.blink = blink
@@ -178,6 +215,17 @@ class DashboardApp(App[None]):
         return OverviewScreen(self.banner_text)
 
     @property
+    def needs_sign_in(self) -> bool:
+        """A site with a user directory, and this is no kiosk: nobody is shown anything of a
+        patient, nor sends anything, before signing in."""
+        return self.directory is not None
+
+    @property
+    def showing(self) -> bool:
+        """May this screen show the site's chairs now?"""
+        return not self.needs_sign_in or self.signed_in is not None
+
+    @property
     def overview(self) -> OverviewScreen:
         screen = self.screen_stack[0]
         assert isinstance(screen, OverviewScreen)
@@ -189,11 +237,16 @@ class DashboardApp(App[None]):
             self.set_interval(FLASH_S, self.flash_tick)
         if self._exit_after_s is not None:
             self.set_timer(self._exit_after_s, self.exit)
-        if self.mqtt is not None:
+        if self.mqtt is not None and self.showing:
             self.listen()
+        if not self.showing:
+            # Over an overview that holds no tile, no chair name, until someone signs in.
+            self.push_screen(SignInScreen(self.banner_text, self.site))
 
     async def overview_ready(self, overview: OverviewScreen) -> None:
         """The overview is composed: its tiles, then the chair view if one was asked for."""
+        if not self.showing:
+            return
         for chair in sorted(self._initial_chairs, key=chair_key):
             await overview.tile(chair)
         if self._open_chair is not None:
@@ -202,9 +255,13 @@ class DashboardApp(App[None]):
             await self.refresh_view()
 
     def open_chair(self, chair: str) -> None:
+        if not self.showing:
+            return
         self.push_screen(ChairScreen(chair, self.banner_text, self.tz))
 
     def action_overview(self) -> None:
+        if not self.showing:
+            return  # never from under the sign-in
         while len(self.screen_stack) > 1:
             self.pop_screen()
 
@@ -224,6 +281,101 @@ class DashboardApp(App[None]):
             if isinstance(screen, OverviewScreen):
                 return None
         return None
+
+    # -- signing in ---------------------------------------------------------------------
+
+    async def sign_in_as(self, user: str, password: str) -> str | None:
+        """Sign ``user`` in (None), or say why not in one line; the sign-in screen stays."""
+        assert self.directory is not None
+        try:
+            found = person(self.directory, user)
+        except SignInRefused as exc:
+            return str(exc)
+        if self._sign_in is None:
+            return "no broker is configured to check the password"
+        url = self._site_mqtt.url() if self._site_mqtt is not None else None
+        problem = await check_password(self._sign_in, user, password, url)
+        if problem is not None:
+            return problem
+        self.signed_in = found
+        self.user = user
+        self.idle.unlock()
+        self.refused = None
+        if self._site_mqtt is not None:
+            self.mqtt = with_credentials(self._site_mqtt, user, password)
+        self._forget()
+        if self.mqtt is not None:
+            self.listen()
+        # Not from here: this runs in the sign-in screen's worker, which leaving it cancels.
+        self.call_later(self._signed_in)
+        return None
+
+    async def _signed_in(self) -> None:
+        while isinstance(self.screen, SignInScreen):
+            await self.pop_screen()
+        await self.overview_ready(self.overview)
+
+    def action_sign_out(self) -> None:
+        self.sign_out()
+
+    def sign_out(self, message: str = "") -> None:
+        """Back to the sign-in screen: the connection closes, every patient is forgotten."""
+        if self.signed_in is None:
+            return
+        self.workers.cancel_group(self, "mqtt")
+        self.signed_in = None
+        self.user = self._open_user
+        self.mqtt = self._site_mqtt
+        self._forget()
+        self.call_later(self._signed_out, message)
+
+    async def _signed_out(self, message: str) -> None:
+        while len(self.screen_stack) > 1:
+            await self.pop_screen()
+        await self.overview.clear()
+        await self.push_screen(SignInScreen(self.banner_text, self.site, message))
+
+    def _forget(self) -> None:
+        self._client = None
+        self.broker_connected = self.ever_connected = False
+        self.states.clear()
+        self.histories.clear()
+        self.results.clear()
+        self.pending.clear()
+        self.sent.clear()
+        self.engine_status = None
+        self.last_state_at = None
+        self._sounding.clear()
+
+    @property
+    def locked(self) -> bool:
+        return self.signed_in is not None and self.idle.check()
+
+    async def unlock_with(self, password: str) -> str | None:
+        """Unlock with the signed-in user's password, checked by the broker again."""
+        if self.signed_in is None or self._sign_in is None:
+            return "nobody is signed in"
+        url = self._site_mqtt.url() if self._site_mqtt is not None else None
+        problem = await check_password(self._sign_in, self.signed_in.user, password, url)
+        if problem is None:
+            self.idle.unlock()
+            self.call_later(self.refresh_view)
+        return problem
+
+    def identity(self) -> str | None:
+        """The line that says who this screen is, on every screen (None: an open site)."""
+        if self.kiosk:
+            return KIOSK
+        if self.signed_in is None:
+            return None
+        if self.locked:
+            return f"LOCKED · {self.signed_in.label()} · a command asks for the password"
+        return f"signed in: {self.signed_in.label()}"
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key | events.MouseDown) and self.signed_in is not None:
+            self.idle.touch()
+        await super().on_event(event)
 
     # -- data in ------------------------------------------------------------------------
 
@@ -253,14 +405,25 @@ class DashboardApp(App[None]):
             log.warning("dashboard: broker lost (%s); retry in %.2fs", exc, delay)
             self.broker_connected = False
 
-        await stay_connected(mqtt, lambda: make_client(mqtt, identifier), session,
-                             name="dashboard", lost=lost)
+        try:
+            await stay_connected(mqtt, lambda: make_client(mqtt, identifier), session,
+                                 name="dashboard", lost=lost)
+        except BrokerRefused as exc:
+            # The password was changed or the user disabled since: trying again cannot help.
+            log.error("dashboard: %s", exc)
+            self.broker_connected = False
+            if self.signed_in is not None:
+                self.sign_out("the broker no longer accepts this user: sign in again")
+            else:
+                self.refused = str(exc)
 
     def on_dashboard_app_received(self, message: Received) -> None:
         self.ingest(message.inbound)
 
     def ingest(self, inbound: Inbound) -> None:
         """Take one decoded message (from the broker, or from a test)."""
+        if not self.showing:
+            return  # nobody is signed in: nothing of a patient is kept, nor shown
         payload = inbound.payload
         if isinstance(payload, ChairState):
             self.states[payload.chair] = payload
@@ -286,7 +449,7 @@ class DashboardApp(App[None]):
                         severity="warning" if reasons else "information", timeout=4)
         else:
             body = "REFUSED:" + "".join(f"\n✗ {r}" for r in reasons)
-            if result.type == "discharge":
+            if result.type == "discharge" and self.command_refusal("override_discharge") is None:
                 body += "\no: override with a reason"
             self.notify(body, title=title, severity="error", timeout=12)
 
@@ -296,11 +459,18 @@ class DashboardApp(App[None]):
         client = self._client
         if client is None:
             raise NotConnected("no connection to the broker")
-        await client.publish(topics.commands(self.site, chair), command.to_json(), qos=QOS)
+        # Signed in: under the user's own topic, where the broker lets only that user publish.
+        user = self.signed_in.user if self.signed_in is not None else None
+        await client.publish(topics.commands(self.site, chair, user), command.to_json(),
+                             qos=QOS)
 
     async def send(self, chair: str, command: CommandBase | None) -> bool:
         """Send a command (None: the form was cancelled); the answer comes back later."""
         if command is None:
+            return False
+        if self.locked:
+            # Locked while a form was open: the password first, then this very command.
+            self.ask_password(lambda: self.send(chair, command))
             return False
         kind = command_type(command)
         self.pending[command.id] = Pending(chair, kind, self.clock.now())
@@ -322,6 +492,54 @@ class DashboardApp(App[None]):
 
         self.push_screen(form, callback=done)
 
+    def command_refusal(self, action: str) -> str | None:
+        """Why this screen may not take a command action, or None if it may."""
+        if not self.SENDS_COMMANDS:
+            return "a replay sends no commands"
+        if self.kiosk:
+            return f"{KIOSK}: this wall display sends no commands"
+        if not self.needs_sign_in:
+            return None
+        if self.signed_in is None:
+            return "sign in first"
+        return action_refusal(self.signed_in.role, self.signed_in.user, action)
+
+    def allowed(self, action: str, retry: Callable[[], object]) -> bool:
+        """May ``action`` run now? If the role may not, say why; if the screen is locked, ask
+        for the password, then run ``retry``."""
+        why = self.command_refusal(action)
+        if why is not None:
+            self.notify(why, title="not allowed", severity="warning", timeout=8)
+            return False
+        if self.locked:
+            self.ask_password(retry)
+            return False
+        return True
+
+    def ask_password(self, then: Callable[[], object]) -> None:
+        if self.signed_in is None or isinstance(self.screen, UnlockScreen):
+            return
+
+        async def done(unlocked: bool | None) -> None:
+            if unlocked:
+                outcome = then()
+                if inspect.isawaitable(outcome):
+                    await outcome
+
+        self.push_screen(UnlockScreen(self.signed_in.user), callback=done)
+
+    def on_key(self, event: events.Key) -> None:
+        """A key of a command this screen does not offer says why, rather than nothing."""
+        if not self.SENDS_COMMANDS:
+            return  # a replay's keys are its own
+        for binding in getattr(self.screen, "BINDINGS", ()):
+            if not isinstance(binding, Binding) or event.key not in binding.key.split(","):
+                continue
+            action = binding.action.removeprefix("app.")
+            if action in self.COMMAND_ACTIONS and (why := self.command_refusal(action)):
+                self.notify(why, title="not allowed", severity="warning", timeout=8)
+                return
+
     def _chair_or_warn(self) -> str | None:
         screen = self.chair_screen()
         if screen is None:
@@ -330,11 +548,15 @@ class DashboardApp(App[None]):
         return screen.chair
 
     def action_start_session(self) -> None:
+        if not self.allowed("start_session", self.action_start_session):
+            return
         if (chair := self._chair_or_warn()) is not None:
             self._form(StartSessionForm(chair, self.user, self.clock.now, self.protocols,
                                         blink=self.blink))
 
     def action_dose_given(self) -> None:
+        if not self.allowed("dose_given", self.action_dose_given):
+            return
         if (chair := self._chair_or_warn()) is None:
             return
         state = self.states.get(chair)
@@ -345,6 +567,8 @@ class DashboardApp(App[None]):
         self._form(DoseForm(chair, self.user, self.clock.now, detail, blink=self.blink))
 
     def action_infusion_end(self) -> None:
+        if not self.allowed("infusion_end", self.action_infusion_end):
+            return
         if (chair := self._chair_or_warn()) is not None:
             now = clock_time(self.clock.now(), self.tz, seconds=True)
             self._form(InfusionEndForm(chair, self.user, self.clock.now,
@@ -352,14 +576,20 @@ class DashboardApp(App[None]):
                                        blink=self.blink))
 
     def action_manual_bp(self) -> None:
+        if not self.allowed("manual_bp", self.action_manual_bp):
+            return
         if (chair := self._chair_or_warn()) is not None:
             self._form(ManualBpForm(chair, self.user, self.clock.now, blink=self.blink))
 
     def action_assessment(self) -> None:
+        if not self.allowed("assessment", self.action_assessment):
+            return
         if (chair := self._chair_or_warn()) is not None:
             self._form(AssessmentForm(chair, self.user, self.clock.now, blink=self.blink))
 
     def action_symptoms(self) -> None:
+        if not self.allowed("symptoms", self.action_symptoms):
+            return
         if (chair := self._chair_or_warn()) is not None:
             self._form(SymptomsForm(chair, self.user, self.clock.now, blink=self.blink,
                                     intro="Refer for emergency care immediately (label). "
@@ -372,17 +602,23 @@ class DashboardApp(App[None]):
         return [localize_times(u.reason, self.tz, state.at) for u in state.discharge.unmet]
 
     def action_discharge(self) -> None:
+        if not self.allowed("discharge", self.action_discharge):
+            return
         if (chair := self._chair_or_warn()) is None:
             return
         unmet = self._unmet(chair)
+        how = ("o overrides with a reason" if self.command_refusal("override_discharge") is None
+               else f"only a {overriders()} may override")
         intro = "Every discharge condition is met." if not unmet else (
-            "Not met yet (the engine will refuse; o overrides with a reason):\n"
+            f"Not met yet (the engine will refuse; {how}):\n"
             + "\n".join(f"✗ {u}" for u in unmet)
         )
         self._form(DischargeForm(chair, self.user, self.clock.now, intro=intro,
-                                 blink=self.blink))
+                                 blink=self.blink, sender=self._sender_label()))
 
     def action_override_discharge(self) -> None:
+        if not self.allowed("override_discharge", self.action_override_discharge):
+            return
         if (chair := self._chair_or_warn()) is None:
             return
         unmet = self._unmet(chair)
@@ -390,9 +626,16 @@ class DashboardApp(App[None]):
             "\n".join(f"✗ {u}" for u in unmet) or "(none unmet now)"
         )
         self._form(DischargeForm(chair, self.user, self.clock.now, override=True,
-                                 intro=intro, blink=self.blink))
+                                 intro=intro, blink=self.blink, sender=self._sender_label()))
+
+    def _sender_label(self) -> str | None:
+        """Who a form's command is from, when the broker vouches for it: not for editing."""
+        signed = self.signed_in
+        return None if signed is None else f"{signed.user} ({signed.role})"
 
     def action_end_session(self) -> None:
+        if not self.allowed("end_session", self.action_end_session):
+            return
         if (chair := self._chair_or_warn()) is None:
             return
         state = self.states.get(chair)
@@ -401,6 +644,8 @@ class DashboardApp(App[None]):
                                   intro=f"End the session of {who} without a discharge."))
 
     async def action_pause_audio(self) -> None:
+        if not self.allowed("pause_audio", self.action_pause_audio):
+            return
         if (chair := self._chair_or_warn()) is None:
             return
         try:
@@ -412,6 +657,8 @@ class DashboardApp(App[None]):
         await self.send(chair, command)
 
     async def action_ack(self) -> None:
+        if not self.allowed("ack", self.action_ack):
+            return
         if (chair := self._chair_or_warn()) is None:
             return
         screen = self.chair_screen()
@@ -427,29 +674,33 @@ class DashboardApp(App[None]):
         await self.ack_alarm(chair, chosen.alarm_id)
 
     async def ack_alarm(self, chair: str, alarm_id: str) -> None:
+        if not self.allowed("ack", lambda: self.ack_alarm(chair, alarm_id)):
+            return
         await self.send(chair, AckAlarm(at=self.clock.now(), by=self.user, alarm_id=alarm_id))
 
     # -- the command palette ------------------------------------------------------------
 
     SENDS_COMMANDS: ClassVar[bool] = True
     """False where the screen only shows (a replay): no command action runs, none is
-    offered, and their keys fall through to the screen's own (a replay's `n`)."""
-    COMMAND_ACTIONS: ClassVar[frozenset[str]] = frozenset({
-        "start_session", "dose_given", "infusion_end", "manual_bp", "assessment", "symptoms",
-        "ack", "pause_audio", "discharge", "override_discharge", "end_session",
-    })
+    offered, and their keys fall through to the screen's own (a replay's `n`). A kiosk, and a
+    signed-in role, take the same path for what they may not send (`command_refusal`)."""
+    COMMAND_ACTIONS: ClassVar[frozenset[str]] = frozenset(ACTION_COMMANDS)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if not self.SENDS_COMMANDS and action in self.COMMAND_ACTIONS:
+        if action in self.COMMAND_ACTIONS and self.command_refusal(action) is not None:
+            return False
+        if action == "sign_out" and self.signed_in is None:
             return False
         return super().check_action(action, parameters)
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        chair = self.chair_screen()
-        if chair is not None and not self.SENDS_COMMANDS:
-            yield SystemCommand("Overview", "Back to every chair", self.action_overview)
+        if self.signed_in is not None:
+            yield SystemCommand("Sign out", f"Sign {self.signed_in.user} out: the screen "
+                                "shows no patient until someone signs in", self.sign_out)
+        if not self.showing:
             return
+        chair = self.chair_screen()
         if chair is None:
             yield SystemCommand("Sort: urgency / chair", "Toggle the order of the tiles",
                                 self.action_toggle_sort)
@@ -460,26 +711,29 @@ class DashboardApp(App[None]):
         c = chair.chair
         yield SystemCommand("Overview", "Back to every chair", self.action_overview)
         for title, help_text, action in (
-            ("Start session", f"Start a session at {c}", self.action_start_session),
+            ("Start session", f"Start a session at {c}", "start_session"),
             ("Dose given", "Record a dose (nasal device, infusion start, injection)",
-             self.action_dose_given),
-            ("Infusion end", "Record the end of the infusion", self.action_infusion_end),
-            ("Manual BP", "Enter a blood pressure measured by hand", self.action_manual_bp),
+             "dose_given"),
+            ("Infusion end", "Record the end of the infusion", "infusion_end"),
+            ("Manual BP", "Enter a blood pressure measured by hand", "manual_bp"),
             ("Assessment", "Sedation, dissociation, respiration (optional Aldrete)",
-             self.action_assessment),
+             "assessment"),
             ("Symptoms", "Chest pain, severe headache, ...: refer for emergency care",
-             self.action_symptoms),
+             "symptoms"),
             ("Acknowledge alarm", "Acknowledge the selected (or highest) alarm",
-             self.action_ack),
+             "ack"),
             ("Pause audio", f"Pause alarm audio for {self.settings.pause_audio_s} s",
-             self.action_pause_audio),
+             "pause_audio"),
             ("Discharge", "Discharge the patient (refused while conditions are unmet)",
-             self.action_discharge),
-            ("Override discharge", "Discharge with a written reason (physician)",
-             self.action_override_discharge),
-            ("End session", "End the session without a discharge", self.action_end_session),
+             "discharge"),
+            ("Override discharge", f"Discharge with a written reason (a {overriders()})",
+             "override_discharge"),
+            ("End session", "End the session without a discharge", "end_session"),
         ):
-            yield SystemCommand(title, help_text, action)
+            if self.command_refusal(action) is None:
+                yield SystemCommand(title, help_text, getattr(self, f"action_{action}"))
+        if self.command_refusal("ack") is not None:
+            return
         state = self.states.get(c)
         now = self.clock.now()
         for alarm in sorted_alarms(state):
@@ -494,6 +748,8 @@ class DashboardApp(App[None]):
 
     def monitoring_offline(self, now: datetime) -> str | None:
         """Why the screen cannot be trusted as live, or None."""
+        if self.refused is not None:
+            return f"MONITORING OFFLINE: {self.refused}"
         if self.mqtt is not None and not self.broker_connected:
             if self.ever_connected:
                 return f"MONITORING OFFLINE: lost the broker {self.mqtt.url()}"
@@ -535,6 +791,10 @@ class DashboardApp(App[None]):
             self._sound(now)
             self._dirty.clear()
             for screen in reversed(self.screen_stack):
+                if isinstance(screen, SignInScreen):
+                    break
+                if isinstance(screen, ChairScreen | OverviewScreen) and screen.is_mounted:
+                    screen.query_one(Banners).identity(self.identity(), self.locked)
                 if isinstance(screen, ChairScreen):
                     screen.show(
                         self.states.get(screen.chair), self.histories.get(screen.chair),

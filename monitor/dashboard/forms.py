@@ -356,7 +356,10 @@ class AssessmentForm(CommandForm):
 
 
 class DischargeForm(CommandForm):
-    """Discharge; with ``override`` a written reason (and who overrides) is required."""
+    """Discharge; with ``override`` a written reason (and who overrides) is required.
+
+    ``sender`` names the signed-in user when the broker vouches for who sends: the form then
+    shows it and asks for no name. Without sign-in, who overrides is typed in (role:name)."""
 
     MODEL = Discharge
     TITLE = "Discharge"
@@ -364,9 +367,10 @@ class DischargeForm(CommandForm):
     LABELS: ClassVar[dict[str, str]] = {"override_reason": "Reason for override"}
 
     def __init__(self, chair: str, by: str, now: Callable[[], datetime], *,
-                 override: bool = False, **kwargs: Any) -> None:
+                 override: bool = False, sender: str | None = None, **kwargs: Any) -> None:
         super().__init__(chair, by, now, **kwargs)
         self.override = override
+        self.sender = sender
         if override:
             self.send_label = "Override and discharge"
 
@@ -375,13 +379,18 @@ class DischargeForm(CommandForm):
             return
         yield self.label("override_reason", "Reason")
         yield self.entry("override_reason", "why discharge before every condition is met")
+        if self.sender is not None:
+            yield self.label("by", "By")
+            yield Static(self.sender, id="sender")
+            return
         yield self.label("by", "By (role:name)")
         yield self.entry("by", "physician:name", value=self.by)
 
     def values(self) -> dict[str, Any]:
         if not self.override:
             return {}
-        self.by = self.text("by") or ""
+        if self.sender is None:
+            self.by = self.text("by") or ""
         return {"override_reason": self.text("override_reason")}
 
     def check(self, values: dict[str, Any]) -> list[tuple[str, str]]:

@@ -106,6 +106,12 @@ class OverviewScreen(Screen[None]):
             tile.focus()
         return tile
 
+    async def clear(self) -> None:
+        """No tile at all (signed out)."""
+        await self.query_one("#chairs", Grid).remove_children()
+        self.query_one("#overview-head", Static).update("")
+        self.query_one(Banners).identity(None)
+
     def action_move(self, dx: int, dy: int) -> None:
         tiles = self.tiles()
         if not tiles:

@@ -25,11 +25,20 @@ from .history import Point, Span, block_rows, columns, scale
 
 
 class Banners(Vertical):
-    """The demo banner (if any) and the monitoring-offline banner, on every screen."""
+    """The demo banner (if any), who is signed in (and whether the screen is locked), and the
+    monitoring-offline banner, on every screen."""
 
     DEFAULT_CSS = """
     Banners { height: auto; }
     Banners > #banner { background: $accent; color: $text; text-style: bold; padding: 0 1; }
+    Banners > #who {
+        background: $primary-darken-2;
+        color: $text;
+        padding: 0 1;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+    Banners > #who.locked { background: $warning-darken-2; text-style: bold; }
     Banners > #offline { background: $error; color: $text; text-style: bold; padding: 0 1; }
     Banners > .hidden { display: none; }
     """
@@ -40,7 +49,16 @@ class Banners(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static(self._banner or "", id="banner", classes="" if self._banner else "hidden")
+        yield Static("", id="who", classes="hidden")
         yield Static("", id="offline", classes="hidden")
+
+    def identity(self, who: str | None, locked: bool = False) -> None:
+        """Who is signed in (None: nobody, on a site without sign-in)."""
+        line = self.query_one("#who", Static)
+        if who is not None and str(line.render()) != who:
+            line.update(who)
+        line.set_class(who is None, "hidden")
+        line.set_class(locked, "locked")
 
     def show(self, offline: str | None) -> None:
         banner = self.query_one("#offline", Static)

@@ -18,7 +18,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from monitor.engine import EngineConfig
 from monitor.engine_service import EngineService
 from tests.brokers import Broker, free_port
 from tests.integration.helpers import publish, running, unique_site
+from tests.signin_site import PASSWORDS, as_user, signing_broker, write_site
 
 pytestmark = [pytest.mark.broker, pytest.mark.browser]
 
@@ -104,24 +105,32 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
-@pytest.fixture
-def serve(broker: Broker, tmp_path: Path) -> Iterator[tuple[str, int]]:
-    """``chairside serve`` on a free port, for a site of this test's own."""
-    site, port = unique_site(), free_port()
+@contextlib.contextmanager
+def serving(args: list[str], cwd: Path) -> Iterator[int]:
+    """``chairside serve ARGS`` on a free port; yields the port."""
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHAIRSIDE_")}
     env["PYTHONPATH"] = str(ROOT)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "monitor.serve", "--broker",
-         f"mqtt://127.0.0.1:{broker.settings.port}", "--site", site,
-         "--host", "127.0.0.1", "--port", str(port)],
-        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "monitor.serve", *args, "--host", "127.0.0.1",
+         "--port", str(port)],
+        cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
     try:
         wait_listening(port, proc)
-        yield site, port
+        yield port
     finally:
         stop(proc)
+
+
+@pytest.fixture
+def serve(broker: Broker, tmp_path: Path) -> Iterator[tuple[str, int]]:
+    """``chairside serve`` on a free port, for a site of this test's own."""
+    site = unique_site()
+    with serving(["--broker", f"mqtt://127.0.0.1:{broker.settings.port}", "--site", site],
+                 tmp_path) as port:
+        yield site, port
 
 
 @pytest.fixture
@@ -171,6 +180,35 @@ class Page:
         result = await self.call("Runtime.evaluate", expression="window.__chairsideScreen()",
                                  returnByValue=True)
         return str(result.get("result", {}).get("value") or "")
+
+    async def type(self, text: str) -> None:
+        """Type into the page's terminal, as a person at the keyboard would."""
+        await self.call("Runtime.evaluate",
+                        expression="window.__chairsideTerminal && window.__chairsideTerminal.focus()")
+        await self.call("Input.insertText", text=text)
+        await asyncio.sleep(0.5)  # typed, not pasted: the screen takes a burst as one paste
+
+    async def enter(self) -> None:
+        for kind in ("keyDown", "char", "keyUp"):
+            await self.call("Input.dispatchKeyEvent", type=kind, key="Enter", code="Enter",
+                            windowsVirtualKeyCode=13, nativeVirtualKeyCode=13,
+                            **({} if kind == "keyUp" else {"text": "\r"}))
+        await asyncio.sleep(0.5)
+
+    async def until(self, check: Callable[[str], bool], within: float = 90.0) -> str:
+        """The screen's text once ``check`` holds for it (or the last seen, after ``within``)."""
+        screen = ""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            screen = await self.text()
+            if check(screen):
+                break
+            await asyncio.sleep(0.5)
+        return screen
+
+    async def screenshot(self) -> bytes:
+        shot = await self.call("Page.captureScreenshot", format="png")
+        return base64.b64decode(shot["data"])
 
 
 @contextlib.asynccontextmanager
@@ -222,3 +260,59 @@ async def test_the_browser_page_shows_every_chair_and_the_alarm_marker(
     assert all(c in screen for c in CHAIRS), f"the page does not show every chair:\n{screen}"
     assert "P-0042" in screen and "*** SYS 186 >= 180 mmHg" in screen, screen
     assert "BP" in screen and "186/104" in screen, screen
+
+
+async def test_the_browser_page_asks_who_is_there_before_it_shows_a_patient(
+    browser: int, tmp_path: Path
+) -> None:
+    """A site with a user directory, and a Mosquitto that enforces its passwords and ACL: the
+    page shows the sign-in and nothing of a patient; signed in, it shows the chair."""
+    site = unique_site()
+    directory = write_site(tmp_path, site, CHAIRS)
+    config = tmp_path / "config.toml"
+    config.write_text(f'[site]\nid = "{site}"\n\n[access]\nusers = "{directory.path}"\n')
+    (tmp_path / "broker").mkdir()
+    with signing_broker(tmp_path / "broker", directory) as broker:
+        mqtt = broker.settings
+        engine = EngineService(as_user(mqtt, "engine"), site, EngineConfig(), WallClock(),
+                               chairs=list(CHAIRS), restore_wait_s=0.2, tick_interval_s=0.2,
+                               users=directory.path)
+        gateway = Gateway(as_user(mqtt, "gw-chair-1"), site, "chair-1", WallClock())
+        async with running(engine.run(), gateway.run()):
+            await engine.connected.wait()
+            await gateway.connected.wait()
+            start = StartSession(at=datetime.now(UTC), by="amy", patient_code="P-0042",
+                                 protocol="spravato", dose_mg=56)
+            await publish(as_user(mqtt, "amy"), topics.commands(site, "chair-1", "amy"),
+                          start.to_json())
+            gateway.accept(bp("chair-1", 186, 104))
+
+            with serving(["--config", str(config), "--broker",
+                          f"mqtt://127.0.0.1:{mqtt.port}"], tmp_path) as port:
+                async with page(browser) as tab:
+                    await tab.call("Page.enable")
+                    await tab.call("Page.addScriptToEvaluateOnNewDocument", source=HOOK)
+                    await tab.call("Page.navigate", url=f"http://127.0.0.1:{port}/")
+                    await tab.until(lambda text: "sign in" in text and "Password" in text)
+                    await asyncio.sleep(2)  # were anything of a patient coming, it would be here
+                    before = await tab.text()
+                    (tmp_path / "chairside-serve-sign-in.png").write_bytes(await tab.screenshot())
+
+                    await tab.type("amy")
+                    await tab.enter()
+                    await tab.type("not-her-password")
+                    await tab.enter()
+                    refused = await tab.until(lambda text: "wrong user name or password" in text)
+
+                    await tab.type(PASSWORDS["amy"])
+                    await tab.enter()
+                    after = await tab.until(lambda text: all(c in text for c in CHAIRS)
+                                            and "P-0042" in text and "***" in text)
+                    (tmp_path / "chairside-serve-signed-in.png").write_bytes(
+                        await tab.screenshot())
+    assert "sign in" in before and "Password" in before, before
+    for secret in ("chair-1", "chair-2", "P-0042", "186", "SYS"):
+        assert secret not in before, f"{secret!r} shown before sign-in:\n{before}"
+    assert "wrong user name or password" in refused, refused
+    assert "P-0042" in after and "*** SYS 186 >= 180 mmHg" in after, after
+    assert "signed in: amy · nurse" in after, after

@@ -11,7 +11,7 @@ from typing import Any
 
 from drivers import topics
 from drivers.clock import FakeClock
-from drivers.mqtt import Inbound
+from drivers.mqtt import BrokerRefused, Inbound
 from drivers.wire import (
     ActiveAlarm,
     AlarmKind,
@@ -30,6 +30,7 @@ from drivers.wire import (
     UnmetCondition,
     format_time,
 )
+from monitor.access.directory import Directory, User
 from monitor.config import DashboardSettings
 from monitor.dashboard.app import DashboardApp, command_type
 
@@ -261,6 +262,44 @@ def make_app(chairs: Sequence[str] = ("chair-1",), *, now: datetime | None = Non
                        sender=recorder, user="nurse", banner=banner)
     recorder.app = app
     return app, clock, recorder
+
+
+DIRECTORY = Directory("clinic", {
+    "amy": User(role="nurse", name="Amy Ng"),
+    "lee": User(role="physician", name="Dr Lee"),
+    "quinn": User(role="qa"),
+    "wall": User(role="display"),
+    "gw-chair-1": User(role="gateway", chair="chair-1"),
+    "old": User(role="nurse", disabled=True),
+})
+PASSWORDS = {"amy": "amy-secret-1", "lee": "lee-secret-1", "quinn": "quinn-secret",
+             "wall": "wall-secret-1", "gw-chair-1": "gateway-secret", "old": "old-secret-1"}
+
+
+class FakeBroker:
+    """The broker's password check, without a broker: refuses what it does not know."""
+
+    def __init__(self) -> None:
+        self.checked: list[str] = []
+
+    async def __call__(self, user: str, password: str) -> None:
+        self.checked.append(user)
+        if PASSWORDS.get(user) != password:
+            raise BrokerRefused(f"the broker refused user {user!r}")
+
+
+def make_signin_app(chairs: Sequence[str] = ("chair-1",), *, kiosk: bool = False,
+                    idle_lock_s: float = 300.0, banner: str | None = None,
+                    ) -> tuple[DashboardApp, FakeClock, Recorder, FakeBroker]:
+    """A dashboard of a site that signs its users in (the broker's check faked)."""
+    clock = FakeClock(NOW["observation"])
+    recorder, broker = Recorder(), FakeBroker()
+    app = DashboardApp(None, "clinic", DashboardSettings(), clock, chairs=list(chairs),
+                       tz=UTC, blink=False, sender=recorder, banner=banner,
+                       directory=DIRECTORY, sign_in=broker, kiosk=kiosk,
+                       idle_lock_s=idle_lock_s)
+    recorder.app = app
+    return app, clock, recorder, broker
 
 
 Step = Callable[[], Awaitable[None]]

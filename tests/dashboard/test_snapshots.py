@@ -17,6 +17,7 @@ from drivers.wire import AlarmKind, EngineStatus, Phase, Priority
 from monitor.dashboard.app import DashboardApp
 from tests.dashboard.states import (
     NOW,
+    PASSWORDS,
     PHASES,
     Recorder,
     alarm,
@@ -24,6 +25,7 @@ from tests.dashboard.states import (
     feed,
     feed_session,
     make_app,
+    make_signin_app,
     result,
 )
 
@@ -154,3 +156,47 @@ def test_discharge_refused_shows_the_reasons(snap_compare: Snap) -> None:
     app, run_before = chair_app("observation", recorder=recorder)
     assert snap_compare(app, terminal_size=(100, 30), run_before=run_before,
                         press=["x", "enter"])
+
+
+def test_sign_in_screen(snap_compare: Snap) -> None:
+    """User name, a masked password, and nothing of a patient."""
+    app, _, _, _ = make_signin_app(["chair-1", "chair-2"], banner="DEMO - simulated patients")
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        feed(app, chair_state("chair-1", "observation"))
+        await pilot.press(*"amy", "enter", *"secret")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+def test_sign_in_refused(snap_compare: Snap) -> None:
+    app, _, _, _ = make_signin_app()
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await pilot.press(*"amy", "enter", *"not-her-password", "enter")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+def test_signed_in_chair_view_locked(snap_compare: Snap) -> None:
+    """Who is signed in, and LOCKED, above the chair, which stays in view."""
+    app, clock, _, _ = make_signin_app()
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        assert await app.sign_in_as("amy", PASSWORDS["amy"]) is None
+        await pilot.pause()
+        feed_session(app, "chair-1", "observation", alarms=[
+            alarm("chair-1", "high", at=NOW["observation"])])
+        app.open_chair("chair-1")
+        await pilot.pause()
+        clock.advance(301)
+        feed(app, chair_state("chair-1", "observation", clock.now(), alarms=[
+            alarm("chair-1", "high", at=NOW["observation"])]))
+        await app.refresh_view()
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
