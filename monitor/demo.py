@@ -181,10 +181,13 @@ async def run_demo(
             else:
                 from monitor.dashboard.app import DashboardApp
 
+                banner = f"DEMO - simulated patients - time x{speed:g}"
                 app = DashboardApp(
-                    as_user(live, "nurse"), site, settings.dashboard, clock,
+                    live, site, settings.dashboard, clock,
                     chairs=[c.chair for c in plan],
-                    banner=f"DEMO - simulated patients - time x{speed:g}",
+                    banner=banner if users is None else f"{banner} - {users.hint()}",
+                    directory=users.directory if users is not None else None,
+                    idle_lock_s=settings.access.idle_lock_s,
                     exit_after_s=duration,
                     protocols=list(settings.engine.protocols),
                     tz=settings.site.zone(),

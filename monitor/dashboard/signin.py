@@ -13,11 +13,11 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import aiomqtt
 from pydantic import SecretStr
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -98,6 +98,35 @@ async def check_password(sign_in: SignIn, user: str, password: str,
     return None
 
 
+class UserNameInput(Input):
+    """The user name field. Enter hands every key after it to the password field at once:
+    keys typed ahead (a fast typist, a badge reader) reach the screen before the focus has
+    moved, and must not land in the user name."""
+
+    def __init__(self, password: Input, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._password = password
+        self._handing_on = False
+
+    def on_focus(self) -> None:
+        self._handing_on = False  # back in the field (a click, shift+tab): it types here
+
+    async def _on_key(self, event: events.Key) -> None:
+        if self._handing_on:
+            event.stop()
+            event.prevent_default()
+            if event.is_printable and event.character is not None:
+                self._password.insert_text_at_cursor(event.character)
+            elif event.key == "backspace":
+                self._password.action_delete_left()
+            elif event.key == "enter":
+                await self._password.action_submit()
+            return
+        if event.key == "enter":
+            self._handing_on = True
+        await super()._on_key(event)
+
+
 class SignInScreen(Screen[None]):
     """User name and password, and nothing of a patient: no tile, no chair name."""
 
@@ -128,10 +157,11 @@ class SignInScreen(Screen[None]):
         yield Banners(self.banner)
         with Vertical(id="signin"):
             yield Static(f"Chairside · site {self.site} · sign in", id="signin-title")
+            password = Input(id="password", password=True, compact=True)
             yield Label("User name")
-            yield Input(id="user", compact=True)
+            yield UserNameInput(password, id="user", compact=True)
             yield Label("Password")
-            yield Input(id="password", password=True, compact=True)
+            yield password
             yield Static(self.message, id="signin-message")
             with Horizontal(id="signin-buttons"):
                 yield Button("Sign in", variant="primary", id="sign-in", compact=True)
@@ -154,7 +184,9 @@ class SignInScreen(Screen[None]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        if event.input.id == "user" and not self.query_one("#password", Input).value:
+        if event.input.id == "user":
+            # On to the password; what is typed ahead is already going there, and its own
+            # Enter signs in (once).
             self.query_one("#password", Input).focus()
             return
         self.submit()

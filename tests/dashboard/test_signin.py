@@ -299,3 +299,21 @@ def test_the_idle_lock_counts_wall_seconds_and_a_key_does_not_open_it() -> None:
     assert idle.check() and idle.locked
     idle.unlock()
     assert not idle.check()
+
+
+async def test_keys_typed_ahead_after_the_user_name_go_to_the_password() -> None:
+    """A fast typist (or a badge reader) sends the name, Enter and the password before the
+    screen has moved the focus: the password must not land in the user name."""
+    from textual import events
+
+    app, _, _, broker = make_signin_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        typed = [*"amy", "enter", *PASSWORDS["amy"], "enter"]
+        for key in typed:  # as the terminal delivers them: all queued at once
+            app.post_message(events.Key(key, "\r" if key == "enter" else key))
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.user == "amy" and app.signed_in is not None, message(app)
+        assert broker.checked == ["amy"]

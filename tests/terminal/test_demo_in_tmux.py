@@ -18,9 +18,18 @@ def vitals(screen: str) -> list[str]:
     return re.findall(r"(?:BP|HR|SpO2)\s+[\d/]+", screen)
 
 
+def sign_in_as_the_demo_nurse(session: str) -> None:
+    """The demo signs in like a clinic: its users and passwords are in the banner."""
+    screen = wait_for(session, lambda s: "sign in" in s and "nurse / nurse-demo" in s)
+    assert "chair-1" not in screen  # nothing of a patient before sign-in
+    for keys in ("nurse", "Enter", "nurse-demo", "Enter"):
+        tmux("send-keys", "-t", session, *(["-l", keys] if keys != "Enter" else [keys]))
+
+
 def test_demo_shows_every_chair_with_changing_values(session: str) -> None:
     command = f"cd {ROOT} && {sys.executable} -m monitor.cli demo --duration 60"
     tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "40", command)
+    sign_in_as_the_demo_nurse(session)
     deadline = time.monotonic() + 45
     first: list[str] = []
     screen = ""
@@ -56,6 +65,7 @@ def test_demo_without_colour_reads_priorities_from_markers_and_opens_a_chair(
     focused tile opens its chair view, with big numbers, BP checks and discharge."""
     command = f"cd {ROOT} && NO_COLOR=1 {sys.executable} -m monitor.cli demo --duration 60"
     tmux("new-session", "-d", "-s", session, "-x", "100", "-y", "32", command)
+    sign_in_as_the_demo_nurse(session)
     screen = wait_for(session, lambda s: re.search(r"^. \*{1,3} \S", s, re.M) is not None)
     assert "\x1b" not in screen
     tmux("send-keys", "-t", session, "Enter")
