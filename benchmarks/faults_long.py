@@ -325,8 +325,11 @@ def table(run: LongRun, minutes: float, chairs: int, seed: int, accepted: int,
         "",
         "An alarm is expected after every fault (the high BP alarm for a manual BP of 192/104 "
         "at a random chair, within 20 s of the site being back) and for each fault that takes "
-        "a chair's monitoring away (gateway offline within 1.5 keep-alives plus its delay, "
-        "device offline, readings refused). Slowest: the longest wait for any of them.",
+        "a chair's monitoring away (gateway offline after a partition within the broker's "
+        f"own bound, {BROKER_FINDS_SILENCE_S:g} s: 1.5 keep-alives plus up to 7 s because "
+        "Mosquitto 2.0 checks keep-alives every 6 s (RESULTS-keepalive.md), then its "
+        f"{GATEWAY_OFFLINE_DELAY_S:g} s delay, 5 s allowed for the rest; device offline, "
+        "readings refused). Slowest: the longest wait for any of them.",
     ]
     return "\n".join(lines) + "\n"
 
