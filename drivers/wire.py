@@ -99,7 +99,11 @@ _KIND_FIELDS: dict[str, tuple[frozenset[str], frozenset[str], frozenset[str]]] =
         frozenset(),
         frozenset({"mm[Hg]", "kPa"}),
     ),
-    "cuff_pressure": (frozenset({"cuff_pressure"}), frozenset(), frozenset({"mm[Hg]", "kPa"})),
+    "cuff_pressure": (
+        frozenset({"cuff_pressure", "pulse_rate"}),
+        frozenset(),
+        frozenset({"mm[Hg]", "kPa"}),
+    ),
     "heart_rate": (
         frozenset({"heart_rate", "rr_intervals", "energy_expended"}),
         frozenset(),

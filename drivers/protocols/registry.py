@@ -138,14 +138,20 @@ def _nonin_packet_inspect(fmt: nonin.PacketFormat) -> Callable[[bytes], JsonDict
 
 
 def _hl7_inspect(data: bytes) -> JsonDict:
-    message = hl7.decode_message(data)
-    out: JsonDict = to_jsonable(message)
-    out["unknown_codes"] = [str(u) for u in message.unknown_codes]
-    return out
+    messages = hl7.decode_messages(data)
+    items: list[JsonDict] = []
+    for message in messages:
+        item: JsonDict = to_jsonable(message)
+        item["unknown_codes"] = [str(u) for u in message.unknown_codes]
+        items.append(item)
+    if len(items) == 1:
+        return items[0]
+    return {"batch": items, "unknown_codes": [u for i in items for u in i["unknown_codes"]]}
 
 
 def _hl7_decode(data: bytes) -> list[Measurement]:
-    return hl7.decode_message(data).to_measurements()
+    """One message or a batch of them."""
+    return [m for message in hl7.decode_messages(data) for m in message.to_measurements()]
 
 
 def _ble(

@@ -254,7 +254,7 @@ def test_intermediate_cuff_pressure_sends_nan_for_unused_fields() -> None:
     )
     assert frame == h("15 23 F0 FF 07 FF 07 3D 00 01 00")
     m = gatt.decode_intermediate_cuff_pressure(frame).to_measurement()
-    assert m.values == {"cuff_pressure": 3.5} and m.unit == "kPa"
+    assert m.values == {"cuff_pressure": 3.5, "pulse_rate": 61.0} and m.unit == "kPa"
     assert m.flags == ("body_movement",) and m.quality == "questionable"
 
 
@@ -404,3 +404,19 @@ def test_protocol_names_in_errors() -> None:
         with pytest.raises(FrameError) as e:
             decoder(b"")
         assert e.value.protocol == name
+
+
+# --- real feeds: fields a conforming device sends ---------------------------------------------
+
+
+def test_intermediate_cuff_pressure_keeps_its_pulse_rate() -> None:
+    """0x2A36 has the layout of 0x2A35, pulse rate included (Bluetooth SIG Blood Pressure
+    Service 1.1, section 3.2; GATT Specification Supplement, "Intermediate Cuff Pressure": flags
+    bit 2 "Pulse Rate present"). Built from that layout: flags 0x04, cuff 21.5 mmHg (``D7 F0``,
+    as in Nordic's vector), the unused fields NaN, pulse rate 72 (``48 00``)."""
+    icp = gatt.decode_intermediate_cuff_pressure(h("04 D7 F0 FF 07 FF 07 48 00"))
+    assert icp.pulse_rate == 72.0
+    m = icp.to_measurement()
+    assert m.values == {"cuff_pressure": 21.5, "pulse_rate": 72.0}
+    assert as_reading(m).number("pulse_rate") == 72.0
+    assert gatt.encode_intermediate_cuff_pressure(icp) == h("04 D7 F0 FF 07 FF 07 48 00")
