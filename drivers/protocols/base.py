@@ -107,6 +107,8 @@ class Unusable:
     label: str
     reason: str
     kept: bool = False
+    field: str = ""
+    """The Reading field it would have filled (``pulse_rate``), when ``kind`` is set."""
 
     @property
     def unreadable(self) -> bool:

@@ -177,6 +177,7 @@ class UnknownCode:
             label=q.label if q else "",
             reason=f"{self.identifier}: {self.reason}",
             kept=self.kept,
+            field=q.field if q else "",
         )
 
 
