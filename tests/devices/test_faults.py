@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -360,8 +361,12 @@ async def test_a_monitor_whose_heart_rate_cannot_be_read_is_degraded_with_the_re
     bad_unit = "266016^MDC_DIM_MMHG^MDC"
     good_unit = "264864^MDC_DIM_BEAT_PER_MIN^MDC"
     send: asyncio.Queue[bytes] = asyncio.Queue()
+    handlers: list[asyncio.Task[Any]] = []
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            handlers.append(task)
         try:
             while True:
                 writer.write(await send.get())
@@ -396,5 +401,5 @@ async def test_a_monitor_whose_heart_rate_cannot_be_read_is_degraded_with_the_re
         assert sink.statuses[-1].unreadable == {}
         assert sink.statuses[-1].counters.unreadable == 2  # counts only grow
     finally:
-        await cancel(task)
+        await cancel(task, *handlers)
         server.close()
