@@ -8,8 +8,14 @@ the device sent a local time without offset, which a Reading's ``measured_at`` c
 the named booleans of a feature characteristic, or the decoded fields of a frame that makes
 no measurement on its own (a single Nonin frame).
 
-Exit status: 0; 1 when any frame failed (the errors are on stderr, the rest still decoded);
-2 for an unknown protocol.
+What a good frame carried that did not become a value as sent is on stderr too: ``note:`` for
+a value used with a note (a reference id other than the table's) or for something no Reading
+carries (a temperature); ``error:`` for a vital that could not be read (a unit that does not
+fit, a value out of range, a status that is not a result) and for a message that yields no
+reading at all while it carried observations.
+
+Exit status: 0; 1 when any frame failed or any vital could not be read (the errors are on
+stderr, the rest still decoded); 2 for an unknown protocol.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, BinaryIO, TextIO
 
-from drivers.protocols.base import FeedResult, FrameError, Measurement
+from drivers.protocols.base import FeedResult, FrameError, Measurement, Unusable
 from drivers.protocols.registry import PROTOCOLS, ProtocolSpec
 
 CHUNK = 4096
@@ -58,6 +64,20 @@ class _Printer:
         for note in notes:
             print(f"note: {self.spec.name}: {note}", file=self.stderr)
 
+    def unusable(self, items: Iterable[Unusable], produced: bool, where: str = "") -> None:
+        """Report what was not read; a vital that could not be read, or a message that
+        yields nothing while it carried observations, fails the run."""
+        items = list(items)
+        for item in items:
+            if item.unreadable:
+                self.error(f"{self.spec.name}: {item.label} not readable: {item.reason}", where)
+            else:
+                self.notes([item.reason])
+        unread = [item for item in items if not item.kept]
+        if not produced and unread:
+            self.error(f"{self.spec.name}: no reading: {len(unread)} observation(s) not read",
+                       where)
+
     def frame(self, data: bytes, where: str) -> None:
         spec = self.spec
         try:
@@ -67,10 +87,11 @@ class _Printer:
             assert spec.decode is not None
             ms = spec.decode(data)
             detail = spec.inspect(data)
+            unusable = spec.unusable(data) if spec.unusable is not None else []
         except FrameError as e:
             self.error(e, where)
             return
-        self.notes(detail.get("unknown_codes", ()))
+        self.unusable(unusable, bool(ms), where)
         if ms:
             self.measurements(ms)
         else:
@@ -79,8 +100,15 @@ class _Printer:
     def fed(self, result: FeedResult) -> None:
         for error in result.errors:
             self.error(error)
+        per_frame = False
         for frame in result.frames:
-            self.notes(getattr(frame, "unknown_codes", ()))
+            items = getattr(frame, "unusable", None)
+            to_measurements = getattr(frame, "to_measurements", None)
+            if isinstance(items, list) and callable(to_measurements):
+                per_frame = True
+                self.unusable(items, bool(to_measurements()))
+        if not per_frame:
+            self.unusable(result.unusable, True)
         self.measurements(result.measurements)
 
 

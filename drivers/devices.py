@@ -13,12 +13,16 @@ State, as a driver reports it:
 * ``connected``: data flows and decodes;
 * ``degraded`` (with a reason): connected, but the line carries garbage (bad frames in the
   last ``garbage_window_s``), or has been silent for ``silence_s``, or the device refused a
-  setting;
+  setting, or it sends a vital the gateway can read but not use (a unit that does not fit,
+  a code that is not the one its name says, a status that is not a result): "heart rate not
+  readable from this device", until that vital arrives usable, the link changes, or
+  ``unreadable_window_s`` passes without it;
 * ``disconnected`` (with a reason): the port is gone or cannot be opened, the BLE link
   dropped, or there is no Bluetooth adapter; the driver retries with backoff.
 
-Counters (frames, bad frames, dropped bytes, readings, reconnects) only grow while the driver
-runs; a status is republished every ``refresh_s`` so the counters on screen stay fresh.
+Counters (frames, bad frames, dropped bytes, readings, reconnects, unreadable and noted
+values) only grow while the driver runs; a status is republished every ``refresh_s`` so the
+counters on screen stay fresh.
 """
 
 from __future__ import annotations
@@ -35,9 +39,9 @@ from typing import Any, Literal, Protocol
 from pydantic import ValidationError
 
 from drivers.clock import Clock
-from drivers.protocols.base import Measurement, StreamStats
+from drivers.protocols.base import Measurement, StreamStats, Unusable
 from drivers.topics import TopicError, check_ident
-from drivers.wire import DeviceCounters, DeviceState, DeviceStatus, Reading
+from drivers.wire import DeviceCounters, DeviceState, DeviceStatus, Kind, Reading
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +158,7 @@ class DeviceTracker:
         garbage_window_s: float = 10.0,
         silence_s: float | None = None,
         refresh_s: float = 10.0,
+        unreadable_window_s: float = 1800.0,
     ) -> None:
         self.sink = sink
         self.clock = clock
@@ -162,6 +167,13 @@ class DeviceTracker:
         self.garbage_window_s = garbage_window_s
         self.silence_s = silence_s
         self.refresh_s = refresh_s
+        # A cuff may send every 15 minutes or more: a vital it could not read stays reported
+        # this long after the last time it came unusable.
+        self.unreadable_window_s = unreadable_window_s
+        self.unreadable = 0
+        self.noted = 0
+        # (kind, field) -> (label, reason, monotonic time last seen)
+        self._unreadable: dict[tuple[Kind, str], tuple[str, str, float]] = {}
         self.frames = 0
         self.bad_frames = 0
         self.dropped_bytes = 0
@@ -196,6 +208,8 @@ class DeviceTracker:
         if state == "connected" and self._link != "connected":
             self._since = time.monotonic()
             self._last_data = None
+        if state != self._link:
+            self._unreadable.clear()  # another connection may be another device
         self._link = state
         self._link_reason = reason
         self._problem = None if state != "connected" else self._problem
@@ -247,6 +261,38 @@ class DeviceTracker:
             self.last_error = error
         self.update()
 
+    def saw_unusable(self, items: Iterable[Unusable]) -> None:
+        """What good frames carried that did not become a value as sent: counted; a vital
+        that could not be read makes the device degraded, with the reason."""
+        now = time.monotonic()
+        changed = False
+        for item in items:
+            if item.kept:
+                self.noted += 1
+                log.info("%s/%s: %s: %s", self.chair, self.device, item.label, item.reason)
+                continue
+            if item.kind is None:
+                continue  # not a vital Chairside carries: the codec's stats count it
+            self.unreadable += 1
+            key = (item.kind, item.field)
+            if key not in self._unreadable:
+                changed = True
+                log.warning("%s/%s: %s not readable: %s", self.chair, self.device,
+                            item.label, item.reason)
+            self._unreadable[key] = (item.label, item.reason, now)
+        self.update(force=changed)
+
+    def unreadable_kinds(self, now: float | None = None) -> dict[Kind, str]:
+        """The vitals this device sends that cannot be read, with why (for the nurse)."""
+        now = time.monotonic() if now is None else now
+        out: dict[Kind, list[str]] = {}
+        for (kind, _), (label, reason, seen) in sorted(self._unreadable.items()):
+            if now - seen < self.unreadable_window_s:
+                out.setdefault(kind, []).append(
+                    f"{label} not readable from this device ({reason})"
+                )
+        return {kind: "; ".join(texts) for kind, texts in out.items()}
+
     def deliver(self, measurement: Measurement, source: str) -> Reading | None:
         """Turn a measurement into a Reading and hand it to the sink; None if the reading
         is refused (by the wire contract: counted as a bad frame; or by a full outbox)."""
@@ -266,6 +312,8 @@ class DeviceTracker:
         if self.sink.accept(reading) is False:
             self.refused += 1
             return None
+        for name in reading.values:  # that vital arrives usable again
+            self._unreadable.pop((reading.kind, name), None)
         self.readings += 1
         self._last_data = time.monotonic()
         return reading
@@ -289,6 +337,7 @@ class DeviceTracker:
                 reasons.append(f"no data for more than {self.silence_s:g} s")
         if self._problem:
             reasons.append(self._problem)
+        reasons.extend(self.unreadable_kinds(now).values())
         if reasons:
             return "degraded", "; ".join(reasons)
         return "connected", self._link_reason
@@ -306,6 +355,8 @@ class DeviceTracker:
             dropped_bytes=self.dropped_bytes,
             readings=self.readings,
             reconnects=self.reconnects,
+            unreadable=self.unreadable,
+            noted=self.noted,
         )
 
     def status(self) -> DeviceStatus:
@@ -319,6 +370,7 @@ class DeviceTracker:
             reason=reason,
             endpoint=self.spec.endpoint,
             counters=self.counters(),
+            unreadable=self.unreadable_kinds() if state == "degraded" else {},
         )
 
     def update(self, force: bool = False) -> None:

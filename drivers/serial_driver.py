@@ -421,6 +421,8 @@ class SerialDriver:
                     self.replies_sent += 1
                 for measurement in result.measurements:
                     self.tracker.deliver(measurement, self.spec.protocol)
+                if result.unusable:
+                    self.tracker.saw_unusable(result.unusable)
                 for error in result.errors:
                     log.debug("%s/%s: %s", self.chair, self.name, error)
                 self.tracker.saw_stream(self.framer.stats)

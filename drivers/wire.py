@@ -99,7 +99,11 @@ _KIND_FIELDS: dict[str, tuple[frozenset[str], frozenset[str], frozenset[str]]] =
         frozenset(),
         frozenset({"mm[Hg]", "kPa"}),
     ),
-    "cuff_pressure": (frozenset({"cuff_pressure"}), frozenset(), frozenset({"mm[Hg]", "kPa"})),
+    "cuff_pressure": (
+        frozenset({"cuff_pressure", "pulse_rate"}),
+        frozenset(),
+        frozenset({"mm[Hg]", "kPa"}),
+    ),
     "heart_rate": (
         frozenset({"heart_rate", "rr_intervals", "energy_expended"}),
         frozenset(),
@@ -194,6 +198,12 @@ class DeviceCounters(BaseModel):
     readings: int = 0
     reconnects: int = 0
     spooled: int = 0
+    unreadable: int = 0
+    """Values of vitals in good frames that could not be used (a unit that does not fit,
+    a code that is not the one its name says, a value out of range, a status that is not a
+    result): each one a value the device sent and no Reading carries."""
+    noted: int = 0
+    """Values used with a note (a reference id other than the table's)."""
 
 
 class DeviceStatus(WireModel):
@@ -211,6 +221,11 @@ class DeviceStatus(WireModel):
         default=False,
         description="the gateway's outbox refuses this device's new readings (full, or its "
         "disk fails): they are not monitored and not recorded until it takes them again",
+    )
+    unreadable: dict[Kind, str] = Field(
+        default_factory=dict,
+        description="Reading kinds the device sends that the gateway cannot read, with why "
+        "(e.g. heart_rate: 'heart rate not readable from this device: unit ...')",
     )
 
 
@@ -551,6 +566,11 @@ class ChairState(WireModel):
         default_factory=lambda: DischargeReadiness(ready=False)
     )
     devices: dict[str, DeviceState] = Field(default_factory=dict)
+    unreadable: dict[Kind, str] = Field(
+        default_factory=dict,
+        description="vitals a device of this chair sends that cannot be read, with the "
+        "device and why: a screen says so instead of showing an empty value",
+    )
     audio_paused_until: UtcTime | None = None
     answered: list[AnsweredCommand] = Field(
         default_factory=list, description="the latest commands answered, oldest first"

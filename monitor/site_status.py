@@ -3,7 +3,9 @@
 One clean connection reads every retained message of the site. The end of them is known,
 not guessed: a marker published once the subscription is acknowledged arrives after all of
 them. A part whose status is offline, or older than its heartbeat allows, is named; so is
-every device not connected, with its reason, and what waits in each gateway's spool.
+every device not connected, with its reason (a vital it sends that cannot be read among
+them: "heart rate not readable from this device ..."), and what waits in each gateway's
+spool.
 """
 
 from __future__ import annotations
@@ -63,8 +65,10 @@ class SiteStatus:
                        + (f" of {gw.spool_capacity}" if gw.spool_capacity else ""))
             for (c, device), dev in sorted(self.devices.items()):
                 if c == chair:
+                    unread = dev.counters.unreadable
                     out.append(f"           {device:<12} {dev.state:<12} "
                                f"spooled {dev.counters.spooled}"
+                               + (f"  unreadable {unread}" if unread else "")
                                + (f"  {dev.reason}" if dev.reason else ""))
         return out
 

@@ -92,6 +92,29 @@ class Measurement:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Unusable:
+    """Something a well-formed frame carried that did not become a value as sent.
+
+    ``kind`` and ``label`` name the vital it would have filled (``heart_rate``, "heart
+    rate"); both are empty for what no Reading carries (a temperature). ``kept``: the value
+    was used all the same and this is a note (a cross-check that failed). Only an unusable
+    value of a vital (``unreadable``) makes a device degraded: the nurse would otherwise see
+    an empty tile and not know why.
+    """
+
+    kind: Kind | None
+    label: str
+    reason: str
+    kept: bool = False
+    field: str = ""
+    """The Reading field it would have filled (``pulse_rate``), when ``kind`` is set."""
+
+    @property
+    def unreadable(self) -> bool:
+        return self.kind is not None and not self.kept
+
+
 @dataclass(slots=True)
 class StreamStats:
     """What a stream framer has seen: lets a device status tell noise from silence."""
@@ -102,11 +125,25 @@ class StreamStats:
     errors: list[FrameError] = field(default_factory=list)
     ignored: int = 0
     """Well-formed units that carry no data (a device's power-up banner, header lines)."""
+    unreadable: int = 0
+    """Values of vitals in good frames that could not be used (``Unusable.unreadable``)."""
+    noted: int = 0
+    """Values used with a note (``Unusable.kept``)."""
+    not_carried: int = 0
+    """Observations of things no Reading carries."""
 
     def note_error(self, error: FrameError, keep: int = 16) -> None:
         self.bad_frames += 1
         self.errors.append(error)
         del self.errors[:-keep]
+
+    def note_unusable(self, unusable: Unusable) -> None:
+        if unusable.kept:
+            self.noted += 1
+        elif unusable.kind is not None:
+            self.unreadable += 1
+        else:
+            self.not_carried += 1
 
 
 # --- What the codecs share beyond the error type ------------------------------------------
@@ -163,19 +200,22 @@ class FeedResult:
     ``measurements``: ready for ``Measurement.to_reading``. ``replies``: bytes the transport
     must write back to the device, in order (HL7 ACKs). ``frames``: the typed decode of every
     good frame or packet (for logging and debugging). ``errors``: frames that failed in this
-    call (also counted in ``Framer.stats``).
+    call (also counted in ``Framer.stats``). ``unusable``: what good frames carried that did
+    not become a value as sent (also counted in ``Framer.stats``).
     """
 
     measurements: list[Measurement] = field(default_factory=list)
     replies: list[bytes] = field(default_factory=list)
     frames: list[object] = field(default_factory=list)
     errors: list[FrameError] = field(default_factory=list)
+    unusable: list[Unusable] = field(default_factory=list)
 
     def extend(self, other: FeedResult) -> None:
         self.measurements.extend(other.measurements)
         self.replies.extend(other.replies)
         self.frames.extend(other.frames)
         self.errors.extend(other.errors)
+        self.unusable.extend(other.unusable)
 
 
 class Framer(Protocol):

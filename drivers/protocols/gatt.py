@@ -271,7 +271,8 @@ class BloodPressureMeasurement:
 
 @dataclass(frozen=True, slots=True)
 class IntermediateCuffPressure:
-    """0x2A36: the same layout as 0x2A35; only the first SFLOAT (the cuff pressure) is used."""
+    """0x2A36: the same layout as 0x2A35. The first SFLOAT is the cuff pressure (the other
+    two are unused); the pulse rate, when the cuff sends it, goes into the Reading too."""
 
     cuff_pressure: Number
     unit: PressureUnit = "mm[Hg]"
@@ -288,6 +289,7 @@ class IntermediateCuffPressure:
         values: dict[str, ReadingValue] = {}
         flags, at = _time_fields(self.timestamp)
         _put(values, flags, "cuff_pressure", self.cuff_pressure)
+        _put(values, flags, "pulse_rate", self.pulse_rate)
         status = self.status_flags
         flags.extend(status)
         quality = _quality(status, frozenset(), _BP_QUESTIONABLE)

@@ -1,20 +1,30 @@
-"""HL7 v2 ORU^R01 observation reports as monitors and BP devices send them (IHE PCD
+"""HL7 v2 ORU^R01 observation reports as monitors, BP devices and gateways send them (IHE PCD
 Technical Framework, transaction PCD-01 "Communicate PCD Data"), framed with MLLP.
 
 MLLP (HL7 v2 Minimal Lower Layer Protocol): ``0x0B`` + message + ``0x1C 0x0D``; inside,
 segments end with CR. Each message is answered with an ACK (original acknowledgement mode):
 ``MSA|AA`` when it was decoded, ``MSA|AE`` plus an ``ERR`` segment with the reason when not.
+A batch (``FHS``/``BHS`` ... ``MSH`` ... ``BTS``/``FTS``) is answered with a batch of ACKs,
+one per message, and one broken message in it costs only that message.
 
 Observations are OBX segments whose identifier is an IEEE 11073-10101 (MDC) code, e.g.
 ``OBX|4|NM|150021^MDC_PRESS_BLD_NONINV_SYS^MDC|1.0.1.1|120|266016^MDC_DIM_MMHG^MDC|||||R``.
-Codes and units are checked against a table (``CODES``): sample messages in the wild carry
-wrong codes, so a code this module does not know, or a code whose name or unit does not
-match, is reported in ``OruMessage.unknown_codes`` and never guessed at. LOINC codes (coding
-system ``LN``) and UCUM units are accepted as the alternates PCD-01 allows.
+Codes come from one table shared with the FHIR export (``codes``). The numeric code names the
+observation; its reference id is a cross-check, and a mismatch is noted (the value is kept).
+LOINC codes (coding system ``LN``), UCUM units and MDC units are read as PCD-01 allows.
 
-Observations are grouped per OBR into measurements: NIBP systolic/diastolic/mean (with the
-generic pulse rate, if any) into ``blood_pressure``, SpO2 and the oximeter's pulse rate into
-``spo2``, the ECG heart rate into ``heart_rate``. The time is OBX-14, else OBR-7.
+Each OBX is judged on its own: its status (OBX-11), unit and value decide whether its value
+is used. An OBX for something a Reading carries that cannot be used (a unit that does not
+fit, a value out of range, a status that is not a result) is reported in
+``OruMessage.unknown_codes`` with the quantity it would have filled, so the gateway can say
+which vital it cannot read; the rest of the message still decodes. Codes for things Chairside
+does not carry (temperature, respiration rate, ...) are listed there too, without a quantity.
+
+Observations are grouped per OBR, and within an OBR per OBX-4 channel
+(``<MDS>.<VMD>.<CHAN>.<METRIC>``) when OBX-4 is dotted: NIBP systolic/diastolic/mean with the
+cuff's pulse rate into ``blood_pressure``, SpO2 with the oximeter's pulse rate and perfusion
+index into ``spo2``, the ECG heart rate into ``heart_rate``. The generic pulse rate goes with
+the cuff or oximeter of its own VMD. The time is OBX-14, else OBR-7.
 """
 
 from __future__ import annotations
@@ -25,70 +35,23 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Literal
 
+from drivers.protocols import codes
 from drivers.protocols.base import (
     FeedResult,
     FrameError,
     Measurement,
     StreamStats,
-    check_value,
+    Unusable,
     internal_error,
+    value_range,
 )
+from drivers.protocols.codes import CONTAINER_CODES, UNITS_MDC, UNITS_UCUM, MdcCode, Quantity
 from drivers.wire import Kind, Quality, ReadingValue, Unit
 
 PROTOCOL = "hl7"
 START_BLOCK = b"\x0b"
 END_BLOCK = b"\x1c"
 END_BLOCK_CR = b"\x1c\x0d"
-
-# --- code tables ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Code:
-    """One observation this module understands: MDC code and reference id, LOINC codes, the
-    Reading field it fills and the units it may come in."""
-
-    mdc: str
-    refid: str
-    loinc: tuple[str, ...]
-    metric: str
-    units: frozenset[Unit]
-
-
-_PRESSURE_UNITS: frozenset[Unit] = frozenset({"mm[Hg]", "kPa"})
-_RATE: frozenset[Unit] = frozenset({"/min"})
-CODES: tuple[Code, ...] = (
-    Code("150021", "MDC_PRESS_BLD_NONINV_SYS", ("8480-6",), "systolic", _PRESSURE_UNITS),
-    Code("150022", "MDC_PRESS_BLD_NONINV_DIA", ("8462-4",), "diastolic", _PRESSURE_UNITS),
-    Code("150023", "MDC_PRESS_BLD_NONINV_MEAN", ("8478-0",), "mean", _PRESSURE_UNITS),
-    Code("150456", "MDC_PULS_OXIM_SAT_O2", ("59408-5", "2708-6"), "spo2", frozenset({"%"})),
-    Code("149530", "MDC_PULS_OXIM_PULS_RATE", ("8889-8",), "oximeter_pulse_rate", _RATE),
-    Code("147842", "MDC_ECG_HEART_RATE", ("8867-4",), "heart_rate", _RATE),
-    Code("149514", "MDC_PULS_RATE", (), "pulse_rate", _RATE),
-)
-_BY_MDC = {c.mdc: c for c in CODES}
-_BY_REFID = {c.refid: c for c in CODES}
-_BY_LOINC = {code: c for c in CODES for code in c.loinc}
-
-CONTAINER_CODES = {"150020": "MDC_PRESS_BLD_NONINV"}
-"""Codes of PCD-01 hierarchy levels (panels) that carry no value of their own."""
-
-UNITS_MDC: dict[str, tuple[str, Unit]] = {
-    "266016": ("MDC_DIM_MMHG", "mm[Hg]"),
-    "265987": ("MDC_DIM_KILO_PASCAL", "kPa"),
-    "262688": ("MDC_DIM_PERCENT", "%"),
-    "264864": ("MDC_DIM_BEAT_PER_MIN", "/min"),
-}
-_UNIT_MDC_CODE: dict[Unit, tuple[str, str]] = {u: (c, n) for c, (n, u) in UNITS_MDC.items()}
-UNITS_UCUM: dict[str, Unit] = {
-    "mm[Hg]": "mm[Hg]",
-    "kPa": "kPa",
-    "%": "%",
-    "/min": "/min",
-    "1/min": "/min",
-    "{beat}/min": "/min",
-    "{beats}/min": "/min",
-}
 
 _ABNORMAL = {
     "L": "low",
@@ -100,7 +63,21 @@ _ABNORMAL = {
     "A": "abnormal",
     "AA": "critically_abnormal",
 }
-_PRIMARY = frozenset({"systolic", "diastolic", "spo2", "heart_rate"})
+
+# OBX-11 (HL7 table 0085), each OBX judged by its own.
+_RESULT_STATUS = frozenset({"", "F", "R", "C", "U", "A", "B"})
+"""A result: final, entered not verified (what PCD-01 devices send), corrected, changed to
+final, amended, appended."""
+_PRELIMINARY_STATUS = frozenset({"P", "S"})
+"""Preliminary or partial: the value is used, the reading marked questionable."""
+_NO_RESULT_STATUS: dict[str, str] = {
+    "X": "unavailable",  # results cannot be obtained (PCD-01 hierarchy rows carry it too)
+    "D": "withdrawn",  # deletes the OBX record
+    "W": "withdrawn",  # posted in error, wrong
+    "N": "not_asked",
+    "I": "pending",
+    "O": "no_result",  # order detail only
+}
 
 # --- parsed message -------------------------------------------------------------------------
 
@@ -128,10 +105,11 @@ class MessageHeader:
 
 @dataclass(frozen=True, slots=True)
 class Observation:
-    """One OBX this module understood. ``metric``: ``systolic``, ``diastolic``, ``mean``,
-    ``spo2``, ``oximeter_pulse_rate``, ``heart_rate`` or ``pulse_rate`` (generic)."""
+    """One OBX this module could read. ``quantity`` names a ``codes.QUANTITIES`` entry
+    (``systolic``, ``spo2``, ``oximeter_pulse_rate``, ``pulse_rate`` (generic), ...);
+    ``value`` is None when the OBX carries no usable number and ``missing`` says why."""
 
-    metric: str
+    quantity: str
     value: float | None
     unit: Unit
     code: str
@@ -141,19 +119,66 @@ class Observation:
     abnormal: tuple[str, ...] = ()
     time: datetime | None = None
     offset: int = 0
+    missing: str = ""
+    preliminary: bool = False
+
+    @property
+    def metric(self) -> str:
+        """The quantity's name (kept for callers of the earlier name)."""
+        return self.quantity
+
+    @property
+    def path(self) -> tuple[int, ...] | None:
+        """OBX-4 as ``(MDS, VMD, CHAN, METRIC)`` numbers, or None when it is not dotted."""
+        return _path(self.sub_id)
+
+
+def _path(sub_id: str) -> tuple[int, ...] | None:
+    parts = sub_id.strip().split(".")
+    if len(parts) < 3 or not all(p.isdigit() for p in parts):
+        return None
+    return tuple(int(p) for p in parts)
 
 
 @dataclass(frozen=True, slots=True)
 class UnknownCode:
-    """An OBX with a value that was not used, and why."""
+    """An OBX whose value was not used as sent, and why.
+
+    ``quantity``: what it would have filled when it names something a Reading carries (the
+    gateway reports the device degraded: that vital is not readable from it); None for
+    things Chairside does not carry. ``kept``: the value was used all the same, and this is
+    a note (a reference id that differs from the table's, a missing unit that can only be
+    one)."""
 
     offset: int
     identifier: str
     unit: str
     reason: str
+    quantity: str | None = None
+    kept: bool = False
+
+    @property
+    def metric(self) -> str | None:
+        return self.quantity
+
+    @property
+    def unreadable(self) -> bool:
+        """A value a Reading could have carried and does not."""
+        return self.quantity is not None and not self.kept
 
     def __str__(self) -> str:
         return f"byte {self.offset}: {self.identifier} [{self.unit}]: {self.reason}"
+
+    def unusable(self) -> Unusable:
+        """The gateway's form: which Reading kind lost what, and why."""
+        q = codes.QUANTITIES[self.quantity] if self.quantity else None
+        return Unusable(
+            kind=q.kind if q else None,
+            label=q.label if q else "",
+            reason=f"{self.identifier}: {self.reason}",
+            kept=self.kept,
+            field=q.field if q else "",
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +202,10 @@ class OruMessage:
         for group in self.groups:
             out.extend(_group_measurements(group))
         return out
+
+    @property
+    def unusable(self) -> list[Unusable]:
+        return [u.unusable() for u in self.unknown_codes]
 
 
 # --- low-level parsing ----------------------------------------------------------------------
@@ -327,14 +356,17 @@ def _lookup_unit(comps: list[str]) -> tuple[Unit | None, str]:
         if not code and not name:
             continue
         if system == "MDC" or (not system and code.isdigit()):
-            known = UNITS_MDC.get(code)
+            known = UNITS_MDC.get(code) if code else None
+            if known is None and not code:
+                by_name = codes.UNITS_MDC_BY_REFID.get(name)
+                known = (name, by_name[1]) if by_name else None
             if known is None:
-                return None, f"unit code {code} is not a known MDC unit"
-            if name and name != known[0]:
+                return None, f"unit {code or name} is not a known MDC unit"
+            if name and code and name != known[0]:
                 return None, f"unit code {code} is {known[0]}, not {name}"
             found.append(known[1])
-        elif system in ("UCUM", ""):
-            unit = UNITS_UCUM.get(code)
+        elif system in ("UCUM", "ISO+", "ANS+", ""):
+            unit = UNITS_UCUM.get(code) or codes.UNITS_TEXT.get(code.lower())
             if unit is None:
                 return None, f"unit {code!r} is not a known UCUM unit here"
             found.append(unit)
@@ -347,35 +379,55 @@ def _lookup_unit(comps: list[str]) -> tuple[Unit | None, str]:
     return found[0], ""
 
 
-def _lookup_code(comps: list[str]) -> tuple[Code | None, str]:
-    """The code of an OBX-3, or ``None`` and why not."""
+@dataclass(frozen=True, slots=True)
+class _Lookup:
+    """What an OBX-3 names: ``code`` when it is read (with a ``note`` on a cross-check that
+    failed), else ``reason`` and the quantity its name points to, if any."""
+
+    code: MdcCode | None = None
+    quantity: Quantity | None = None
+    reason: str = ""
+    note: str = ""
+    candidate: Quantity | None = None
+
+
+def _lookup_code(comps: list[str]) -> _Lookup:
+    """The observation an OBX-3 names. The MDC code decides; its reference id, when it is not
+    one the table lists for that code, is noted. A code this table does not know is never
+    guessed from its name, but the name says what could not be read."""
     reasons: list[str] = []
+    candidate: Quantity | None = None
     for code, name, system in (comps[0:3], comps[3:6]):
         if not code and not name:
             continue
         if system == "MDC" or (not system and code.isdigit()):
-            known = _BY_MDC.get(code)
-            if known is None:
-                by_name = _BY_REFID.get(name)
-                if by_name is not None:
-                    reasons.append(
-                        f"code {code} is not {name} (that is {by_name.mdc}); not guessing"
-                    )
-                else:
-                    reasons.append(f"MDC code {code} {name} is not one this gateway reads")
-                continue
-            if name and name != known.refid:
-                reasons.append(f"code {code} is {known.refid}, not {name}; not guessing")
-                continue
-            return known, ""
-        if system == "LN":
-            known = _BY_LOINC.get(code)
+            known = codes.BY_MDC.get(code) if code else codes.BY_REFID.get(name)
             if known is not None:
-                return known, ""
-            reasons.append(f"LOINC code {code} is not one this gateway reads")
+                quantity = codes.quantity_of(known)
+                note = ""
+                if code and name and name not in known.names():
+                    note = (f"code {code} is {known.refid}; the reference id sent is {name}; "
+                            "read by its code")
+                return _Lookup(known, quantity, note=note)
+            by_name = codes.BY_REFID.get(name)
+            if by_name is not None:
+                candidate = candidate or codes.quantity_of(by_name)
+                reasons.append(f"code {code} is not {name} (that is {by_name.code}); "
+                               "the code decides and is not one Chairside reads")
+            else:
+                reasons.append(f"MDC code {code or name} is not one Chairside reads")
+        elif system == "LN":
+            by_loinc = codes.BY_LOINC.get(code)
+            if by_loinc is not None:
+                return _Lookup(None, by_loinc)
+            reasons.append(f"LOINC code {code} is not one Chairside reads")
         else:
             reasons.append(f"coding system {system!r} is not MDC or LN")
-    return None, "; ".join(reasons) or "no observation identifier"
+    return _Lookup(reason="; ".join(reasons) or "no observation identifier", candidate=candidate)
+
+
+def _is_batch(text: str) -> bool:
+    return text.startswith(("FHS", "BHS"))
 
 
 def decode_message(data: bytes) -> OruMessage:
@@ -385,6 +437,66 @@ def decode_message(data: bytes) -> OruMessage:
         return _decode(body.decode("latin-1"))
     except FrameError as e:
         raise FrameError(e.protocol, e.offset + cut, e.reason) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """A batch (HL7 v2.6 section 2.10.3): its header segments as sent and, per message, the
+    decoded message or the error it raised, in order."""
+
+    file_header: str = ""
+    batch_header: str = ""
+    messages: tuple[OruMessage | FrameError, ...] = ()
+    raw: tuple[tuple[int, str], ...] = ()
+    """Each message's offset in the batch and its text, for answering it."""
+
+
+def decode_batch(data: bytes) -> Batch:
+    """A batch of messages (``FHS``/``BHS`` ... ``BTS``/``FTS``); a lone message is read as a
+    batch of one. A message that fails is kept as its ``FrameError`` (offsets from the start
+    of ``data``); the others decode."""
+    body, cut = _unwrap(data)
+    text = body.decode("latin-1")
+    if not _is_batch(text):
+        raw: tuple[tuple[int, str], ...] = ((cut, text),)
+        try:
+            return Batch(messages=(_decode(text),), raw=raw)
+        except FrameError as e:
+            return Batch(messages=(FrameError(e.protocol, e.offset + cut, e.reason),), raw=raw)
+    file_header = batch_header = ""
+    pieces: list[tuple[int, str]] = []
+    for m in _SEGMENT.finditer(text):
+        line = m.group()
+        name = line[:3]
+        if name == "FHS":
+            file_header = line
+        elif name == "BHS":
+            batch_header = line
+        elif name in ("BTS", "FTS"):
+            continue
+        elif name == "MSH" or not pieces:
+            pieces.append((m.start(), line))
+        else:
+            start, first = pieces[-1]
+            pieces[-1] = (start, first + "\r" + line)
+    messages: list[OruMessage | FrameError] = []
+    for start, message in pieces:
+        try:
+            messages.append(_decode(message + "\r"))
+        except FrameError as e:
+            messages.append(FrameError(e.protocol, e.offset + start + cut, e.reason))
+    raw = tuple((start + cut, message + "\r") for start, message in pieces)
+    return Batch(file_header, batch_header, tuple(messages), raw)
+
+
+def decode_messages(data: bytes) -> list[OruMessage]:
+    """Every message of a batch, or the one message; the first that fails raises."""
+    out: list[OruMessage] = []
+    for item in decode_batch(data).messages:
+        if isinstance(item, FrameError):
+            raise item
+        out.append(item)
+    return out
 
 
 def _decode(text: str) -> OruMessage:
@@ -420,12 +532,29 @@ def _decode(text: str) -> OruMessage:
             obs = _observation(seg, enc, unknown)
             if obs is not None:
                 observations.append(obs)
+        elif seg.name == "MSH":
+            raise FrameError(PROTOCOL, seg.offset, "a second MSH outside a batch")
     close()
     return OruMessage(header, tuple(groups), tuple(unknown))
 
 
+def _number(text: str, value_type: str, enc: _Encoding) -> float | None:
+    """The number of an NM value, or of an SN value that is a plain number (``^120``,
+    ``=^120``); None when it is not one."""
+    if value_type == "SN":
+        parts = text.split(enc.component)
+        if len(parts) != 2 or parts[0].strip() not in ("", "="):
+            return None
+        text = parts[1]
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if value == value and value not in (float("inf"), float("-inf")) else None
+
+
 def _observation(seg: _Segment, enc: _Encoding, unknown: list[UnknownCode]) -> Observation | None:
-    value_type = seg.get(2)
+    value_type = seg.get(2).strip()
     raw_value = seg.get(5).split(enc.repetition, 1)[0].strip()
     status = seg.get(11).strip().upper()
     identifier = enc.unescape(seg.get(3))
@@ -435,67 +564,83 @@ def _observation(seg: _Segment, enc: _Encoding, unknown: list[UnknownCode]) -> O
     comps = enc.components(seg.get(3)) + [""] * 6
     if comps[0] in CONTAINER_CODES and not raw_value:
         return None
-    code, reason = _lookup_code(comps)
-    if code is None:
-        unknown.append(UnknownCode(seg.at(3), identifier, unit_text, reason))
+
+    def refuse(offset: int, reason: str, quantity: Quantity | None) -> None:
+        name = quantity.name if quantity is not None else None
+        unknown.append(UnknownCode(offset, identifier, unit_text, reason, name))
+
+    found = _lookup_code(comps)
+    quantity = found.quantity
+    if quantity is None:
+        refuse(seg.at(3), found.reason, found.candidate)
         return None
+    if found.note:
+        unknown.append(UnknownCode(seg.at(3), identifier, unit_text, found.note,
+                                   quantity.name, kept=True))
     unit, reason = _lookup_unit(enc.components(seg.get(6)) + [""] * 6)
-    if unit is None or unit not in code.units:
+    if unit is None and reason == "no unit" and len(quantity.units) == 1:
+        (unit,) = quantity.units
+        unknown.append(UnknownCode(seg.at(6), identifier, unit_text,
+                                   f"no unit; {quantity.label} is always in {unit}",
+                                   quantity.name, kept=True))
+    if unit is None or unit not in quantity.units:
         if unit is not None:
-            reason = f"unit {unit} does not fit {code.refid}"
-        unknown.append(UnknownCode(seg.at(6), identifier, unit_text, reason))
+            reason = f"unit {unit} does not fit {quantity.label}"
+        refuse(seg.at(6), reason, quantity)
         return None
-    if value_type and value_type != "NM":
-        unknown.append(
-            UnknownCode(seg.at(2), identifier, unit_text, f"value type {value_type}, not NM")
-        )
+    if value_type not in ("", "NM", "SN"):
+        refuse(seg.at(2), f"value type {value_type}, not NM", quantity)
+        return None
+    if status and status not in _RESULT_STATUS and status not in _PRELIMINARY_STATUS \
+            and status not in _NO_RESULT_STATUS:
+        refuse(seg.at(11), f"result status {status!r} is not one HL7 defines", quantity)
         return None
     value: float | None = None
-    if raw_value and status not in ("X", "D", "W"):
-        try:
-            value = float(raw_value)
-        except ValueError:
-            raise FrameError(PROTOCOL, seg.at(5), f"{raw_value[:20]!r} is not a number") from None
-        field_name = {"oximeter_pulse_rate": "pulse_rate"}.get(code.metric, code.metric)
-        check_value(PROTOCOL, seg.at(5), field_name, value, unit)
+    missing = _NO_RESULT_STATUS.get(status, "")
+    if raw_value and not missing:
+        value = _number(raw_value, value_type, enc)
+        if value is None:
+            refuse(seg.at(5), f"{raw_value[:20]!r} is not a number", quantity)
+            return None
+        low, high = value_range(quantity.field, unit)
+        if not low <= value <= high:
+            refuse(seg.at(5), f"{quantity.field} {value:g} is out of range {low:g}..{high:g}",
+                   quantity)
+            return None
+    elif not missing:
+        missing = "missing"
     abnormal = tuple(
         _ABNORMAL[a] for a in seg.get(8).split(enc.repetition) if a.strip() in _ABNORMAL
     )
     return Observation(
-        metric=code.metric,
+        quantity=quantity.name,
         value=value,
         unit=unit,
-        code=code.mdc,
-        name=code.refid,
+        code=found.code.code if found.code else "",
+        name=found.code.refid if found.code else "",
         sub_id=seg.get(4),
         status=status,
         abnormal=abnormal,
         time=parse_ts(seg.get(14), seg.at(14)),
         offset=seg.offset,
+        missing=missing,
+        preliminary=status in _PRELIMINARY_STATUS,
     )
 
 
 # --- observations -> measurements -----------------------------------------------------------
-
-_TARGET: dict[str, tuple[Kind, str]] = {
-    "systolic": ("blood_pressure", "systolic"),
-    "diastolic": ("blood_pressure", "diastolic"),
-    "mean": ("blood_pressure", "mean"),
-    "spo2": ("spo2", "spo2"),
-    "oximeter_pulse_rate": ("spo2", "pulse_rate"),
-    "heart_rate": ("heart_rate", "heart_rate"),
-}
 
 
 @dataclass(slots=True)
 class _Slot:
     kind: Kind
     unit: Unit
+    chan: tuple[int, ...] | None = None
     values: dict[str, ReadingValue] = field(default_factory=dict)
     seen: set[str] = field(default_factory=set)
     flags: list[str] = field(default_factory=list)
     time: datetime | None = None
-    bad_primary: bool = False
+    preliminary: bool = False
 
     def add(self, name: str, obs: Observation) -> None:
         self.seen.add(name)
@@ -503,16 +648,20 @@ class _Slot:
             self.time = obs.time
         if obs.value is not None:
             self.values[name] = obs.value
+            if obs.preliminary:
+                self.preliminary = True
+                self.flags.append(f"{name}_preliminary")
         else:
-            suffix = {"X": "unavailable", "D": "withdrawn", "W": "withdrawn"}.get(
-                obs.status, "missing"
-            )
-            self.flags.append(f"{name}_{suffix}")
-            self.bad_primary |= name in _PRIMARY
+            self.flags.append(f"{name}_{obs.missing or 'missing'}")
         self.flags.extend(f"{name}_{a}" for a in obs.abnormal)
 
     def measurement(self, fallback: datetime | None) -> Measurement:
-        quality: Quality = "invalid" if self.bad_primary or not self.values else "valid"
+        primaries = {q.field for q in codes.QUANTITIES.values()
+                     if q.primary and q.kind == self.kind}
+        usable = bool(self.values) and (not primaries or bool(primaries & set(self.values)))
+        quality: Quality = (
+            "invalid" if not usable else "questionable" if self.preliminary else "valid"
+        )
         return Measurement(
             kind=self.kind,
             values=self.values,
@@ -523,37 +672,65 @@ class _Slot:
         )
 
 
+_PULSE_HOMES: dict[str, tuple[Kind, ...]] = {
+    "nibp_pulse_rate": ("blood_pressure",),
+    "pulse_rate": ("blood_pressure", "spo2"),
+}
+"""Where a pulse rate that is not a channel's own goes: the cuff's with the cuff; the generic
+one with the cuff (NIBP monitors send it) or else an oximeter without a rate of its own."""
+
+
 def _group_measurements(group: ObservationGroup) -> list[Measurement]:
-    """One measurement per kind and channel: a metric seen again opens a new one (a monitor
-    with two oximeter channels gives two ``spo2`` measurements)."""
+    """One measurement per kind and channel: a quantity seen again opens a new one (a
+    monitor with two oximeter channels gives two ``spo2`` measurements), and so does another
+    OBX-4 channel."""
     slots: list[_Slot] = []
-    latest: dict[Kind, _Slot] = {}
-    generic: list[Observation] = []
+    latest: dict[tuple[Kind, tuple[int, ...] | None], _Slot] = {}
+    pulses: list[Observation] = []
     for obs in group.observations:
-        if obs.metric == "pulse_rate":
-            generic.append(obs)
+        if obs.quantity in _PULSE_HOMES:
+            pulses.append(obs)
             continue
-        kind, name = _TARGET[obs.metric]
+        quantity = codes.QUANTITIES[obs.quantity]
+        kind = quantity.kind
         unit: Unit = obs.unit if kind == "blood_pressure" else ("%" if kind == "spo2" else "/min")
-        slot = latest.get(kind)
-        if slot is None or name in slot.seen or slot.unit != unit:
-            slot = _Slot(kind, unit)
+        path = obs.path
+        key = (kind, path[:3] if path else None)
+        slot = latest.get(key)
+        if slot is None or quantity.field in slot.seen or slot.unit != unit:
+            slot = _Slot(kind, unit, chan=key[1])
             slots.append(slot)
-            latest[kind] = slot
-        slot.add(name, obs)
-    for obs in generic:
-        # The generic pulse rate belongs with the cuff (NIBP monitors send it), else with an
-        # oximeter channel that has no rate of its own, else it stands as a heart rate.
-        bp, ox = latest.get("blood_pressure"), latest.get("spo2")
-        if bp is not None and "pulse_rate" not in bp.seen:
-            bp.add("pulse_rate", obs)
-        elif ox is not None and "pulse_rate" not in ox.seen:
-            ox.add("pulse_rate", obs)
+            latest[key] = slot
+        slot.add(quantity.field, obs)
+    for obs in pulses:
+        home = _pulse_home(slots, obs)
+        if home is not None:
+            home.add("pulse_rate", obs)
         else:
-            slot = _Slot("heart_rate", "/min", flags=["from_pulse_rate"])
+            path = obs.path
+            slot = _Slot("heart_rate", "/min", chan=path[:3] if path else None,
+                         flags=["from_pulse_rate"])
             slots.append(slot)
             slot.add("heart_rate", obs)
     return [slot.measurement(group.time) for slot in slots]
+
+
+def _pulse_home(slots: list[_Slot], obs: Observation) -> _Slot | None:
+    """The measurement a pulse rate joins: of its own OBX-4 channel first, then of its VMD
+    (a channel of the same VMD, or one without OBX-4), newest first; None if there is none."""
+    path = obs.path
+    tiers: list[Callable[[_Slot], bool]]
+    if path is None:
+        tiers = [lambda s: True]
+    else:
+        tiers = [lambda s: s.chan == path[:3],
+                 lambda s: s.chan is None or s.chan[:2] == path[:2]]
+    for tier in tiers:
+        for kind in _PULSE_HOMES[obs.quantity]:
+            for slot in reversed(slots):
+                if slot.kind == kind and "pulse_rate" not in slot.seen and tier(slot):
+                    return slot
+    return None
 
 
 def to_measurements(message: OruMessage) -> list[Measurement]:
@@ -615,6 +792,35 @@ def build_ack(
     return ("\r".join(segments) + "\r").encode("latin-1", "replace")
 
 
+def build_batch_ack(batch: Batch, acks: Sequence[bytes], *, at: datetime | None = None) -> bytes:
+    """The answer to a batch: a batch of ``acks`` (one per message, in order) under a BHS
+    whose sender and receiver are swapped from the batch's and whose BHS-12 names the batch
+    answered; FHS/FTS around it when the batch came in a file."""
+
+    def header(line: str, name: str) -> str:
+        fields = line.split(line[3]) if len(line) > 3 else [name]
+
+        def get(n: int) -> str:
+            return fields[n - 1] if 0 < n - 1 < len(fields) else ""
+
+        enc = get(2) or "^~\\&"
+        when = format_ts(at) if at is not None else get(7)
+        return "|".join((name, enc, get(5), get(6), get(3), get(4), when, "", "", "", "",
+                         get(11))).rstrip("|")
+
+    lines: list[str] = []
+    if batch.file_header:
+        lines.append(header(batch.file_header, "FHS"))
+    lines.append(header(batch.batch_header or "BHS|^~\\&", "BHS"))
+    body = b"".join(acks).decode("latin-1").rstrip("\r")
+    if body:
+        lines.append(body)
+    lines.append(f"BTS|{len(acks)}")
+    if batch.file_header:
+        lines.append("FTS|1")
+    return ("\r".join(lines) + "\r").encode("latin-1", "replace")
+
+
 @dataclass(frozen=True, slots=True)
 class Ack:
     """A decoded ACK: what a device simulator gets back."""
@@ -645,18 +851,19 @@ def wrap_mllp(message: bytes) -> bytes:
 
 # --- encoder ----------------------------------------------------------------------------------
 
-_ENCODE_CODES: dict[tuple[Kind, str], Code] = {
-    ("blood_pressure", "systolic"): _BY_MDC["150021"],
-    ("blood_pressure", "diastolic"): _BY_MDC["150022"],
-    ("blood_pressure", "mean"): _BY_MDC["150023"],
-    ("blood_pressure", "pulse_rate"): _BY_MDC["149514"],
-    ("spo2", "spo2"): _BY_MDC["150456"],
-    ("spo2", "pulse_rate"): _BY_MDC["149530"],
-    ("heart_rate", "heart_rate"): _BY_MDC["147842"],
+_ENCODE_CODES: dict[tuple[Kind, str], MdcCode] = {
+    ("blood_pressure", "systolic"): codes.BY_MDC["150021"],
+    ("blood_pressure", "diastolic"): codes.BY_MDC["150022"],
+    ("blood_pressure", "mean"): codes.BY_MDC["150023"],
+    ("blood_pressure", "pulse_rate"): codes.BY_MDC["149546"],
+    ("spo2", "spo2"): codes.BY_MDC["150456"],
+    ("spo2", "pulse_rate"): codes.BY_MDC["149530"],
+    ("spo2", "perfusion_index"): codes.BY_MDC["150448"],
+    ("heart_rate", "heart_rate"): codes.BY_MDC["147842"],
 }
 
 
-def _number(value: float) -> str:
+def _format_number(value: float) -> str:
     return format(value, ".10g")
 
 
@@ -692,10 +899,11 @@ def encode_oru(
             code = _ENCODE_CODES.get((m.kind, name))
             if code is None or isinstance(value, list):
                 raise ValueError(f"{m.kind}.{name} has no HL7 observation here")
-            unit: Unit = next(iter(code.units)) if len(code.units) == 1 else m.unit
-            unit_code, unit_name = _UNIT_MDC_CODE[unit]
+            units = codes.quantity_of(code).units
+            unit: Unit = next(iter(units)) if len(units) == 1 else m.unit
+            unit_code, unit_name = codes.UNIT_MDC_CODE[unit]
             segments.append(
-                f"OBX|{k}|NM|{code.mdc}^{code.refid}^MDC|1.0.{n}.{k}|{_number(value)}|"
+                f"OBX|{k}|NM|{code.code}^{code.refid}^MDC|1.0.{n}.{k}|{_format_number(value)}|"
                 f"{unit_code}^{unit_name}^MDC|||||R|||{when}"
             )
     return ("\r".join(segments) + "\r").encode("utf-8")
@@ -799,6 +1007,28 @@ class MllpFramer:
 
     def _message(self, message: bytes, offset: int, result: FeedResult) -> None:
         at = self._clock() if self._clock is not None else None
+        text = message.decode("latin-1")
+        if not _is_batch(text):
+            result.replies.append(wrap_mllp(self._answer(message, offset, result, at)))
+            return
+        try:
+            batch = decode_batch(message)
+        except Exception as e:  # a codec bug: the whole block is answered as one error
+            error = internal_error(PROTOCOL, offset, e)
+            self._error(result, error)
+            ack = build_ack(None, "AE", text=error.reason, at=at)
+            result.replies.append(wrap_mllp(ack))
+            return
+        acks = [
+            self._answer(raw.encode("latin-1"), offset + start, result, at)
+            for start, raw in batch.raw
+        ]
+        result.replies.append(wrap_mllp(build_batch_ack(batch, acks, at=at)))
+
+    def _answer(
+        self, message: bytes, offset: int, result: FeedResult, at: datetime | None
+    ) -> bytes:
+        """Decode one message into ``result`` and return its ACK."""
         try:
             header: MessageHeader | None = decode_header(message)
         except FrameError:
@@ -817,13 +1047,14 @@ class MllpFramer:
                 if header is not None and not header.is_oru_r01
                 else ERROR_APPLICATION_INTERNAL
             )
-            ack = build_ack(header, "AE", text=error.reason, error_code=code, at=at)
-            result.replies.append(wrap_mllp(ack))
-            return
+            return build_ack(header, "AE", text=error.reason, error_code=code, at=at)
         self.stats.frames += 1
+        for unusable in decoded.unusable:
+            self.stats.note_unusable(unusable)
+            result.unusable.append(unusable)
         result.frames.append(decoded)
         result.measurements.extend(measurements)
-        result.replies.append(wrap_mllp(build_ack(decoded.header, "AA", at=at)))
+        return build_ack(decoded.header, "AA", at=at)
 
     def _error(self, result: FeedResult, error: FrameError) -> None:
         self.stats.note_error(error)
@@ -831,9 +1062,8 @@ class MllpFramer:
 
 
 __all__ = [
-    "CODES",
     "Ack",
-    "Code",
+    "Batch",
     "MessageHeader",
     "MllpFramer",
     "Observation",
@@ -841,9 +1071,12 @@ __all__ = [
     "OruMessage",
     "UnknownCode",
     "build_ack",
+    "build_batch_ack",
     "decode_ack",
+    "decode_batch",
     "decode_header",
     "decode_message",
+    "decode_messages",
     "encode_oru",
     "escape",
     "format_ts",

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from drivers.protocols import gatt, hl7, masimo, nonin
-from drivers.protocols.base import Framer, JsonDict, Measurement, to_jsonable
+from drivers.protocols.base import Framer, JsonDict, Measurement, Unusable, to_jsonable
 
 Transport = Literal["ble", "serial"]
 Role = Literal["measurement", "feature"]
@@ -64,6 +64,9 @@ class ProtocolSpec:
     gatt_property: GattProperty | None = None
     framer: Callable[[], Framer] | None = None
     reference: str = ""
+    unusable: Callable[[bytes], list[Unusable]] | None = None
+    """What a frame carried that did not become a value as sent (protocols that can carry
+    values a Reading cannot use: HL7)."""
 
 
 def _one(decoder: Callable[[bytes], gatt.GattMeasurement]) -> Callable[[bytes], list[Measurement]]:
@@ -138,14 +141,24 @@ def _nonin_packet_inspect(fmt: nonin.PacketFormat) -> Callable[[bytes], JsonDict
 
 
 def _hl7_inspect(data: bytes) -> JsonDict:
-    message = hl7.decode_message(data)
-    out: JsonDict = to_jsonable(message)
-    out["unknown_codes"] = [str(u) for u in message.unknown_codes]
-    return out
+    messages = hl7.decode_messages(data)
+    items: list[JsonDict] = []
+    for message in messages:
+        item: JsonDict = to_jsonable(message)
+        item["unknown_codes"] = [str(u) for u in message.unknown_codes]
+        items.append(item)
+    if len(items) == 1:
+        return items[0]
+    return {"batch": items, "unknown_codes": [u for i in items for u in i["unknown_codes"]]}
+
+
+def _hl7_unusable(data: bytes) -> list[Unusable]:
+    return [u for message in hl7.decode_messages(data) for u in message.unusable]
 
 
 def _hl7_decode(data: bytes) -> list[Measurement]:
-    return hl7.decode_message(data).to_measurements()
+    """One message or a batch of them."""
+    return [m for message in hl7.decode_messages(data) for m in message.to_measurements()]
 
 
 def _ble(
@@ -262,6 +275,7 @@ PROTOCOLS: dict[str, ProtocolSpec] = {
             decode=_hl7_decode,
             framer=hl7.MllpFramer,
             reference="HL7 v2.6; IHE PCD Technical Framework (PCD-01); IEEE 11073-10101",
+            unusable=_hl7_unusable,
         ),
     )
 }

@@ -326,8 +326,10 @@ class ChairScreen(Screen[None]):
         self._put("#chair-head", head_text(self.chair, state, now, tz))
         self._show_alarm_line(state, now, offline is not None)
         latest = state.latest if state else {}
+        unreadable: dict[str, str] = dict(state.unreadable.items()) if state else {}
         for panel in self.query(VitalPanel):
-            panel.show(latest.get(panel.kind), now, limits, offline is not None)
+            panel.show(latest.get(panel.kind), now, limits, offline is not None,
+                       unreadable.get(panel.kind))
         self._show_trends(state, history, now)
         wide = self.query_one("#checks", Static).size.width >= 52
         rows = check_rows(state, now, tz)

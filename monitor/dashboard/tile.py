@@ -134,7 +134,11 @@ class ChairTile(Static, can_focus=True):
                 if oximeter is not None and isinstance(pulse, int | float):
                     latest, label, value = oximeter, "PR  ", f"{pulse:.0f}"
             line = Text(f"{label} ")
-            if latest is None:
+            if latest is None and kind in state.unreadable:
+                # A device sends it and the gateway cannot read it: say so, not "--".
+                line.append(f"{value:>9}", style="dim")
+                line.append("  not readable", style="yellow")
+            elif latest is None:
                 line.append(f"{value:>9}", style="dim")
             else:
                 old = stale or is_old(kind, latest, now, limits)

@@ -129,6 +129,7 @@ class VitalPanel(Vertical):
     VitalPanel.stale > BigNumber { color: $text-disabled; text-style: none; }
     VitalPanel.stale { border-subtitle-color: $text-disabled; }
     VitalPanel.invalid > BigNumber { text-style: strike; color: $text-disabled; }
+    VitalPanel.unreadable { border-subtitle-color: $warning; }
     """
 
     def __init__(self, kind: str, label: str, *, id: str | None = None) -> None:
@@ -140,12 +141,17 @@ class VitalPanel(Vertical):
         yield BigNumber()
 
     def show(
-        self, latest: LatestValue | None, now: datetime, limits: dict[str, float], offline: bool
+        self, latest: LatestValue | None, now: datetime, limits: dict[str, float], offline: bool,
+        unreadable: str | None = None,
     ) -> None:
+        """``unreadable``: why a device's value of this vital cannot be read (the chair's
+        state says), shown instead of a bare "no value"."""
         number = self.query_one(BigNumber)
+        self.tooltip = unreadable
+        self.set_class(unreadable is not None, "unreadable")
         if latest is None:
             number.value = "--"
-            self.border_subtitle = "no value"
+            self.border_subtitle = "NOT READABLE" if unreadable else "no value"
             self.set_class(True, "stale")
             self.set_class(False, "invalid")
             return
@@ -153,7 +159,7 @@ class VitalPanel(Vertical):
         number.value = shown.replace(" kPa", "")
         age = fmt_age(age_s(latest, now))
         flag = {"questionable": " ?", "invalid": " invalid"}.get(latest.quality, "")
-        self.border_subtitle = f"{age} ago{flag}"
+        self.border_subtitle = f"{age} ago{flag}" + (" · NOT READABLE" if unreadable else "")
         self.set_class(offline or is_old(self.kind, latest, now, limits), "stale")
         self.set_class(latest.quality == "invalid", "invalid")
 

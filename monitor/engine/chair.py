@@ -22,6 +22,7 @@ from drivers.wire import (
     DeviceStatus,
     DischargeReadiness,
     GatewayStatus,
+    Kind,
     LatestValue,
     ObservationClock,
     Phase,
@@ -71,6 +72,8 @@ class Chair:
         self.devices: dict[str, DeviceState] = {}
         self.device_info: dict[str, tuple[datetime, str | None]] = {}
         self.refusing: set[str] = set()  # devices whose readings the gateway cannot keep
+        # device -> the vitals it sends that its gateway cannot read, with why
+        self.unreadable: dict[str, dict[Kind, str]] = {}
         # (state, since, the connection it came from)
         self.gateway: tuple[Literal["online", "offline"], datetime, str | None] | None = None
         self.session: Session | None = None
@@ -129,6 +132,10 @@ class Chair:
             return
         self.devices[status.device] = status.state
         self.device_info[status.device] = (status.at, status.reason)
+        if status.unreadable:
+            self.unreadable[status.device] = dict(status.unreadable)
+        else:
+            self.unreadable.pop(status.device, None)
         if status.refusing:
             self.refusing.add(status.device)
         else:
@@ -271,12 +278,21 @@ class Chair:
             latest={kind: aged(value, now) for kind, value in sorted(self.latest.items())},
             observation=observation, bp_checks=checks, alarms=self.book.views(),
             discharge=ready, devices=dict(sorted(self.devices.items())),
+            unreadable=self.unreadable_view(),
             audio_paused_until=paused,
             answered=[
                 AnsweredCommand(id=r.id, type=r.type, accepted=r.accepted, at=r.at)
                 for r in list(self.results.values())[-_RETAINED_ANSWERS:]
             ],
         )
+
+    def unreadable_view(self) -> dict[Kind, str]:
+        """Per vital, which devices send it unreadable and why (devices in name order)."""
+        out: dict[Kind, list[str]] = {}
+        for device, kinds in sorted(self.unreadable.items()):
+            for kind, reason in kinds.items():
+                out.setdefault(kind, []).append(f"{device}: {reason}")
+        return {kind: "; ".join(texts) for kind, texts in sorted(out.items())}
 
     @staticmethod
     def signature_of(state: ChairState) -> Signature:
@@ -289,6 +305,7 @@ class Chair:
             state.discharge.ready,
             tuple((u.condition, u.reason) for u in state.discharge.unmet),
             tuple(state.devices.items()),
+            tuple(state.unreadable.items()),
             state.audio_paused_until,
         )
 

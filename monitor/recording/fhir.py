@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from drivers.protocols.codes import BP_PANEL_LOINC, QUANTITIES
 from drivers.wire import ManualBp, Reading, format_time
 
 from .export import readings
@@ -26,14 +27,14 @@ PROFILE = "http://hl7.org/fhir/StructureDefinition/"
 PATIENT_CODE_SYSTEM = "urn:chairside:patient-code"
 _NAMESPACE = uuid.UUID("5b1f7a0e-3c39-4c55-9a57-6b6f0f3c2d10")
 
-BP_PANEL = ("85354-9", "Blood pressure panel with all children optional")
-SYSTOLIC = ("8480-6", "Systolic blood pressure")
-DIASTOLIC = ("8462-4", "Diastolic blood pressure")
-MEAN_BP = ("8478-0", "Mean blood pressure")
-SPO2_PULSE_OX = ("59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry")
-SPO2 = ("2708-6", "Oxygen saturation in Arterial blood")
-HEART_RATE = ("8867-4", "Heart rate")
-PULSE_OX_RATE = ("8889-8", "Heart rate by Pulse oximetry")
+# The LOINC codes come from the table the HL7 codec reads with (drivers.protocols.codes).
+BP_PANEL = BP_PANEL_LOINC
+SYSTOLIC = QUANTITIES["systolic"].loinc[0]
+DIASTOLIC = QUANTITIES["diastolic"].loinc[0]
+MEAN_BP = QUANTITIES["mean"].loinc[0]
+SPO2_PULSE_OX, SPO2 = QUANTITIES["spo2"].loinc[:2]
+HEART_RATE = QUANTITIES["heart_rate"].loinc[0]
+PULSE_OX_RATE = QUANTITIES["oximeter_pulse_rate"].loinc[0]
 
 MMHG = ("mm[Hg]", "mmHg")
 PER_MIN = ("/min", "beats/minute")

@@ -311,3 +311,39 @@ async def test_without_a_heart_rate_device_the_oximeter_pulse_rate_is_shown_as_p
         await app.refresh_view()
         await pilot.pause()
         assert "HR" in tile_text(app, "chair-1") and "PR" not in tile_text(app, "chair-1")
+
+
+async def test_a_vital_the_monitor_sends_unreadable_says_so_on_the_tile_and_chair_view() -> None:
+    """The gateway could read the monitor's heart rate OBX but not use it (its state says
+    why): the tile says "not readable" instead of an empty value, the chair view's panel says
+    so with the reason as its tooltip."""
+    from monitor.dashboard.widgets import VitalPanel
+
+    clock = FakeClock(T0 + timedelta(minutes=45))
+    app = DashboardApp(None, "clinic", DashboardSettings(), clock, chairs=["chair-1"])
+    reason = ("monitor: heart rate not readable from this device (147842^MDC_ECG_HEART_RATE"
+              "^MDC: unit /h is not a known UCUM unit here)")
+    async with app.run_test(size=(100, 30)) as pilot:
+        plain = state("chair-1", clock.now())
+        feed(app, plain.model_copy(update={"unreadable": {"heart_rate": reason}}))
+        feed(app, EngineStatus(state="online", at=clock.now()))
+        await app.refresh_view()
+        await pilot.pause()
+        hr_line = next(line for line in tile_text(app, "chair-1").splitlines()
+                       if line.startswith("HR"))
+        assert "not readable" in hr_line
+        app.open_chair("chair-1")
+        await pilot.pause()
+        assert isinstance(app.screen, ChairScreen)
+        await app.refresh_view()
+        await pilot.pause()
+        panel = app.screen.query_one("#vital-hr", VitalPanel)
+        assert panel.border_subtitle == "NOT READABLE" and panel.tooltip == reason
+        assert app.screen.query_one("#vital-spo2", VitalPanel).border_subtitle != "NOT READABLE"
+
+        # Readable again: the state no longer names it, and the tile no longer says so.
+        app.pop_screen()
+        feed(app, state("chair-1", clock.now()))
+        await app.refresh_view()
+        await pilot.pause()
+        assert "not readable" not in tile_text(app, "chair-1")

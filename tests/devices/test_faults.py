@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -340,3 +341,65 @@ async def test_a_replugged_serial_device_is_opened_at_once_whatever_the_backoff(
         assert loop.time() - replugged < 1.5
     finally:
         await cancel(*tasks)
+
+
+async def test_a_monitor_whose_heart_rate_cannot_be_read_is_degraded_with_the_reason() -> None:
+    """A PCD-01 monitor over TCP sends SpO2 that reads and a heart rate in a unit that does
+    not fit it: the SpO2 arrives, the device is degraded with "heart rate not readable" and
+    the count; a message whose heart rate reads clears it."""
+    from drivers.protocols import hl7
+    from tests.brokers import free_port
+
+    obr = "OBR|1|||182777000^monitoring of patient^SCT|||20260105090000+0000"
+    spo2 = "OBX|1|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.3.1.1|97|262688^MDC_DIM_PERCENT^MDC|||||R"
+
+    def message(n: int, hr_unit: str) -> bytes:
+        msh = (f"MSH|^~\\&|MON|W|||20260105090000+0000||ORU^R01^ORU_R01|M{n}|P|2.6")
+        hr = f"OBX|2|NM|147842^MDC_ECG_HEART_RATE^MDC|1.2.1.1|61|{hr_unit}|||||R"
+        return hl7.wrap_mllp("\r".join((msh, obr, spo2, hr, "")).encode())
+
+    bad_unit = "266016^MDC_DIM_MMHG^MDC"
+    good_unit = "264864^MDC_DIM_BEAT_PER_MIN^MDC"
+    send: asyncio.Queue[bytes] = asyncio.Queue()
+    handlers: list[asyncio.Task[Any]] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            handlers.append(task)
+        try:
+            while True:
+                writer.write(await send.get())
+                await writer.drain()
+        except (ConnectionError, OSError):
+            return
+
+    port = free_port()
+    server = await asyncio.start_server(serve, "127.0.0.1", port)
+    ctx = context()
+    sink = ListSink()
+    driver = make_driver(DeviceSpec("monitor", "hl7", f"socket://127.0.0.1:{port}"), "c",
+                         sink, ctx.clock, OPTIONS)
+    task = asyncio.create_task(driver.run())
+    try:
+        await wait_until(lambda: sink.states()[-1:] == ["connected"], what="connected")
+        for n in range(2):
+            send.put_nowait(message(n, bad_unit))
+        await wait_until(lambda: len(sink.readings) >= 2, what="the SpO2 readings")
+        await wait_until(lambda: sink.statuses[-1].counters.unreadable >= 2, what="counted")
+        status = sink.statuses[-1]
+        assert status.state == "degraded"
+        assert status.reason is not None and "heart rate not readable from this device" in \
+            status.reason and "does not fit heart rate" in status.reason
+        assert list(status.unreadable) == ["heart_rate"]
+        assert {r.kind for r in sink.readings} == {"spo2"}
+
+        send.put_nowait(message(3, good_unit))
+        await wait_until(lambda: any(r.kind == "heart_rate" for r in sink.readings),
+                         what="the heart rate")
+        await wait_until(lambda: sink.statuses[-1].state == "connected", what="connected again")
+        assert sink.statuses[-1].unreadable == {}
+        assert sink.statuses[-1].counters.unreadable == 2  # counts only grow
+    finally:
+        await cancel(task, *handlers)
+        server.close()

@@ -3,6 +3,7 @@ outbox types, sequence numbers that survive a restart."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -177,3 +178,31 @@ def test_a_failing_spool_refuses_loudly_instead_of_losing(tmp_path: Path,
     assert status.state == "degraded"
     assert status.reason and "failing" in status.reason and "closed" in status.reason
     assert any("closed" in r.getMessage() for r in caplog.records if r.levelname == "ERROR")
+
+
+def test_tracker_reports_an_unreadable_vital_until_it_reads_or_its_window_passes() -> None:
+    from drivers.protocols.base import Measurement, Unusable
+
+    ctx = context()
+    sink = ListSink()
+    tracker = DeviceTracker(sink, ctx.clock, "c", DeviceSpec("monitor", "hl7", "/dev/x"),
+                            silence_s=None, unreadable_window_s=60.0)
+    tracker.link("connected")
+    hr = Unusable("heart_rate", "heart rate", "147842: unit x", field="heart_rate")
+    temp = Unusable(None, "", "150344^MDC_TEMP^MDC: not one Chairside reads")
+    note = Unusable("heart_rate", "heart rate", "reference id differs", kept=True,
+                    field="heart_rate")
+    tracker.saw_unusable([hr, temp, note])
+    status = sink.statuses[-1]
+    assert status.state == "degraded" and status.reason is not None
+    assert "heart rate not readable from this device (147842: unit x)" in status.reason
+    assert status.unreadable == {"heart_rate": status.reason}
+    assert (status.counters.unreadable, status.counters.noted) == (1, 1)
+    # The window passes without the vital coming unusable again: connected.
+    later = time.monotonic() + 61
+    assert tracker.state(later) == ("connected", None)
+    # A usable heart rate clears it at once.
+    tracker.saw_unusable([hr])
+    tracker.deliver(Measurement("heart_rate", {"heart_rate": 60.0}, "/min"), "hl7")
+    tracker.update()
+    assert sink.statuses[-1].state == "connected" and sink.statuses[-1].unreadable == {}

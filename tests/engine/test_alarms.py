@@ -340,3 +340,21 @@ def test_symptoms_need_an_open_session() -> None:
     out = c.cmd(Symptoms, symptoms=["chest_pain"])
     assert not result(out).accepted
     assert "needs an open session" in result(out).reasons[0]
+
+
+def test_a_vital_a_device_cannot_read_is_in_the_state_and_the_degraded_alarm() -> None:
+    """The gateway says which vital it cannot read from a device and why: the chair's state
+    carries it per vital (a screen shows it instead of an empty value) and the device's
+    degraded alarm names it."""
+    from drivers.wire import DeviceStatus
+
+    c = dosed()
+    c.device("connected", device="monitor")
+    why = "heart rate not readable from this device (147842: unit mm[Hg] does not fit)"
+    c.send(DeviceStatus(chair=c.chair, device="monitor", source="hl7", state="degraded",
+                        at=c.now, reason=why, unreadable={"heart_rate": why}))
+    assert c.state().unreadable == {"heart_rate": f"monitor: {why}"}
+    c.advance(seconds=10)
+    assert c.alarm("device_degraded").message == f"device monitor degraded: {why}"
+    c.device("connected", device="monitor")
+    assert c.state().unreadable == {}

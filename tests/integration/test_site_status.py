@@ -14,7 +14,7 @@ import pytest
 
 from drivers.clock import WallClock
 from drivers.gateway import Gateway
-from drivers.wire import DeviceStatus
+from drivers.wire import DeviceCounters, DeviceStatus
 from monitor.engine import EngineConfig
 from monitor.engine_service import EngineService
 from tests.brokers import Broker, free_port
@@ -49,6 +49,11 @@ async def test_status_names_what_is_not_live(broker: Broker) -> None:
     live.device_status(DeviceStatus(chair="chair-1", device="oxi", source="nonin-8",
                                     state="degraded", at=datetime.now(UTC),
                                     reason="checksum errors: 12 in the last minute"))
+    unread = "heart rate not readable from this device (147842: unit mm[Hg] does not fit)"
+    live.device_status(DeviceStatus(chair="chair-1", device="monitor", source="hl7",
+                                    state="degraded", at=datetime.now(UTC), reason=unread,
+                                    unreadable={"heart_rate": unread},
+                                    counters=DeviceCounters(frames=4, unreadable=4)))
     gone = Gateway(mqtt, site, "chair-2", clock, status_interval_s=1.0)
     async with running(engine.run(), live.run()):
         await engine.connected.wait()
@@ -61,6 +66,8 @@ async def test_status_names_what_is_not_live(broker: Broker) -> None:
     assert "engine   online" in out
     assert "chair-2: gateway offline since" in out
     assert "chair-1/oxi: degraded: checksum errors: 12 in the last minute" in out
+    assert f"chair-1/monitor: degraded: {unread}" in out
+    assert "monitor      degraded     spooled 0  unreadable 4  heart rate not readable" in out
     assert "chair-1: gateway" not in out.split("PROBLEM", 1)[1]
 
 

@@ -96,3 +96,41 @@ def test_format8_frame() -> None:
     assert code == 0 and lines[0]["quality"] == "invalid" and lines[0]["flags"] == [
         "spo2_missing"
     ]
+
+
+HL7_HEAD = b"MSH|^~\\&|A|B|C|D|20260105093000||ORU^R01|1|P|2.6\rOBR|1\r"
+
+
+def test_hl7_a_vital_that_cannot_be_read_exits_1_and_says_which() -> None:
+    message = (HL7_HEAD
+               + b"OBX|1|NM|147842^MDC_ECG_HEART_RATE^MDC|1|61|266016^MDC_DIM_MMHG^MDC\r"
+               + b"OBX|2|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|2|97|262688^MDC_DIM_PERCENT^MDC\r")
+    code, lines, err = call("hl7", message.hex())
+    assert code == 1 and [x["kind"] for x in lines] == ["spo2"]
+    assert "error: hl7: heart rate not readable:" in err and "does not fit" in err
+
+
+def test_hl7_a_message_that_yields_nothing_exits_1() -> None:
+    """The case that used to pass silently: nothing published and exit 0."""
+    message = HL7_HEAD + b"OBX|1|NM|150344^MDC_TEMP^MDC|1|36.6|268192^MDC_DIM_DEGC^MDC\r"
+    code, lines, err = call("hl7", message.hex())
+    assert code == 1 and lines[0]["protocol"] == "hl7"
+    assert "note: hl7:" in err and "error: hl7: no reading: 1 observation(s) not read" in err
+
+
+def test_hl7_a_note_alone_keeps_exit_0() -> None:
+    message = HL7_HEAD + b"OBX|1|NM|147842^MDC_HEART_RATE_ECG^MDC|1|61|264864^^MDC\r"
+    code, lines, err = call("hl7", message.hex())
+    assert code == 0 and lines[0]["values"] == {"heart_rate": 61.0}
+    assert "note: hl7:" in err and "read by its code" in err and "error" not in err
+
+
+def test_hl7_stream_judges_each_message() -> None:
+    good = HL7_HEAD + b"OBX|1|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|2|97|262688^MDC_DIM_PERCENT^MDC\r"
+    bad = HL7_HEAD + b"OBX|1|NM|147842^MDC_ECG_HEART_RATE^MDC|1|900|264864^^MDC\r"
+    from drivers.protocols import hl7
+
+    code, _, err = call("hl7", stdin=hl7.wrap_mllp(good) + hl7.wrap_mllp(bad))
+    assert code == 1 and "heart rate not readable" in err and "out of range" in err
+    code, _, err = call("hl7", stdin=hl7.wrap_mllp(good) * 2)
+    assert code == 0

@@ -254,7 +254,7 @@ def test_intermediate_cuff_pressure_sends_nan_for_unused_fields() -> None:
     )
     assert frame == h("15 23 F0 FF 07 FF 07 3D 00 01 00")
     m = gatt.decode_intermediate_cuff_pressure(frame).to_measurement()
-    assert m.values == {"cuff_pressure": 3.5} and m.unit == "kPa"
+    assert m.values == {"cuff_pressure": 3.5, "pulse_rate": 61.0} and m.unit == "kPa"
     assert m.flags == ("body_movement",) and m.quality == "questionable"
 
 
@@ -404,3 +404,64 @@ def test_protocol_names_in_errors() -> None:
         with pytest.raises(FrameError) as e:
             decoder(b"")
         assert e.value.protocol == name
+
+
+# --- real feeds: fields a conforming device sends ---------------------------------------------
+
+
+def test_intermediate_cuff_pressure_keeps_its_pulse_rate() -> None:
+    """0x2A36 has the layout of 0x2A35, pulse rate included (Bluetooth SIG Blood Pressure
+    Service 1.1, section 3.2; GATT Specification Supplement, "Intermediate Cuff Pressure": flags
+    bit 2 "Pulse Rate present"). Built from that layout: flags 0x04, cuff 21.5 mmHg (``D7 F0``,
+    as in Nordic's vector), the unused fields NaN, pulse rate 72 (``48 00``)."""
+    icp = gatt.decode_intermediate_cuff_pressure(h("04 D7 F0 FF 07 FF 07 48 00"))
+    assert icp.pulse_rate == 72.0
+    m = icp.to_measurement()
+    assert m.values == {"cuff_pressure": 21.5, "pulse_rate": 72.0}
+    assert as_reading(m).number("pulse_rate") == 72.0
+    assert gatt.encode_intermediate_cuff_pressure(icp) == h("04 D7 F0 FF 07 FF 07 48 00")
+
+
+# PLX Spot-Check cases built byte by byte from the Pulse Oximeter Service 1.0 layout (section
+# 3.1, flags b0 time stamp, b1 measurement status, b2 device and sensor status, b3 PAI, b4
+# device clock not set). Beyond SpeziBluetooth's one vector above, no public capture of
+# 0x2A5E was found.
+@pytest.mark.parametrize(
+    ("data", "values", "flags", "quality", "measured_at"),
+    [
+        # Flags 0: SpO2 97, PR 72 and nothing else.
+        ("00 61 00 48 00", {"spo2": 97.0, "pulse_rate": 72.0}, (), "valid", None),
+        # From measurement storage, validated (status 0x0280): a stored spot-check, with its
+        # own time, 2026-01-05 09:12:30.
+        ("03 60 00 4B 00 EA 07 01 05 09 0C 1E 80 02",
+         {"spo2": 96.0, "pulse_rate": 75.0}, ("validated_data", "data_from_storage"), "valid",
+         datetime(2026, 1, 5, 9, 12, 30)),
+        # Measurement unavailable (status bit 13), SpO2 and PR sent as NaN.
+        ("02 FF 07 FF 07 00 20", {}, ("spo2_nan", "pulse_rate_nan", "measurement_unavailable"),
+         "invalid", None),
+        # Sensor off the finger (device status bit 11) and PAI 0.4 % (04 F0).
+        ("0C 62 00 50 00 00 08 00 04 F0",
+         {"spo2": 98.0, "pulse_rate": 80.0, "perfusion_index": 0.4}, ("sensor_off",),
+         "invalid", None),
+        # Early estimate (status bit 6) with 0.1 % resolution: SpO2 95.5 (BB F3), PR 64.
+        ("02 BB F3 40 00 40 00", {"spo2": 95.5, "pulse_rate": 64.0}, ("early_estimated_data",),
+         "questionable", None),
+    ],
+)
+def test_plx_spot_check_cases(data: str, values: dict[str, float], flags: tuple[str, ...],
+                              quality: str, measured_at: datetime | None) -> None:
+    plx = gatt.decode_plx_spot_check(h(data))
+    m = plx.to_measurement()
+    assert (m.values, m.flags, m.quality, m.measured_at) == (values, flags, quality, measured_at)
+    assert gatt.encode_plx_spot_check(plx) == h(data)
+    as_reading(m)
+
+
+@pytest.mark.parametrize(
+    ("data", "offset"),
+    [("01 61 00 48 00 EA 07 01", 5), ("04 61 00 48 00 00 08", 5), ("00 61 00 48 00 00", 5)],
+)
+def test_plx_spot_check_cut_short_or_too_long(data: str, offset: int) -> None:
+    with pytest.raises(FrameError) as e:
+        gatt.decode_plx_spot_check(h(data))
+    assert e.value.offset == offset and e.value.protocol == "ble-2a5e"
