@@ -152,12 +152,15 @@ class SignInScreen(Screen[None]):
         self.banner = banner
         self.site = site
         self.message = message
+        self.checking = False
 
     def compose(self) -> ComposeResult:
         yield Banners(self.banner)
         with Vertical(id="signin"):
             yield Static(f"Chairside · site {self.site} · sign in", id="signin-title")
-            password = Input(id="password", password=True, compact=True)
+            # No select-all on focus: keys typed ahead may already be in it.
+            password = Input(id="password", password=True, compact=True,
+                             select_on_focus=False)
             yield Label("User name")
             yield UserNameInput(password, id="user", compact=True)
             yield Label("Password")
@@ -196,17 +199,28 @@ class SignInScreen(Screen[None]):
         self.submit()
 
     def submit(self) -> None:
+        if self.checking:
+            return  # a second Enter while the broker checks: the first one counts
         user = self.query_one("#user", Input).value.strip()
         password = self.query_one("#password", Input).value
         if not user:
             self.say("enter your user name")
             return
+        if not password:
+            # An Enter on the emptied field after a refusal keeps the refusal in view.
+            if not self.message:
+                self.say("enter the password")
+            return
+        self.checking = True
         self.say("checking...")
         self.attempt(user, password)
 
     @work(exclusive=True, group="sign-in")
     async def attempt(self, user: str, password: str) -> None:
-        problem = await self.dashboard.sign_in_as(user, password)
+        try:
+            problem = await self.dashboard.sign_in_as(user, password)
+        finally:
+            self.checking = False
         if problem is not None and self.is_attached:
             self.query_one("#password", Input).value = ""
             self.say(problem)

@@ -317,3 +317,24 @@ async def test_keys_typed_ahead_after_the_user_name_go_to_the_password() -> None
         await pilot.pause()
         assert app.user == "amy" and app.signed_in is not None, message(app)
         assert broker.checked == ["amy"]
+
+
+async def test_a_second_enter_while_the_broker_checks_changes_nothing() -> None:
+    """Enter twice (a bouncing key, an impatient finger): one check, and the refusal stays
+    in view rather than turning into "enter the password"."""
+    from textual import events
+
+    app, _, _, broker = make_signin_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        typed = [*"amy", "enter", "enter", *"not-her-password", "enter", "enter"]
+        for key in typed:
+            app.post_message(events.Key(key, "\r" if key == "enter" else key))
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("enter")  # once more, on the emptied field
+        await pilot.pause()
+        assert isinstance(app.screen, SignInScreen)
+        assert message(app) == "wrong user name or password"
+        assert broker.checked == ["amy"]
