@@ -11,19 +11,20 @@ import signal
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
 from drivers.mqtt import BrokerRefused
-from monitor.config import ConfigError, Settings, SiteSettings, load_settings
+from monitor.config import ConfigError, Settings, load_settings, with_options
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_CONFIG = 2
 
 
-def fail_config(message: str) -> None:
+def fail_config(message: str) -> NoReturn:
+    """A configuration that cannot be used: one line on standard error, exit 2."""
     click.echo(f"chairside: {message}", err=True)
     sys.exit(EXIT_CONFIG)
 
@@ -33,20 +34,9 @@ def settings_from(
 ) -> Settings:
     """Load the configuration and apply the command line's overrides, or exit 2."""
     try:
-        settings = load_settings(config)
-        update: dict[str, Any] = {}
-        if broker:
-            update["mqtt"] = settings.mqtt.with_url(broker)
-        if site:
-            update["site"] = SiteSettings.model_validate({**settings.site.model_dump(), "id": site})
-        if update:
-            settings = settings.model_copy(update=update)
+        settings = with_options(load_settings(config), broker, site)
     except ConfigError as exc:
         fail_config(str(exc))
-    except ValueError as exc:
-        # pydantic's errors are ValueErrors too; keep the first line only
-        fail_config(str(exc).splitlines()[0] if "validation error" not in str(exc)
-                     else str(exc).splitlines()[-1].strip())
     logging.basicConfig(
         level=getattr(logging, settings.log_level),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

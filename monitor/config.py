@@ -1,5 +1,9 @@
-"""The clinic's configuration: ``config.toml``, then ``CHAIRSIDE_...`` environment variables
-(``__`` for nesting, e.g. ``CHAIRSIDE_MQTT__PORT=1884``), then command-line overrides.
+"""The clinic's configuration, in layers: the defaults shipped in the package
+(``monitor/defaults.toml``), the site's ``config.toml``, ``CHAIRSIDE_...`` environment
+variables (``__`` for nesting, e.g. ``CHAIRSIDE_MQTT__PORT=1884``), then command-line
+overrides. A site's file names only what it changes; a table it names keeps the shipped
+values of the keys it leaves out, except the tables it fills with its own names (its
+protocols, its chairs), which it gives whole.
 
 An invalid file or value stops the command with one clear message naming the key, the bad
 value and what is allowed (exit code 2): a monitoring system must never start on a guess.
@@ -10,15 +14,17 @@ from __future__ import annotations
 import os
 import tomllib
 from datetime import tzinfo
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    TomlConfigSettingsSource,
 )
 
 from drivers.mqtt import MqttSettings
@@ -27,6 +33,14 @@ from monitor.engine.config import EngineConfig
 from monitor.localtime import site_zone
 
 DEFAULT_PATH = Path("config.toml")
+
+PACKAGED_DEFAULTS: Traversable = resources.files("monitor") / "defaults.toml"
+"""The shipped defaults, package data so that an installed wheel has them too."""
+
+WHOLE_TABLES: frozenset[tuple[str, ...]] = frozenset(
+    {("engine", "protocols"), ("gateway", "chairs")}
+)
+"""Tables keyed by the site's own names: a layer that names one replaces it whole."""
 
 
 class ConfigError(Exception):
@@ -91,8 +105,8 @@ class DemoSettings(BaseModel):
     speed: float = Field(default=60.0, gt=0, le=3600)
     scenarios: list[str] = Field(
         default_factory=lambda: [
-            "uneventful",
             "hypertensive-response",
+            "uneventful",
             "desaturation",
             "device-dropout",
         ],
@@ -179,8 +193,8 @@ class Settings(BaseSettings):
     log_level: str = Field(default="WARNING", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
 
 
-def _settings_class(path: Path | None) -> type[Settings]:
-    """A Settings subclass reading ``path`` below the environment variables."""
+def _settings_class(files: dict[str, Any]) -> type[Settings]:
+    """A Settings subclass reading ``files`` (the layered TOML) below the environment."""
 
     class FileSettings(Settings):
         @classmethod
@@ -192,12 +206,28 @@ def _settings_class(path: Path | None) -> type[Settings]:
             dotenv_settings: PydanticBaseSettingsSource,
             file_secret_settings: PydanticBaseSettingsSource,
         ) -> tuple[PydanticBaseSettingsSource, ...]:
-            sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-            if path is not None:
-                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
-            return tuple(sources)
+            return init_settings, env_settings, InitSettingsSource(settings_cls, files)
 
     return FileSettings
+
+
+def layered(low: dict[str, Any], high: dict[str, Any],
+            at: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``high`` over ``low``: tables merge key by key, other values (and whole tables) replace."""
+    merged = dict(low)
+    for key, value in high.items():
+        here = (*at, key)
+        below = merged.get(key)
+        if isinstance(value, dict) and isinstance(below, dict) and here not in WHOLE_TABLES:
+            merged[key] = layered(below, value, here)
+        else:
+            merged[key] = value
+    return merged
+
+
+def packaged_defaults() -> dict[str, Any]:
+    """The shipped defaults as a table."""
+    return tomllib.loads(PACKAGED_DEFAULTS.read_text(encoding="utf-8"))
 
 
 def resolve_path(path: Path | None) -> Path | None:
@@ -210,24 +240,46 @@ def resolve_path(path: Path | None) -> Path | None:
     return DEFAULT_PATH if DEFAULT_PATH.exists() else None
 
 
+def _read_site_file(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such configuration file")
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+
+
 def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
-    """Load and validate; raise ConfigError with one clear line on any problem."""
+    """Load and validate every layer; raise ConfigError with one clear line on any problem."""
     resolved = resolve_path(path)
     where = str(resolved) if resolved else "configuration"
+    files = packaged_defaults()
     if resolved is not None:
-        if not resolved.is_file():
-            raise ConfigError(f"{resolved}: no such configuration file")
-        try:
-            with resolved.open("rb") as fh:
-                tomllib.load(fh)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{resolved}: not valid TOML: {exc}") from None
-        except OSError as exc:
-            raise ConfigError(f"{resolved}: cannot read: {exc.strerror}") from None
+        files = layered(files, _read_site_file(resolved))
     try:
-        return _settings_class(resolved)(**overrides)
+        return _settings_class(files)(**overrides)
     except ValidationError as exc:
         raise ConfigError(describe_error(where, exc)) from None
+
+
+def with_options(settings: Settings, broker: str | None = None,
+                 site: str | None = None) -> Settings:
+    """The command line's ``--broker`` and ``--site`` over the loaded settings."""
+    update: dict[str, Any] = {}
+    try:
+        if broker:
+            update["mqtt"] = settings.mqtt.with_url(broker)
+        if site:
+            update["site"] = SiteSettings.model_validate({**settings.site.model_dump(), "id": site})
+    except ValidationError as exc:
+        rule = exc.errors()[0]["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"--site {site!r}: {rule}") from None
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return settings.model_copy(update=update) if update else settings
 
 
 def describe_error(where: str, exc: ValidationError) -> str:

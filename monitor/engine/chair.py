@@ -30,8 +30,7 @@ from drivers.wire import (
 )
 
 from . import checks as bp_checks
-from . import technical
-from .alarms import AlarmBook, Key
+from .alarms import AlarmBook
 from .config import EngineConfig, RulePhase
 from .discharge import readiness
 from .readings import (
@@ -48,7 +47,7 @@ from .readings import (
 from .rules import RuleState
 from .rules import evaluate as evaluate_rules
 from .session import Session
-from .technical import KIND_LABEL, as_kind
+from .technical import KIND_LABEL, Equipment, TechnicalConditions, as_kind
 
 _SEEN_READINGS = 1024
 _KEPT_RESULTS = 1024
@@ -79,8 +78,8 @@ class Chair:
         self.session: Session | None = None
         self.book = AlarmBook(chair)
         self.rule_states: dict[str, RuleState] = {}
-        self.held: dict[Key, datetime] = {}
-        self.missed: set[str] = set()
+        self.technical = TechnicalConditions(self.book, config.technical, config.no_data_s,
+                                             config.audio_pause)
         self.results: OrderedDict[str, CommandResult] = OrderedDict()
         self._seen: deque[str] = deque()
         self._seen_set: set[str] = set()
@@ -158,8 +157,7 @@ class Chair:
         """A new session: forget the last one's rule timers and silent streams."""
         self.session = session
         self.rule_states.clear()
-        self.held.clear()
-        self.missed.clear()
+        self.technical.begin()
         fresh = {}
         for (device, kind), last in self.streams.items():
             limit = self.config.no_data_s.for_kind(as_kind(kind))
@@ -221,13 +219,25 @@ class Chair:
             self.book.expire_pause(now)
             return []
         events = self._physiological(session, phase, now)
-        events += technical.evaluate(self, session, phase, now)
+        events += self.technical.evaluate(self.equipment(), session.protocol_name,
+                                          session.protocol.requires_spo2, phase, now)
         slots = bp_checks.evaluate(session, now)
-        events += technical.reminders(self, slots, now)
+        events += self.technical.reminders(slots, now)
         self._evaluated = (now, slots)
         events += self.book.escalate(now, self.config.escalation_s)
         self.book.expire_pause(now)
         return events
+
+    def equipment(self) -> Equipment:
+        """What the chair knows of its devices, streams and gateway, for the technical alarms."""
+        spo2 = self.params.get("spo2")
+        return Equipment(
+            streams=self.streams, devices=self.devices,
+            reasons={device: reason for device, (_, reason) in self.device_info.items()},
+            refusing=self.refusing,
+            gateway=None if self.gateway is None else (self.gateway[0], self.gateway[1]),
+            spo2_at=None if spo2 is None else spo2.at,
+        )
 
     def _physiological(self, session: Session, phase: RulePhase,
                        now: datetime) -> list[AlarmEvent]:
@@ -354,7 +364,8 @@ class Chair:
                 session.add_bp(sample)
             self.session = session
             self.book.counter = state.session.alarm_counter
-            self.missed = {c.name for c in state.bp_checks if c.status == "missed"}
+            self.technical.resume_missed(c.name for c in state.bp_checks
+                                         if c.status == "missed")
         self.book.audio_paused_until = state.audio_paused_until
         for answer in state.answered:
             self.results[answer.id] = CommandResult(
@@ -366,7 +377,7 @@ class Chair:
         for alarm in state.alarms:
             self.book.restore(alarm)
             if alarm.kind == "technical" and alarm.active:
-                self.held[(alarm.condition, alarm.subject or "")] = alarm.raised_at
+                self.technical.resume(alarm.condition, alarm.subject or "", alarm.raised_at)
             if alarm.condition == "no_data" and alarm.subject and "/" in alarm.subject:
                 device, kind = alarm.subject.rsplit("/", 1)
                 if (device, kind) not in self.streams and kind in KIND_LABEL:

@@ -1,14 +1,14 @@
-"""The engine's clinical configuration: protocols, alarm rules and limits.
+"""The engine's clinical configuration: protocols, alarm rules and limits, as models only.
 
-Every default here equals the ``[engine]`` section of the shipped
-``config.toml``; ``docs/clinical-defaults.md`` gives the source of each number. The clinic
-owns these numbers: Chairside supports clinical judgement, it does not replace it.
+Every default here equals the ``[engine]`` section of the packaged defaults
+(``monitor/defaults.toml``), which ``monitor.config`` reads and layers with the site's file;
+the engine itself reads no file. ``docs/clinical-defaults.md`` gives the source of each
+number. The clinic owns these numbers: Chairside supports clinical judgement, it does not
+replace it.
 """
 
 from __future__ import annotations
 
-import tomllib
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -317,17 +317,3 @@ class EngineConfig(_Frozen):
         """Whether ``by`` (a role, or ``role:name``) may discharge before readiness."""
         role = by.split(":", 1)[0].strip().casefold()
         return role in {r.casefold() for r in self.discharge_override_roles}
-
-    @classmethod
-    def from_toml(cls, text: str) -> EngineConfig:
-        """The ``[engine]`` section of a config.toml text (absent: the defaults)."""
-        data = tomllib.loads(text)
-        return cls.model_validate(data.get("engine", {}))
-
-    @classmethod
-    def from_file(cls, path: str | Path) -> EngineConfig:
-        return cls.from_toml(Path(path).read_text(encoding="utf-8"))
-
-
-DEFAULTS_TOML = Path(__file__).parents[2] / "config.toml"
-"""The shipped configuration, whose ``[engine]`` section comments every key."""

@@ -3,24 +3,25 @@
 A silent stream, a device or gateway that went away, a pulse oximeter the protocol requires
 but that is not live (Spravato REMS), and a BP check that is due or was missed. Each is shown
 apart from physiological alarms, as central stations show "INOP" conditions.
+
+The chair owns one ``TechnicalConditions`` and hands it what it knows of the equipment as an
+``Equipment``: this module sees the facts it judges and the alarm book, never the chair.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Set
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import Literal
 
-from drivers.wire import AlarmEvent, BpCheck, Kind
+from drivers.wire import AlarmEvent, BpCheck, DeviceState, Kind
 
+from .alarms import AlarmBook, Key
 from .checks import Slot
-from .config import RulePhase, TechnicalAlarm
+from .config import AudioPause, NoDataLimits, RulePhase, TechnicalAlarm, TechnicalAlarms
 from .readings import show_time
-from .session import Session
-
-if TYPE_CHECKING:
-    from .chair import Chair
 
 KIND_LABEL: dict[str, str] = {
     "blood_pressure": "blood pressure",
@@ -30,179 +31,221 @@ KIND_LABEL: dict[str, str] = {
 }
 
 
-def evaluate(chair: Chair, session: Session, phase: RulePhase, now: datetime) -> list[AlarmEvent]:
-    """Equipment conditions: silent streams, required SpO2, devices and gateway."""
-    cfg = chair.config.technical
-    events: list[AlarmEvent] = []
-    # Pulse oximetry the protocol requires (Spravato REMS: a pulse oximeter on site).
-    spo2_limit = chair.config.no_data_s.for_kind("spo2")
-    spo2 = chair.params.get("spo2")
-    missing = (
-        session.protocol.requires_spo2
-        and phase in ("dosing", "observation")
-        and (
-            spo2 is None
-            or (spo2_limit is not None and (now - spo2.at).total_seconds() > spo2_limit)
-        )
-    )
-    events += _condition(
-        chair,
-        now,
-        "spo2_missing",
-        "",
-        missing,
-        cfg.spo2_missing,
-        lambda: (
-            f"SpO2 required by protocol {session.protocol_name}: "
-            + ("no SpO2 reading yet" if spo2 is None else f"none since {show_time(spo2.at)}")
-        ),
-    )
-    for (device, kind), last in sorted(chair.streams.items()):
-        limit = chair.config.no_data_s.for_kind(as_kind(kind))
-        silent = limit is not None and (now - last).total_seconds() > limit
-        if kind == "spo2" and missing:
-            silent = False  # the spo2_missing alarm already says it
-        events += _condition(
-            chair,
-            now,
-            "no_data",
-            f"{device}/{kind}",
-            silent,
-            cfg.no_data,
-            partial(_no_data_text, device, kind, last, limit or 0.0),
-        )
-    for device, state in sorted(chair.devices.items()):
-        reason = chair.device_info.get(device, (now, None))[1]
-        detail = f"device {device} {state}" + (f": {reason}" if reason else "")
-        events += _condition(
-            chair,
-            now,
-            "device_offline",
-            device,
-            state in ("disconnected", "offline"),
-            cfg.device_offline,
-            partial(str, detail),
-        )
-        refused = device in chair.refusing
-        events += _condition(
-            chair,
-            now,
-            "readings_refused",
-            device,
-            refused,
-            cfg.readings_refused,
-            partial(str, f"readings of {device} are refused by the gateway and lost"
-                    + (f": {reason}" if reason else "")),
-        )
-        events += _condition(
-            chair,
-            now,
-            "device_degraded",
-            device,
-            state == "degraded" and not refused,  # readings_refused already says it
-            cfg.device_degraded,
-            partial(str, detail),
-        )
-    gateway = chair.gateway
-    events += _condition(
-        chair,
-        now,
-        "gateway_offline",
-        "",
-        gateway is not None and gateway[0] == "offline",
-        cfg.gateway_offline,
-        lambda: f"gateway offline since {show_time(gateway[1]) if gateway else '?'}",
-    )
-    return events
+@dataclass(frozen=True, slots=True)
+class Equipment:
+    """What a chair knows of its equipment at one moment: all the conditions judge."""
+
+    streams: Mapping[tuple[str, str], datetime]
+    """Time of the last usable reading per (device, kind)."""
+    devices: Mapping[str, DeviceState]
+    reasons: Mapping[str, str | None]
+    """Why each device is in its state, as its driver said (absent: no reason known)."""
+    refusing: Set[str]
+    """Devices whose readings the gateway cannot keep."""
+    gateway: tuple[Literal["online", "offline"], datetime] | None
+    """The gateway's state and since when; None before it ever said."""
+    spo2_at: datetime | None
+    """Time of the latest SpO2 value; None before the first."""
 
 
-def _condition(
-    chair: Chair,
-    now: datetime,
-    condition: str,
-    subject: str,
-    holds: bool,
-    rule: TechnicalAlarm,
-    message: Callable[[], str],
-) -> list[AlarmEvent]:
-    """A technical condition with its delay: alarm once it has held that long."""
-    key = (condition, subject)
-    if not holds:
-        if chair.held.pop(key, None) is None and key not in chair.book.alarms:
+class TechnicalConditions:
+    """One chair's technical conditions: how long each has held, and the checks missed.
+
+    A condition alarms once it has held for its delay, so when it began is kept between
+    evaluations; a missed check escalates once, so which have is kept too.
+    """
+
+    def __init__(self, book: AlarmBook, rules: TechnicalAlarms, no_data: NoDataLimits,
+                 audio: AudioPause) -> None:
+        self.book = book
+        self.rules = rules
+        self.no_data = no_data
+        self.audio = audio
+        self.held: dict[Key, datetime] = {}
+        self.missed: set[str] = set()
+
+    def begin(self) -> None:
+        """A new session: no condition has held, no check was missed."""
+        self.held.clear()
+        self.missed.clear()
+
+    def resume(self, condition: str, subject: str, since: datetime) -> None:
+        """Take back, after a restart, a condition that was alarming from ``since``."""
+        self.held[(condition, subject)] = since
+
+    def resume_missed(self, names: Iterable[str]) -> None:
+        """Take back, after a restart, the checks already reported missed."""
+        self.missed = set(names)
+
+    def evaluate(self, equipment: Equipment, protocol: str, requires_spo2: bool,
+                 phase: RulePhase, now: datetime) -> list[AlarmEvent]:
+        """Equipment conditions: silent streams, required SpO2, devices and gateway."""
+        cfg = self.rules
+        events: list[AlarmEvent] = []
+        # Pulse oximetry the protocol requires (Spravato REMS: a pulse oximeter on site).
+        spo2_limit = self.no_data.for_kind("spo2")
+        spo2_at = equipment.spo2_at
+        missing = (
+            requires_spo2
+            and phase in ("dosing", "observation")
+            and (
+                spo2_at is None
+                or (spo2_limit is not None and (now - spo2_at).total_seconds() > spo2_limit)
+            )
+        )
+        events += self._condition(
+            now,
+            "spo2_missing",
+            "",
+            missing,
+            cfg.spo2_missing,
+            lambda: (
+                f"SpO2 required by protocol {protocol}: "
+                + ("no SpO2 reading yet" if spo2_at is None else f"none since {show_time(spo2_at)}")
+            ),
+        )
+        for (device, kind), last in sorted(equipment.streams.items()):
+            limit = self.no_data.for_kind(as_kind(kind))
+            silent = limit is not None and (now - last).total_seconds() > limit
+            if kind == "spo2" and missing:
+                silent = False  # the spo2_missing alarm already says it
+            events += self._condition(
+                now,
+                "no_data",
+                f"{device}/{kind}",
+                silent,
+                cfg.no_data,
+                partial(_no_data_text, device, kind, last, limit or 0.0),
+            )
+        for device, state in sorted(equipment.devices.items()):
+            reason = equipment.reasons.get(device)
+            detail = f"device {device} {state}" + (f": {reason}" if reason else "")
+            events += self._condition(
+                now,
+                "device_offline",
+                device,
+                state in ("disconnected", "offline"),
+                cfg.device_offline,
+                partial(str, detail),
+            )
+            refused = device in equipment.refusing
+            events += self._condition(
+                now,
+                "readings_refused",
+                device,
+                refused,
+                cfg.readings_refused,
+                partial(str, f"readings of {device} are refused by the gateway and lost"
+                        + (f": {reason}" if reason else "")),
+            )
+            events += self._condition(
+                now,
+                "device_degraded",
+                device,
+                state == "degraded" and not refused,  # readings_refused already says it
+                cfg.device_degraded,
+                partial(str, detail),
+            )
+        gateway = equipment.gateway
+        events += self._condition(
+            now,
+            "gateway_offline",
+            "",
+            gateway is not None and gateway[0] == "offline",
+            cfg.gateway_offline,
+            lambda: f"gateway offline since {show_time(gateway[1]) if gateway else '?'}",
+        )
+        return events
+
+    def _condition(
+        self,
+        now: datetime,
+        condition: str,
+        subject: str,
+        holds: bool,
+        rule: TechnicalAlarm,
+        message: Callable[[], str],
+    ) -> list[AlarmEvent]:
+        """A technical condition with its delay: alarm once it has held that long."""
+        book = self.book
+        key = (condition, subject)
+        if not holds:
+            if self.held.pop(key, None) is None and key not in book.alarms:
+                return []
+            return book.release(now, condition, subject)
+        since = self.held.setdefault(key, now)
+        if now - since < timedelta(seconds=rule.delay_s):
             return []
-        return chair.book.release(now, condition, subject)
-    since = chair.held.setdefault(key, now)
-    if now - since < timedelta(seconds=rule.delay_s):
-        return []
-    if key in chair.book.alarms and chair.book.alarms[key].active:
-        return []
-    return chair.book.assert_(
-        now,
-        condition,
-        "technical",
-        rule.priority,
-        message(),
-        subject=subject,
-        latching=rule.latching,
-        audio=chair.config.audio_pause,
-    )
+        if key in book.alarms and book.alarms[key].active:
+            return []
+        return book.assert_(
+            now,
+            condition,
+            "technical",
+            rule.priority,
+            message(),
+            subject=subject,
+            latching=rule.latching,
+            audio=self.audio,
+        )
 
-
-def reminders(chair: Chair, slots: list[tuple[Slot, BpCheck]], now: datetime) -> list[AlarmEvent]:
-    """A BP check due raises a low reminder; a missed one escalates it, once, and latches."""
-    due, missed = chair.config.technical.bp_check_due, chair.config.technical.bp_check_missed
-    events: list[AlarmEvent] = []
-    for slot, check in slots:
-        name = check.name
-        if check.status == "due":
-            until = (
-                f" until {show_time(slot.window_end)}"
-                if slot.window_end
-                else " before dosing"
-                if slot.spec.kind == "pre_dose"
-                else " before discharge"
-            )
-            events += chair.book.assert_(
-                now,
-                "bp_check_due",
-                "technical",
-                due.priority,
-                f"BP check {name} due{until}",
-                subject=name,
-                latching=due.latching,
-            )
-        elif check.status == "missed":
-            if name in chair.missed:
-                continue
-            chair.missed.add(name)
-            closed = show_time(slot.window_end) if slot.window_end else "?"
-            text = f"BP check {name} missed: window closed at {closed}"
-            events += chair.book.assert_(
-                now, "bp_check_due", "technical", due.priority, f"BP check {name} due", subject=name
-            )
-            events += chair.book.assert_(
-                now,
-                "bp_check_due",
-                "technical",
-                missed.priority,
-                text,
-                subject=name,
-                latching=missed.latching,
-                audio=chair.config.audio_pause,
-            )
-            events += (
-                chair.book.latch(now, "bp_check_due", name)
-                if missed.latching
-                else chair.book.release(now, "bp_check_due", name)
-            )
-        else:
-            events += chair.book.release(now, "bp_check_due", name)
-    # A check can vanish (an infusion that ended before it): its reminder goes too.
-    names = {check.name for _, check in slots}
-    for condition, subject in list(chair.book.alarms):
-        if condition == "bp_check_due" and subject not in names:
-            events += chair.book.release(now, condition, subject)
-    return events
+    def reminders(self, slots: list[tuple[Slot, BpCheck]], now: datetime) -> list[AlarmEvent]:
+        """A BP check due raises a low reminder; a missed one escalates it, once, and latches."""
+        book = self.book
+        due, missed = self.rules.bp_check_due, self.rules.bp_check_missed
+        events: list[AlarmEvent] = []
+        for slot, check in slots:
+            name = check.name
+            if check.status == "due":
+                until = (
+                    f" until {show_time(slot.window_end)}"
+                    if slot.window_end
+                    else " before dosing"
+                    if slot.spec.kind == "pre_dose"
+                    else " before discharge"
+                )
+                events += book.assert_(
+                    now,
+                    "bp_check_due",
+                    "technical",
+                    due.priority,
+                    f"BP check {name} due{until}",
+                    subject=name,
+                    latching=due.latching,
+                )
+            elif check.status == "missed":
+                if name in self.missed:
+                    continue
+                self.missed.add(name)
+                closed = show_time(slot.window_end) if slot.window_end else "?"
+                text = f"BP check {name} missed: window closed at {closed}"
+                events += book.assert_(
+                    now, "bp_check_due", "technical", due.priority, f"BP check {name} due",
+                    subject=name,
+                )
+                events += book.assert_(
+                    now,
+                    "bp_check_due",
+                    "technical",
+                    missed.priority,
+                    text,
+                    subject=name,
+                    latching=missed.latching,
+                    audio=self.audio,
+                )
+                events += (
+                    book.latch(now, "bp_check_due", name)
+                    if missed.latching
+                    else book.release(now, "bp_check_due", name)
+                )
+            else:
+                events += book.release(now, "bp_check_due", name)
+        # A check can vanish (an infusion that ended before it): its reminder goes too.
+        names = {check.name for _, check in slots}
+        for condition, subject in list(book.alarms):
+            if condition == "bp_check_due" and subject not in names:
+                events += book.release(now, condition, subject)
+        return events
 
 
 def _no_data_text(device: str, kind: str, last: datetime, limit: float) -> str:

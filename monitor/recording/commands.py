@@ -19,8 +19,14 @@ import click
 
 from drivers.clock import WallClock
 from drivers.wire import parse_time
-from monitor.cli_support import broker_options, config_option, run_async, settings_from
-from monitor.config import Settings
+from monitor.cli_support import (
+    broker_options,
+    config_option,
+    fail_config,
+    run_async,
+    settings_from,
+)
+from monitor.config import ConfigError, Settings, load_settings
 from monitor.engine import EngineConfig
 
 from . import export as exporting
@@ -84,13 +90,10 @@ def _out(output: Path | None) -> TextIO:
 
 
 def _engine_config(path: Path) -> EngineConfig:
-    from monitor.config import ConfigError, load_settings
-
     try:
         return load_settings(path).engine
     except ConfigError as exc:
-        _fail(str(exc))
-    raise AssertionError  # pragma: no cover
+        fail_config(str(exc))
 
 
 @click.command()

@@ -5,13 +5,22 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tomllib
+from importlib import resources
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from monitor.cli import main
-from monitor.config import ConfigError, load_settings
+from monitor.config import (
+    PACKAGED_DEFAULTS,
+    ConfigError,
+    Settings,
+    load_settings,
+    packaged_defaults,
+    with_options,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -94,3 +103,58 @@ def test_real_process_prints_no_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().count("\n") == 0
     assert "engine.bogus" in proc.stderr
+
+
+# --- layers: the packaged defaults, the site's file, the environment -----------------------
+
+
+def test_the_defaults_are_package_data() -> None:
+    found = resources.files("monitor") / "defaults.toml"
+    assert found.is_file()
+    assert found.read_text(encoding="utf-8") == PACKAGED_DEFAULTS.read_text(encoding="utf-8")
+    wheel = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"]
+    assert "monitor" in wheel["targets"]["wheel"]["packages"]
+    assert not {"exclude", "only-include", "artifacts"} & set(wheel["targets"]["wheel"])
+
+
+def test_the_annotated_config_toml_holds_the_packaged_values() -> None:
+    annotated = tomllib.loads((ROOT / "config.toml").read_text(encoding="utf-8"))
+    assert annotated == packaged_defaults()
+
+
+def test_without_a_site_file_the_packaged_defaults_are_the_models_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CHAIRSIDE_CONFIG", raising=False)
+    assert load_settings().model_dump() == Settings.model_construct().model_dump()
+
+
+def test_a_site_file_changes_only_what_it_names(tmp_path: Path) -> None:
+    site = tmp_path / "config.toml"
+    site.write_text("[mqtt]\nport = 1999\n[engine.technical.device_offline]\npriority = 'high'\n")
+    settings = load_settings(site)
+    assert settings.mqtt.port == 1999
+    assert settings.mqtt.host == "127.0.0.1"
+    offline = settings.engine.technical.device_offline
+    assert (offline.priority, offline.delay_s) == ("high", 10.0)
+
+
+def test_a_site_file_gives_its_protocols_whole(tmp_path: Path) -> None:
+    site = tmp_path / "config.toml"
+    site.write_text("[engine.protocols.short]\ntitle = 'Short'\ndosing = 'single'\n"
+                    "observation_min = 30\n")
+    assert list(load_settings(site).engine.protocols) == ["short"]
+
+
+@pytest.mark.parametrize(
+    ("broker", "site", "needle"),
+    [("http://x", None, "--broker 'http://x'"), (None, "a/b", "--site 'a/b': site id 'a/b' is not a valid identifier")],
+)
+def test_bad_command_line_options_are_config_errors(
+    broker: str | None, site: str | None, needle: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        with_options(load_settings(ROOT / "config.toml"), broker, site)
+    assert needle in str(info.value)
+    assert "\n" not in str(info.value)

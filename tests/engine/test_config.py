@@ -1,4 +1,4 @@
-"""The engine's configuration: shipped defaults, the TOML that documents them, validation."""
+"""The engine's configuration: shipped defaults, the packaged TOML that holds them, validation."""
 
 from __future__ import annotations
 
@@ -9,18 +9,23 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from monitor.config import PACKAGED_DEFAULTS, load_settings
 from monitor.engine import EngineConfig
-from monitor.engine.config import DEFAULTS_TOML
 
 ENGINE_DIR = Path(__file__).parents[2] / "monitor" / "engine"
 
 
+def engine_section(text: str) -> EngineConfig:
+    """The ``[engine]`` section of a TOML text, validated by the model alone."""
+    return EngineConfig.model_validate(tomllib.loads(text).get("engine", {}))
+
+
 def test_defaults_toml_equals_model_defaults() -> None:
-    assert EngineConfig.from_file(DEFAULTS_TOML) == EngineConfig()
+    assert engine_section(PACKAGED_DEFAULTS.read_text(encoding="utf-8")) == EngineConfig()
 
 
 def test_defaults_toml_is_a_complete_engine_section() -> None:
-    data = tomllib.loads(DEFAULTS_TOML.read_text(encoding="utf-8"))
+    data = tomllib.loads(PACKAGED_DEFAULTS.read_text(encoding="utf-8"))
     assert "engine" in data
     section = data["engine"]
     assert set(section) == set(EngineConfig.model_fields)
@@ -30,7 +35,7 @@ def test_defaults_toml_is_a_complete_engine_section() -> None:
 
 
 def test_defaults_toml_says_who_owns_the_numbers() -> None:
-    text = DEFAULTS_TOML.read_text(encoding="utf-8")
+    text = PACKAGED_DEFAULTS.read_text(encoding="utf-8")
     assert "THE CLINIC OWNS THESE NUMBERS" in text
     assert "does not replace" in text
 
@@ -42,8 +47,10 @@ def test_shipped_protocols() -> None:
     assert config.protocols["spravato"].requires_spo2
 
 
-def test_missing_section_gives_defaults() -> None:
-    assert EngineConfig.from_toml("[other]\nx = 1\n") == EngineConfig()
+def test_missing_section_gives_defaults(tmp_path: Path) -> None:
+    site = tmp_path / "config.toml"
+    site.write_text("[site]\nid = 'east'\n")
+    assert load_settings(site).engine == EngineConfig()
 
 
 @pytest.mark.parametrize(
@@ -66,7 +73,7 @@ def test_missing_section_gives_defaults() -> None:
 )
 def test_invalid_configs_are_refused(toml: str, error: str) -> None:
     with pytest.raises(ValidationError, match=error):
-        EngineConfig.from_toml(toml)
+        engine_section(toml)
 
 
 def test_config_is_frozen() -> None:
