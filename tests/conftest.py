@@ -7,6 +7,21 @@ import pytest
 
 from tests.brokers import Broker, make_broker, mosquitto_path
 
+PURE = ("engine", "protocols", "config", "spool", "access/test_acl.py",
+        "access/test_engine_access.py")
+"""Where the pure tests live: the cores on fake clocks and in-memory inputs, no broker, no
+terminal, no browser, no other process. `pytest -m pure` runs them in well under a minute."""
+SLOW_LANES = ("broker", "tmux", "browser", "faults")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = Path(__file__).parent
+    for item in items:
+        where = Path(str(item.path)).relative_to(root).as_posix()
+        slow = any(item.get_closest_marker(lane) for lane in SLOW_LANES)
+        if not slow and any(where == p or where.startswith(p + "/") for p in PURE):
+            item.add_marker(pytest.mark.pure)
+
 
 def pytest_report_header(config: pytest.Config) -> str:
     if mosquitto_path():
