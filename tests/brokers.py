@@ -66,6 +66,12 @@ def _wait_listening(port: int, timeout: float = 10.0) -> None:
     raise RuntimeError(f"broker did not listen on port {port} within {timeout}s")
 
 
+def signing_in(password_file: Path, acl_file: Path) -> list[str]:
+    """The ``extra_config`` of a Mosquitto that signs every client in: no anonymous client,
+    the password file and ACL that `chairside users` writes."""
+    return ["allow_anonymous false", f"password_file {password_file}", f"acl_file {acl_file}"]
+
+
 class Mosquitto:
     """A Mosquitto process of the tests' own; `stop` and `start` simulate a broker restart
     (persistence on, so persistent sessions and retained messages survive it)."""

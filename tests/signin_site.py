@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from drivers.mqtt import MqttSettings
-from monitor.access.acl import mosquitto_acl
-from monitor.access.directory import Directory, User, save
-from monitor.access.passwords import hash_password, write_file
-from tests.brokers import Mosquitto, mosquitto_path
+from monitor.access.commands import write_files
+from monitor.access.directory import Directory, User
+from monitor.access.passwords import hash_password
+from tests.brokers import Mosquitto, mosquitto_path, signing_in
 
 PASSWORDS = {
     "amy": "amy-secret-1",
@@ -41,11 +41,9 @@ def users(chairs: tuple[str, ...]) -> dict[str, User]:
 def write_site(folder: Path, site: str, chairs: tuple[str, ...]) -> Directory:
     """users.toml, users.passwd and users.acl in ``folder``."""
     directory = Directory(site, users(chairs), folder / "users.toml")
-    save(directory)
     secrets = {**PASSWORDS, **{f"gw-{c}": f"gw-{c}-secret" for c in chairs}}
-    write_file(directory.passwd_path,
-               {user: hash_password(pw, iterations=1000) for user, pw in secrets.items()})
-    directory.acl_path.write_text(mosquitto_acl(directory))
+    write_files(directory, {user: hash_password(pw, iterations=1000)
+                            for user, pw in secrets.items()})
     return directory
 
 
@@ -64,11 +62,8 @@ def signing_broker(folder: Path, directory: Directory) -> Iterator[Mosquitto]:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail("CI=true but Mosquitto is not installed")
         pytest.skip("the password file and ACL need Mosquitto")
-    broker = Mosquitto(folder, binary, extra_config=[
-        "allow_anonymous false",
-        f"password_file {directory.passwd_path}",
-        f"acl_file {directory.acl_path}",
-    ])
+    broker = Mosquitto(folder, binary,
+                       extra_config=signing_in(directory.passwd_path, directory.acl_path))
     broker.start()
     try:
         yield broker

@@ -16,7 +16,7 @@ from drivers.mqtt import MqttSettings
 from monitor.access import passwords
 from monitor.access.commands import write_files
 from monitor.access.directory import Directory, User, new
-from tests.brokers import Mosquitto, free_port, mosquitto_path
+from tests.brokers import Mosquitto, free_port, mosquitto_path, signing_in
 
 SITE = "north"
 USERS: dict[str, User] = {
@@ -76,8 +76,7 @@ class SecureBroker:
         binary = mosquitto_path()
         assert binary is not None
         self.directory = write_directory(folder)
-        extra = ["allow_anonymous false", f"password_file {self.directory.passwd_path}",
-                 f"acl_file {self.directory.acl_path}"]
+        extra = signing_in(self.directory.passwd_path, self.directory.acl_path)
         self.tls = tls
         self.tls_port = free_port() if tls else None
         if tls is not None:

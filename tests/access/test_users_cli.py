@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from drivers.mqtt import BrokerRefused, connected
 from monitor.cli import main
 from tests.access.site import need_mosquitto
-from tests.brokers import Mosquitto, mosquitto_path
+from tests.brokers import Mosquitto, mosquitto_path, signing_in
 
 
 def users(folder: Path, *args: str, stdin: str | None = None) -> tuple[int, str]:
@@ -55,9 +55,8 @@ async def test_added_users_connect_and_disabled_ones_do_not(tmp_path: Path) -> N
     binary = mosquitto_path()
     assert binary is not None
     (tmp_path / "b").mkdir()
-    broker = Mosquitto(tmp_path / "b", binary, extra_config=[
-        "allow_anonymous false", f"password_file {tmp_path / 'users.passwd'}",
-        f"acl_file {tmp_path / 'users.acl'}"])
+    broker = Mosquitto(tmp_path / "b", binary, extra_config=signing_in(
+        tmp_path / "users.passwd", tmp_path / "users.acl"))
     broker.start()
     try:
         def who(user: str, secret: str):  # type: ignore[no-untyped-def]

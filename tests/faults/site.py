@@ -50,7 +50,7 @@ from drivers.wire import (
 from monitor.access.commands import write_files
 from monitor.access.directory import Directory, User, new
 from monitor.access.passwords import hash_password
-from tests.brokers import Mosquitto
+from tests.brokers import Mosquitto, signing_in
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -275,9 +275,8 @@ class Site:
         self.chairs = chairs
         (workdir / "broker").mkdir(parents=True, exist_ok=True)
         self.directory = self._users(workdir / "access") if signed_in else None
-        extra = [] if self.directory is None else [
-            "allow_anonymous false", f"password_file {self.directory.passwd_path}",
-            f"acl_file {self.directory.acl_path}"]
+        extra = [] if self.directory is None else signing_in(
+            self.directory.passwd_path, self.directory.acl_path)
         # Autosave once an hour: a SIGKILL loses whatever the broker held in memory only.
         self.broker = Mosquitto(workdir / "broker", binary, autosave_interval=autosave_interval,
                                 extra_config=extra)
