@@ -36,13 +36,14 @@ from pathlib import Path
 
 from drivers.ble_driver import BleDriver
 from drivers.clock import WallClock
-from drivers.devices import DeviceSpec, Sink
+from drivers.device_spec import DeviceSpec
 from drivers.gateway import Gateway, MemoryOutbox, Outbox
 from drivers.mqtt import MqttSettings
 from drivers.protocols import gatt, nonin
 from drivers.protocols.registry import SERVICE_HEART_RATE, ble_uuid
 from drivers.serial_driver import SerialDriver
 from drivers.spool import Spool
+from drivers.tracker import Sink
 from drivers.wire import DeviceStatus, Reading
 from simulators.devices.ble import SimBleHub, SimCharacteristic, SimPeripheral, SimService
 from simulators.devices.pty import PtyLine

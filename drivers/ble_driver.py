@@ -45,11 +45,12 @@ from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
 from bleak.exc import BleakBluetoothNotAvailableError, BleakDeviceNotFoundError, BleakError
 
 from drivers.clock import Clock
-from drivers.devices import DeviceSpec, DeviceTracker, Sink
+from drivers.device_spec import DeviceSpec
 from drivers.mqtt import Backoff
 from drivers.protocols.base import FrameError
 from drivers.protocols.registry import PROTOCOLS, ProtocolSpec, ble_uuid
 from drivers.tasks import stop_if_cancelled
+from drivers.tracker import DeviceTracker, Sink
 
 log = logging.getLogger(__name__)
 

@@ -1,12 +1,15 @@
 """Clocks. Nothing in Chairside reads the wall clock directly: time is passed in, so the demo
 can run faster than real time, replay can run on a recording's time, and tests can step time
-by hand."""
+by hand.
+
+Two kinds of time: ``Clock.now()`` is the date a reading or a status carries; `loop_time` is
+the monotonic seconds the drivers measure silence, backoff and refreshes in."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -49,12 +52,15 @@ class SimClock:
         warmup_s: float = 0.0,
         warmup_wall_s: float = 0.0,
         running: bool = True,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         if speed <= 0:
             raise ValueError("speed must be positive")
         self._speed = speed
         self._start = start or datetime.now(UTC)
-        self._t0: float | None = time.monotonic() if running else None
+        # The wall seconds it runs on: `loop_time` in a test whose loop fakes time.
+        self._monotonic = monotonic
+        self._t0: float | None = monotonic() if running else None
         self._warmup_s = warmup_s
         self._warmup_wall_s = warmup_wall_s if warmup_s > 0 else 0.0
 
@@ -74,10 +80,10 @@ class SimClock:
         """Let time run (a clock made with ``running=False`` stands at ``start`` until then,
         so that parts still connecting all see the same first instant)."""
         if self._t0 is None:
-            self._t0 = time.monotonic()
+            self._t0 = self._monotonic()
 
     def _wall(self) -> float:
-        return 0.0 if self._t0 is None else time.monotonic() - self._t0
+        return 0.0 if self._t0 is None else self._monotonic() - self._t0
 
     def elapsed_s(self) -> float:
         wall = self._wall()
@@ -134,3 +140,13 @@ async def paced(clock: Clock, start: datetime, period_s: float) -> AsyncIterator
             yield due
             due += step
         await asyncio.sleep(max(0.001, (due - clock.now()).total_seconds() / clock.rate))
+
+
+def loop_time() -> float:
+    """Monotonic seconds on the running event loop's clock, the one its sleeps and timeouts
+    use (``time.monotonic`` outside a loop, which is the same clock on every platform
+    asyncio's default loop runs on). A test loop with fake time moves both together."""
+    try:
+        return asyncio.get_running_loop().time()
+    except RuntimeError:
+        return time.monotonic()

@@ -36,17 +36,18 @@ from urllib.parse import urlsplit
 import serial
 
 from drivers.clock import Clock
-from drivers.devices import DeviceSpec, DeviceTracker, Sink
+from drivers.device_spec import DeviceSpec
 from drivers.mqtt import Backoff
 from drivers.protocols.base import Framer
+from drivers.protocols.nonin import encode_format_select
+from drivers.protocols.registry import PROTOCOLS
 from drivers.tasks import stop_if_cancelled
+from drivers.tracker import DeviceTracker, Sink
 
 log = logging.getLogger(__name__)
 
 ACK = 0x06
 NAK = 0x15
-FORMAT_SELECT: dict[str, int] = {"nonin-2": 2, "nonin-7": 7, "nonin-8": 8}
-"""Protocols whose data format the driver selects at every connection."""
 
 
 class PortGone(ConnectionError):
@@ -335,7 +336,8 @@ class SerialDriver:
         self.spec = spec
         self.chair = chair
         self.framer = framer_factory()
-        self.select_format = FORMAT_SELECT.get(spec.protocol)
+        protocol = PROTOCOLS.get(spec.protocol)
+        self.select_format = protocol.format_select if protocol is not None else None
         self.select_timeout_s = select_timeout_s
         self.silence_s = silence_s
         self.reconnect_max_s = reconnect_max_s
@@ -435,8 +437,6 @@ class SerialDriver:
 
     async def _select(self, port: Port) -> None:
         """Ask a Nonin oximeter for the protocol's data format; wait for ACK or NAK."""
-        from drivers.protocols.nonin import encode_format_select
-
         fmt = self.select_format
         assert fmt is not None
         port.discard_input()
@@ -466,7 +466,6 @@ class SerialDriver:
 
 
 __all__ = [
-    "FORMAT_SELECT",
     "FdPort",
     "Port",
     "PortGone",

@@ -35,15 +35,15 @@ from typing import Any
 import click
 
 from drivers.clock import Clock, SimClock, WallClock
-from drivers.devices import (
+from drivers.device_spec import (
     DeviceSpecError,
     check_protocol,
     default_name,
-    make_driver,
     parse_device_spec,
     spec_from_entry,
     unique_names,
 )
+from drivers.devices import make_driver
 from drivers.gateway import Gateway, SeqStore, open_spool, spool_path
 from drivers.ledger import Ledger
 from drivers.spool import SpoolError

@@ -30,7 +30,9 @@ from datetime import datetime
 from pathlib import Path
 
 from drivers.clock import Clock
-from drivers.devices import DeviceSpec, Driver, DriverOptions, Sink, make_driver
+from drivers.device_spec import DeviceSpec
+from drivers.devices import Driver, DriverOptions, make_driver
+from drivers.tracker import Sink
 from simulators.devices import SimBleHub, SimContext, SimDevice, make_sim
 from simulators.patient import Patient
 from simulators.scenario import Scenario, load_scenario

@@ -67,6 +67,14 @@ class ProtocolSpec:
     unusable: Callable[[bytes], list[Unusable]] | None = None
     """What a frame carried that did not become a value as sent (protocols that can carry
     values a Reading cannot use: HL7)."""
+    device_name: str | None = None
+    """The name its devices get when the device spec gives none (``oximeter``)."""
+    silence_s: float | None = None
+    """Serial: seconds without a good frame after which the port is reported and reopened;
+    None for a device that may rightly stay quiet for minutes (an HL7 monitor)."""
+    format_select: int | None = None
+    """Serial: the data format the driver asks the device for at every connection (Nonin
+    #2, #7 and #8)."""
 
 
 def _one(decoder: Callable[[bytes], gatt.GattMeasurement]) -> Callable[[bytes], list[Measurement]]:
@@ -171,6 +179,7 @@ def _ble(
     *,
     feature: bool = False,
     reference: str,
+    device_name: str | None = None,
 ) -> ProtocolSpec:
     return ProtocolSpec(
         name=name,
@@ -185,6 +194,7 @@ def _ble(
         characteristic_uuid=ble_uuid(characteristic),
         gatt_property=prop,
         reference=reference,
+        device_name=device_name,
     )
 
 
@@ -197,17 +207,18 @@ PROTOCOLS: dict[str, ProtocolSpec] = {
     spec.name: spec
     for spec in (
         _ble("ble-2a35", "Blood Pressure Measurement", SERVICE_BLOOD_PRESSURE, 0x2A35,
-             "indicate", gatt.decode_blood_pressure, reference=_BPS),
+             "indicate", gatt.decode_blood_pressure, reference=_BPS, device_name="bp-cuff"),
         _ble("ble-2a36", "Intermediate Cuff Pressure", SERVICE_BLOOD_PRESSURE, 0x2A36,
-             "notify", gatt.decode_intermediate_cuff_pressure, reference=_BPS),
+             "notify", gatt.decode_intermediate_cuff_pressure, reference=_BPS,
+             device_name="bp-cuff"),
         _ble("ble-2a37", "Heart Rate Measurement", SERVICE_HEART_RATE, 0x2A37,
-             "notify", gatt.decode_heart_rate, reference=_HRS),
+             "notify", gatt.decode_heart_rate, reference=_HRS, device_name="hr-monitor"),
         _ble("ble-2a49", "Blood Pressure Feature", SERVICE_BLOOD_PRESSURE, 0x2A49,
              "read", gatt.decode_blood_pressure_feature, feature=True, reference=_BPS),
         _ble("ble-2a5e", "PLX Spot-Check Measurement", SERVICE_PULSE_OXIMETER, 0x2A5E,
-             "indicate", gatt.decode_plx_spot_check, reference=_PLXS),
+             "indicate", gatt.decode_plx_spot_check, reference=_PLXS, device_name="oximeter"),
         _ble("ble-2a5f", "PLX Continuous Measurement", SERVICE_PULSE_OXIMETER, 0x2A5F,
-             "notify", gatt.decode_plx_continuous, reference=_PLXS),
+             "notify", gatt.decode_plx_continuous, reference=_PLXS, device_name="oximeter"),
         _ble("ble-2a60", "PLX Features", SERVICE_PULSE_OXIMETER, 0x2A60,
              "read", gatt.decode_plx_features, feature=True, reference=_PLXS),
         ProtocolSpec(
@@ -220,6 +231,9 @@ PROTOCOLS: dict[str, ProtocolSpec] = {
             decode=_nonin_packet_decode(2),
             framer=lambda: nonin.NoninPacketFramer(2),
             reference=_NONIN,
+            device_name="oximeter",
+            silence_s=5.0,
+            format_select=2,
         ),
         ProtocolSpec(
             name="nonin-7",
@@ -231,6 +245,9 @@ PROTOCOLS: dict[str, ProtocolSpec] = {
             decode=_nonin_packet_decode(7),
             framer=lambda: nonin.NoninPacketFramer(7),
             reference=_NONIN,
+            device_name="oximeter",
+            silence_s=5.0,
+            format_select=7,
         ),
         ProtocolSpec(
             name="nonin-8",
@@ -242,6 +259,9 @@ PROTOCOLS: dict[str, ProtocolSpec] = {
             decode=lambda data: [nonin.decode_format8(data).to_measurement()],
             framer=nonin.NoninFormat8Framer,
             reference=_NONIN,
+            device_name="oximeter",
+            silence_s=10.0,
+            format_select=8,
         ),
         ProtocolSpec(
             name="nonin-ascii",
@@ -253,6 +273,8 @@ PROTOCOLS: dict[str, ProtocolSpec] = {
             decode=lambda data: [nonin.decode_ascii(data).to_measurement()],
             framer=nonin.ascii_framer,
             reference="Nonin 2500, 8500, 9847, Avant 4000 operator's manuals",
+            device_name="oximeter",
+            silence_s=10.0,
         ),
         ProtocolSpec(
             name="masimo",
@@ -264,6 +286,8 @@ PROTOCOLS: dict[str, ProtocolSpec] = {
             decode=lambda data: [masimo.decode_line(data).to_measurement()],
             framer=masimo.framer,
             reference="Masimo Rad-8 and Radical-7 operator's manuals",
+            device_name="oximeter",
+            silence_s=10.0,
         ),
         ProtocolSpec(
             name="hl7",
@@ -275,6 +299,7 @@ PROTOCOLS: dict[str, ProtocolSpec] = {
             decode=_hl7_decode,
             framer=hl7.MllpFramer,
             reference="HL7 v2.6; IHE PCD Technical Framework (PCD-01); IEEE 11073-10101",
+            device_name="monitor",
             unusable=_hl7_unusable,
         ),
     )

@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from drivers.devices import DeviceSpec, DriverOptions, make_driver
+from drivers.device_spec import DeviceSpec
+from drivers.devices import DriverOptions, make_driver
 from simulators.devices import SimBleHub, make_sim
 from simulators.devices.ble_air import AirLink, AirServer, socket_path
 from tests.devices.helpers import ListSink, cancel, context, wait_until

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from drivers.devices import DeviceSpec, DriverOptions, make_driver
+from drivers.device_spec import DeviceSpec
+from drivers.devices import DriverOptions, make_driver
 from drivers.gateway import Gateway
 from drivers.serial_driver import ThreadPort
 from drivers.wire import DeviceStatus, Reading

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from drivers.ble_driver import BleDriver
-from drivers.devices import DeviceSpec, DriverOptions, make_driver
+from drivers.device_spec import DeviceSpec
+from drivers.devices import DriverOptions, make_driver
 from drivers.gateway import Gateway
 from drivers.wire import DeviceStatus, Reading
 from simulators.devices import SimBleHub, make_sim

@@ -12,7 +12,8 @@ import pytest
 
 from drivers import topics
 from drivers.clock import FakeClock, SimClock
-from drivers.devices import DeviceSpec, DriverOptions, make_driver
+from drivers.device_spec import DeviceSpec
+from drivers.devices import DriverOptions, make_driver
 from drivers.gateway import MemoryOutbox, SeqStore, open_spool, spool_path
 from drivers.mqtt import MqttSettings
 from drivers.spool import Spool

@@ -10,19 +10,19 @@ import pytest
 from bleak.exc import BleakDBusError, BleakDeviceNotFoundError, BleakError
 
 from drivers.ble_driver import classify, parse_target, service_specs
-from drivers.devices import (
+from drivers.device_spec import (
     DeviceSpec,
     DeviceSpecError,
-    DeviceTracker,
     check_protocol,
-    make_driver,
     parse_device_spec,
     unique_names,
 )
+from drivers.devices import make_driver
 from drivers.gateway import MemoryOutbox, OutboxEntry, SeqStore
 from drivers.protocols.base import StreamStats
 from drivers.protocols.registry import ble_uuid
 from drivers.spool import Spool, SpoolEntry, SpoolFull
+from drivers.tracker import DeviceTracker
 from tests.devices.helpers import ListSink, context
 
 
