@@ -21,6 +21,9 @@ from tests.brokers import Broker
 from tests.devices.helpers import ListSink, cancel, context, pty_dir, wait_until
 from tests.integration.helpers import Observer, running, site_filters, unique_site
 
+# Every wait here (backoff, silence, rescans, the tests' own) runs on the loop's fake clock.
+pytestmark = pytest.mark.looptime
+
 OPTIONS = DriverOptions(reconnect_max_s=0.5, scan_timeout_s=1.0, garbage_window_s=1.0,
                         adapter_retry_s=0.5)
 
@@ -146,6 +149,7 @@ async def test_ble_transient_connect_failures_are_retried() -> None:
 
 
 @pytest.mark.broker
+@pytest.mark.looptime(False)  # a real broker answers in real time, not the loop's fake time
 async def test_garbage_on_a_serial_line_is_counted_and_degraded_while_good_frames_pass(
     broker: Broker, tmp_path: Path
 ) -> None:
