@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-WIRE_VERSION = 1
+from drivers.value_ranges import MMHG_PER_KPA, Unit, value_range
 
 
 def _as_utc(value: datetime) -> datetime:
@@ -72,25 +72,9 @@ class WireModel(BaseModel):
 
 Kind = Literal["blood_pressure", "cuff_pressure", "heart_rate", "spo2"]
 Quality = Literal["valid", "questionable", "invalid"]
-Unit = Literal["mm[Hg]", "kPa", "/min", "%"]
 KINDS: tuple[Kind, ...] = ("blood_pressure", "cuff_pressure", "heart_rate", "spo2")
 
-MMHG_PER_KPA = 7.50062
-"""1 kPa in mmHg (BIPM); BLE blood-pressure devices may report in either unit."""
-
 FlagName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,47}$")]
-
-# Physically reportable ranges, per value field, in the reading's own unit. A value outside
-# them is a decoding or device fault, never a patient's state, so the reading is refused.
-_PRESSURE_MMHG = (0.0, 400.0)
-_RANGES: dict[str, tuple[float, float]] = {
-    "heart_rate": (0.0, 511.0),
-    "pulse_rate": (0.0, 511.0),
-    "spo2": (0.0, 100.0),
-    "perfusion_index": (0.0, 100.0),
-    "energy_expended": (0.0, 65535.0),
-}
-_PRESSURE_FIELDS = ("systolic", "diastolic", "mean", "cuff_pressure")
 
 # Which value fields each kind may carry, which it must carry, and its allowed units.
 _KIND_FIELDS: dict[str, tuple[frozenset[str], frozenset[str], frozenset[str]]] = {
@@ -155,12 +139,7 @@ class Reading(WireModel):
                 continue
             if isinstance(value, list):
                 raise ValueError(f"values.{name} must be a number")
-            if name in _PRESSURE_FIELDS:
-                low, high = _PRESSURE_MMHG
-                if self.unit == "kPa":
-                    low, high = low / MMHG_PER_KPA, high / MMHG_PER_KPA
-            else:
-                low, high = _RANGES[name]
+            low, high = value_range(name, self.unit)
             if not (low <= value <= high) or value != value:
                 raise ValueError(
                     f"values.{name}={value} is out of range {low:g}..{high:g} {self.unit}"
@@ -671,6 +650,7 @@ __all__ = [
     "SessionInfo",
     "Symptom",
     "Symptoms",
+    "Unit",
     "UnmetCondition",
     "ValidationError",
     "format_time",

@@ -23,18 +23,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any, Protocol
 
-from drivers.wire import (
-    _PRESSURE_FIELDS,
-    _PRESSURE_MMHG,
-    _RANGES,
-    MMHG_PER_KPA,
-    Kind,
-    Quality,
-    Reading,
-    ReadingValue,
-    Unit,
-    new_id,
-)
+from drivers.value_ranges import Unit, value_range
+from drivers.wire import Kind, Quality, Reading, ReadingValue, new_id
 
 
 class FrameError(ValueError):
@@ -160,22 +150,10 @@ def worst_quality(*qualities: Quality) -> Quality:
     return worst
 
 
-def value_range(name: str, unit: Unit) -> tuple[float, float]:
-    """The range the wire contract accepts for one value field in one unit.
-
-    Codecs check decoded values against it, so a corrupt frame becomes a ``FrameError`` at
-    the right offset instead of a Reading the gateway would refuse later.
-    """
-    if name in _PRESSURE_FIELDS:
-        low, high = _PRESSURE_MMHG
-        if unit == "kPa":
-            return low / MMHG_PER_KPA, high / MMHG_PER_KPA
-        return low, high
-    return _RANGES[name]
-
-
 def check_value(protocol: str, offset: int, name: str, value: float, unit: Unit) -> float:
-    """``value`` if the wire contract accepts it for ``name``, else a ``FrameError``."""
+    """``value`` if the wire contract accepts it for ``name`` (`drivers.value_ranges`), else
+    a ``FrameError``: a corrupt frame fails at the value's offset instead of becoming a
+    Reading the gateway would refuse later."""
     low, high = value_range(name, unit)
     if not (low <= value <= high):
         raise FrameError(protocol, offset, f"{name} {value:g} is out of range {low:g}..{high:g}")

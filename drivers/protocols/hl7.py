@@ -43,9 +43,9 @@ from drivers.protocols.base import (
     StreamStats,
     Unusable,
     internal_error,
-    value_range,
 )
 from drivers.protocols.codes import CONTAINER_CODES, UNITS_MDC, UNITS_UCUM, MdcCode, Quantity
+from drivers.value_ranges import value_range
 from drivers.wire import Kind, Quality, ReadingValue, Unit
 
 PROTOCOL = "hl7"
