@@ -234,7 +234,64 @@ FramerFactory = Callable[[], Framer]
 JsonDict = dict[str, Any]
 
 
-class LineFramer:
+class BufferedFramer:
+    """The receive buffer and stream position every framer shares (as h11 and wsproto share
+    one receive buffer), so that each protocol's framer holds only its own framing rules.
+
+    ``feed`` counts every byte it is given and hands the chunk to ``_take`` with the stream
+    offset of its first byte. Offsets count from the first byte this framer was ever fed,
+    across ``reset`` (a reconnect): an error's offset is the position of the fault in the
+    whole stream. ``_buf`` holds what a framer keeps between calls (at most ``max_buffer``
+    bytes); `at` turns an index into it into a stream offset while the framer's ``_take``
+    works on it. ``reset`` empties the buffer and calls ``_restart`` for the framer's own
+    state; ``flush`` by default drops what is held, counted as dropped bytes.
+    """
+
+    protocol: str
+
+    def __init__(self, max_buffer: int) -> None:
+        self.stats = StreamStats()
+        self.max_buffer = max_buffer
+        self._buf = bytearray()
+        self._fed = 0  # bytes ever fed: the stream offset of the next byte
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> FeedResult:
+        result = FeedResult()
+        start = self._fed
+        self._fed += len(data)
+        self._take(data, start, result)
+        return result
+
+    def _take(self, data: bytes, start: int, result: FeedResult) -> None:
+        """Frame ``data``, whose first byte is at stream offset ``start``, into ``result``."""
+        raise NotImplementedError
+
+    def at(self, index: int) -> int:
+        """The stream offset of ``_buf[index]``, for a framer that appended all it was fed."""
+        return self._fed - len(self._buf) + index
+
+    def reset(self) -> None:
+        self._buf.clear()
+        self._restart()
+
+    def _restart(self) -> None:
+        """Forget the state of a partial frame besides the buffer (a framer's own flags)."""
+
+    def flush(self) -> FeedResult:
+        self.stats.dropped_bytes += len(self._buf)
+        self.reset()
+        return FeedResult()
+
+    def _error(self, result: FeedResult, error: FrameError) -> None:
+        self.stats.note_error(error)
+        result.errors.append(error)
+
+
+class LineFramer(BufferedFramer):
     """A framer for line-oriented ASCII devices: lines end with CR, LF or CR LF.
 
     ``is_data`` tells device data from the headers and banners a device prints at power-up
@@ -251,62 +308,50 @@ class LineFramer:
         is_data: Callable[[bytes], bool],
         max_buffer: int = 1024,
     ) -> None:
+        super().__init__(max_buffer)
         self.protocol = protocol
-        self.stats = StreamStats()
-        self.max_buffer = max_buffer
         self._decode = decode
         self._to_measurements = to_measurements
         self._is_data = is_data
-        self._buf = bytearray()
-        self._discarding = False
-        self._offset = 0  # stream offset of self._buf[0]
-
-    @property
-    def buffered(self) -> int:
-        return len(self._buf)
-
-    def reset(self) -> None:
-        self._offset += len(self._buf)
-        self._buf.clear()
         self._discarding = False
 
-    def feed(self, data: bytes) -> FeedResult:
-        result = FeedResult()
-        start = 0
+    def _restart(self) -> None:
+        self._discarding = False
+
+    def _take(self, data: bytes, start: int, result: FeedResult) -> None:
+        pos = 0
         n = len(data)
-        while start < n:
-            end = _find_eol(data, start)
+        while pos < n:
+            end = _find_eol(data, pos)
             if end < 0:
-                self._append(data[start:], result)
+                self._append(data[pos:], start + n, result)
                 break
-            self._append(data[start:end], result)
-            start = end + 1
-            self._line_end(result)
-        return result
+            self._append(data[pos:end], start + end, result)
+            self._line_end(start + end, result)
+            pos = end + 1
 
     def flush(self) -> FeedResult:
         result = FeedResult()
-        self._line_end(result)
+        self._line_end(self._fed, result)
         return result
 
-    def _append(self, piece: bytes, result: FeedResult) -> None:
+    def _append(self, piece: bytes, until: int, result: FeedResult) -> None:
+        """Add ``piece``, which ends at stream offset ``until``, to the line."""
         if self._discarding:
             self.stats.dropped_bytes += len(piece)
-            self._offset += len(piece)
             return
         self._buf += piece
         if len(self._buf) > self.max_buffer:
             reason = f"line longer than {self.max_buffer} bytes"
-            self._note(result, FrameError(self.protocol, self._offset, reason))
+            self._error(result, FrameError(self.protocol, until - len(self._buf), reason))
             self.stats.dropped_bytes += len(self._buf)
-            self._offset += len(self._buf)
             self._buf.clear()
             self._discarding = True
 
-    def _line_end(self, result: FeedResult) -> None:
+    def _line_end(self, eol: int, result: FeedResult) -> None:
+        """The line ends at stream offset ``eol`` (its line end, or the end of the input)."""
         line = bytes(self._buf)
-        offset = self._offset
-        self._offset += len(line) + 1
+        offset = eol - len(line)
         self._buf.clear()
         if self._discarding:
             self._discarding = False
@@ -320,18 +365,14 @@ class LineFramer:
             decoded = self._decode(line)
             measurements = self._to_measurements(decoded)
         except FrameError as e:
-            self._note(result, FrameError(e.protocol, offset + e.offset, e.reason))
+            self._error(result, FrameError(e.protocol, offset + e.offset, e.reason))
             return
         except Exception as e:  # a codec bug must cost one line, not the connection
-            self._note(result, internal_error(self.protocol, offset, e))
+            self._error(result, internal_error(self.protocol, offset, e))
             return
         self.stats.frames += 1
         result.frames.append(decoded)
         result.measurements.extend(measurements)
-
-    def _note(self, result: FeedResult, error: FrameError) -> None:
-        self.stats.note_error(error)
-        result.errors.append(error)
 
 
 def _find_eol(data: bytes, start: int) -> int:

@@ -17,6 +17,7 @@ contract accepts (SpO2 140 %) is a ``FrameError`` too, never a Reading.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from datetime import datetime
@@ -313,7 +314,14 @@ def _bp_status_flags(status: int | None) -> tuple[str, ...]:
     return tuple(names)
 
 
-_BP_UNIT, _BP_TIME, _BP_PULSE, _BP_USER, _BP_STATUS = 0x01, 0x02, 0x04, 0x08, 0x10
+class BpFlag(enum.IntFlag):
+    """The flags byte of 0x2A35 and 0x2A36: the unit, and which optional fields follow."""
+
+    KPA = 0x01
+    TIME_STAMP = 0x02
+    PULSE_RATE = 0x04
+    USER_ID = 0x08
+    MEASUREMENT_STATUS = 0x10
 
 
 def _decode_bp_common(protocol: str, data: bytes, intermediate: bool) -> tuple[
@@ -321,7 +329,7 @@ def _decode_bp_common(protocol: str, data: bytes, intermediate: bool) -> tuple[
 ]:
     r = _Reader(protocol, data)
     flags = r.uint(1, "flags")
-    unit: PressureUnit = "kPa" if flags & _BP_UNIT else "mm[Hg]"
+    unit: PressureUnit = "kPa" if flags & BpFlag.KPA else "mm[Hg]"
     pressures: list[Number] = []
     names = ("cuff_pressure", "unused", "unused") if intermediate else (
         "systolic", "diastolic", "mean"
@@ -331,13 +339,13 @@ def _decode_bp_common(protocol: str, data: bytes, intermediate: bool) -> tuple[
         if name != "unused":
             value = _checked(r, value, at, name, unit)
         pressures.append(value)
-    timestamp = r.date_time() if flags & _BP_TIME else None
+    timestamp = r.date_time() if flags & BpFlag.TIME_STAMP else None
     pulse: Number | None = None
-    if flags & _BP_PULSE:
+    if flags & BpFlag.PULSE_RATE:
         value, at = r.sfloat("pulse rate")
         pulse = _checked(r, value, at, "pulse_rate", "/min")
-    user = r.uint(1, "user ID") if flags & _BP_USER else None
-    status = r.uint(2, "measurement status") if flags & _BP_STATUS else None
+    user = r.uint(1, "user ID") if flags & BpFlag.USER_ID else None
+    status = r.uint(2, "measurement status") if flags & BpFlag.MEASUREMENT_STATUS else None
     r.end()
     return unit, pressures, timestamp, pulse, user, status
 
@@ -363,11 +371,11 @@ def _encode_bp_common(
     status: int | None,
 ) -> bytes:
     flags = (
-        (_BP_UNIT if unit == "kPa" else 0)
-        | (_BP_TIME if timestamp is not None else 0)
-        | (_BP_PULSE if pulse_rate is not None else 0)
-        | (_BP_USER if user_id is not None else 0)
-        | (_BP_STATUS if status is not None else 0)
+        (BpFlag.KPA if unit == "kPa" else 0)
+        | (BpFlag.TIME_STAMP if timestamp is not None else 0)
+        | (BpFlag.PULSE_RATE if pulse_rate is not None else 0)
+        | (BpFlag.USER_ID if user_id is not None else 0)
+        | (BpFlag.MEASUREMENT_STATUS if status is not None else 0)
     )
     out = bytearray([flags])
     for p in pressures:
@@ -473,20 +481,28 @@ class HeartRateMeasurement:
         )
 
 
-_HR_UINT16, _HR_CONTACT, _HR_CONTACT_SUPPORTED, _HR_ENERGY, _HR_RR = 0x01, 0x02, 0x04, 0x08, 0x10
+class HeartRateFlag(enum.IntFlag):
+    """The flags byte of 0x2A37: the value's width, sensor contact, and which optional fields
+    follow."""
+
+    UINT16 = 0x01
+    CONTACT_DETECTED = 0x02
+    CONTACT_SUPPORTED = 0x04
+    ENERGY_EXPENDED = 0x08
+    RR_INTERVALS = 0x10
 
 
 def decode_heart_rate(data: bytes) -> HeartRateMeasurement:
     """0x2A37 Heart Rate Measurement."""
     r = _Reader("ble-2a37", data)
     flags = r.uint(1, "flags")
-    wide = bool(flags & _HR_UINT16)
+    wide = bool(flags & HeartRateFlag.UINT16)
     at = r.offset
     hr = r.uint(2 if wide else 1, "heart rate")
     check_value(r.protocol, at, "heart_rate", hr, "/min")
-    energy = r.uint(2, "energy expended") if flags & _HR_ENERGY else None
+    energy = r.uint(2, "energy expended") if flags & HeartRateFlag.ENERGY_EXPENDED else None
     rr: list[int] = []
-    if flags & _HR_RR:
+    if flags & HeartRateFlag.RR_INTERVALS:
         if r.offset == len(data):
             raise r.error("RR-interval flag set but no RR-interval follows")
         while r.offset < len(data):
@@ -494,8 +510,8 @@ def decode_heart_rate(data: bytes) -> HeartRateMeasurement:
     r.end()
     return HeartRateMeasurement(
         heart_rate=hr,
-        sensor_contact_supported=bool(flags & _HR_CONTACT_SUPPORTED),
-        sensor_contact_detected=bool(flags & _HR_CONTACT),
+        sensor_contact_supported=bool(flags & HeartRateFlag.CONTACT_SUPPORTED),
+        sensor_contact_detected=bool(flags & HeartRateFlag.CONTACT_DETECTED),
         energy_expended=energy,
         rr_intervals=tuple(rr),
         uint16=wide,
@@ -505,11 +521,11 @@ def decode_heart_rate(data: bytes) -> HeartRateMeasurement:
 def encode_heart_rate(m: HeartRateMeasurement) -> bytes:
     wide = m.uint16 or m.heart_rate > 0xFF
     flags = (
-        (_HR_UINT16 if wide else 0)
-        | (_HR_CONTACT if m.sensor_contact_detected else 0)
-        | (_HR_CONTACT_SUPPORTED if m.sensor_contact_supported else 0)
-        | (_HR_ENERGY if m.energy_expended is not None else 0)
-        | (_HR_RR if m.rr_intervals else 0)
+        (HeartRateFlag.UINT16 if wide else 0)
+        | (HeartRateFlag.CONTACT_DETECTED if m.sensor_contact_detected else 0)
+        | (HeartRateFlag.CONTACT_SUPPORTED if m.sensor_contact_supported else 0)
+        | (HeartRateFlag.ENERGY_EXPENDED if m.energy_expended is not None else 0)
+        | (HeartRateFlag.RR_INTERVALS if m.rr_intervals else 0)
     )
     out = bytearray([flags])
     out += m.heart_rate.to_bytes(2 if wide else 1, "little")
@@ -623,14 +639,37 @@ def _plx_tail(r: _Reader, has_status: bool, has_device: bool, has_pai: bool) -> 
     return status, device, pai
 
 
+class SpotCheckFlag(enum.IntFlag):
+    """The flags byte of 0x2A5E: which optional fields follow, and the clock's state."""
+
+    TIME_STAMP = 0x01
+    MEASUREMENT_STATUS = 0x02
+    DEVICE_STATUS = 0x04
+    PULSE_AMPLITUDE_INDEX = 0x08
+    CLOCK_NOT_SET = 0x10
+
+
+class ContinuousFlag(enum.IntFlag):
+    """The flags byte of 0x2A5F: which optional fields follow."""
+
+    SPO2PR_FAST = 0x01
+    SPO2PR_SLOW = 0x02
+    MEASUREMENT_STATUS = 0x04
+    DEVICE_STATUS = 0x08
+    PULSE_AMPLITUDE_INDEX = 0x10
+
+
 def decode_plx_spot_check(data: bytes) -> PlxSpotCheck:
     """0x2A5E PLX Spot-Check Measurement."""
     r = _Reader("ble-2a5e", data)
     flags = r.uint(1, "flags")
     spo2, pr = _spo2_pr(r)
-    ts = r.date_time() if flags & 0x01 else None
-    status, device, pai = _plx_tail(r, bool(flags & 0x02), bool(flags & 0x04), bool(flags & 0x08))
-    return PlxSpotCheck(spo2, pr, ts, status, device, pai, bool(flags & 0x10))
+    ts = r.date_time() if flags & SpotCheckFlag.TIME_STAMP else None
+    status, device, pai = _plx_tail(r, bool(flags & SpotCheckFlag.MEASUREMENT_STATUS),
+                                    bool(flags & SpotCheckFlag.DEVICE_STATUS),
+                                    bool(flags & SpotCheckFlag.PULSE_AMPLITUDE_INDEX))
+    return PlxSpotCheck(spo2, pr, ts, status, device, pai,
+                        bool(flags & SpotCheckFlag.CLOCK_NOT_SET))
 
 
 def decode_plx_continuous(data: bytes) -> PlxContinuous:
@@ -639,9 +678,11 @@ def decode_plx_continuous(data: bytes) -> PlxContinuous:
     flags = r.uint(1, "flags")
     spo2, pr = _spo2_pr(r)
     none: tuple[Number | None, Number | None] = (None, None)
-    fast = _spo2_pr(r, " fast") if flags & 0x01 else none
-    slow = _spo2_pr(r, " slow") if flags & 0x02 else none
-    status, device, pai = _plx_tail(r, bool(flags & 0x04), bool(flags & 0x08), bool(flags & 0x10))
+    fast = _spo2_pr(r, " fast") if flags & ContinuousFlag.SPO2PR_FAST else none
+    slow = _spo2_pr(r, " slow") if flags & ContinuousFlag.SPO2PR_SLOW else none
+    status, device, pai = _plx_tail(r, bool(flags & ContinuousFlag.MEASUREMENT_STATUS),
+                                    bool(flags & ContinuousFlag.DEVICE_STATUS),
+                                    bool(flags & ContinuousFlag.PULSE_AMPLITUDE_INDEX))
     return PlxContinuous(
         spo2=spo2,
         pulse_rate=pr,
@@ -668,11 +709,11 @@ def _encode_plx_tail(status: int | None, device: int | None, pai: Number | None)
 
 def encode_plx_spot_check(m: PlxSpotCheck) -> bytes:
     flags = (
-        (0x01 if m.timestamp is not None else 0)
-        | (0x02 if m.measurement_status is not None else 0)
-        | (0x04 if m.device_status is not None else 0)
-        | (0x08 if m.pulse_amplitude_index is not None else 0)
-        | (0x10 if m.device_clock_not_set else 0)
+        (SpotCheckFlag.TIME_STAMP if m.timestamp is not None else 0)
+        | (SpotCheckFlag.MEASUREMENT_STATUS if m.measurement_status is not None else 0)
+        | (SpotCheckFlag.DEVICE_STATUS if m.device_status is not None else 0)
+        | (SpotCheckFlag.PULSE_AMPLITUDE_INDEX if m.pulse_amplitude_index is not None else 0)
+        | (SpotCheckFlag.CLOCK_NOT_SET if m.device_clock_not_set else 0)
     )
     out = bytearray([flags]) + encode_sfloat(m.spo2) + encode_sfloat(m.pulse_rate)
     if m.timestamp is not None:
@@ -689,11 +730,11 @@ def encode_plx_continuous(m: PlxContinuous) -> bytes:
         if (pair[0] is None) != (pair[1] is None):
             raise ValueError(f"SpO2PR-{name} needs both SpO2 and PR")
     flags = (
-        (0x01 if fast[0] is not None else 0)
-        | (0x02 if slow[0] is not None else 0)
-        | (0x04 if m.measurement_status is not None else 0)
-        | (0x08 if m.device_status is not None else 0)
-        | (0x10 if m.pulse_amplitude_index is not None else 0)
+        (ContinuousFlag.SPO2PR_FAST if fast[0] is not None else 0)
+        | (ContinuousFlag.SPO2PR_SLOW if slow[0] is not None else 0)
+        | (ContinuousFlag.MEASUREMENT_STATUS if m.measurement_status is not None else 0)
+        | (ContinuousFlag.DEVICE_STATUS if m.device_status is not None else 0)
+        | (ContinuousFlag.PULSE_AMPLITUDE_INDEX if m.pulse_amplitude_index is not None else 0)
     )
     out = bytearray([flags]) + encode_sfloat(m.spo2) + encode_sfloat(m.pulse_rate)
     for pair in (fast, slow):
@@ -715,6 +756,14 @@ PLX_FEATURE_BITS: dict[int, str] = {
     6: "pulse_amplitude_index",
     7: "multiple_bonds",
 }
+
+
+class PlxFeatureFlag(enum.IntFlag):
+    """The bits of 0x2A60 that say which status-support fields follow (all its bits are
+    named in ``PLX_FEATURE_BITS``)."""
+
+    MEASUREMENT_STATUS_SUPPORT = 0x01
+    DEVICE_STATUS_SUPPORT = 0x02
 
 
 @dataclass(frozen=True, slots=True)
@@ -747,8 +796,10 @@ def decode_plx_features(data: bytes) -> PlxFeatures:
     r = _Reader("ble-2a60", data)
     bits = r.uint(2, "features")
     features = frozenset(bit_names(bits, PLX_FEATURE_BITS))
-    status = r.uint(2, "measurement status support") if bits & 0x01 else 0
-    device = r.uint(3, "device and sensor status support") if bits & 0x02 else 0
+    status = (r.uint(2, "measurement status support")
+              if bits & PlxFeatureFlag.MEASUREMENT_STATUS_SUPPORT else 0)
+    device = (r.uint(3, "device and sensor status support")
+              if bits & PlxFeatureFlag.DEVICE_STATUS_SUPPORT else 0)
     r.end()
     return PlxFeatures(
         features,
@@ -760,10 +811,10 @@ def decode_plx_features(data: bytes) -> PlxFeatures:
 def encode_plx_features(f: PlxFeatures) -> bytes:
     bits = bits_from_names(f.features, PLX_FEATURE_BITS)
     out = bytearray(bits.to_bytes(2, "little"))
-    if bits & 0x01:
+    if bits & PlxFeatureFlag.MEASUREMENT_STATUS_SUPPORT:
         status = bits_from_names(f.supported_measurement_status, PLX_MEASUREMENT_STATUS_BITS)
         out += status.to_bytes(2, "little")
-    if bits & 0x02:
+    if bits & PlxFeatureFlag.DEVICE_STATUS_SUPPORT:
         device = bits_from_names(f.supported_device_status, PLX_DEVICE_STATUS_BITS)
         out += device.to_bytes(3, "little")
     return bytes(out)
@@ -790,12 +841,17 @@ __all__ = [
     "PLX_MEASUREMENT_STATUS_BITS",
     "BloodPressureFeature",
     "BloodPressureMeasurement",
+    "BpFlag",
+    "ContinuousFlag",
     "GattMeasurement",
+    "HeartRateFlag",
     "HeartRateMeasurement",
     "IntermediateCuffPressure",
     "PlxContinuous",
+    "PlxFeatureFlag",
     "PlxFeatures",
     "PlxSpotCheck",
+    "SpotCheckFlag",
     "bit_names",
     "bits_from_names",
     "decode_blood_pressure",

@@ -37,10 +37,10 @@ from typing import Literal
 
 from drivers.protocols import codes
 from drivers.protocols.base import (
+    BufferedFramer,
     FeedResult,
     FrameError,
     Measurement,
-    StreamStats,
     Unusable,
     internal_error,
 )
@@ -912,7 +912,7 @@ def encode_oru(
 # --- MLLP framer ----------------------------------------------------------------------------
 
 
-class MllpFramer:
+class MllpFramer(BufferedFramer):
     """Framer (``base.Framer``) for MLLP: one result per message, and the ACK to send back
     in ``replies`` (MLLP-framed) for every message, decoded or not.
 
@@ -927,21 +927,13 @@ class MllpFramer:
     def __init__(
         self, max_buffer: int = 256 * 1024, clock: Callable[[], datetime] | None = None
     ) -> None:
-        self.stats = StreamStats()
-        self.max_buffer = max_buffer
+        super().__init__(max_buffer)
         self._clock = clock
-        self._buf = bytearray()
         self._inside = False
         self._after_end = False
-        self._offset = 0  # stream offset of the next byte fed
         self._start = 0  # stream offset of the current message's start block
 
-    @property
-    def buffered(self) -> int:
-        return len(self._buf)
-
-    def reset(self) -> None:
-        self._buf.clear()
+    def _restart(self) -> None:
         self._inside = False
         self._after_end = False
 
@@ -953,11 +945,8 @@ class MllpFramer:
         self.reset()
         return result
 
-    def feed(self, data: bytes) -> FeedResult:
-        result = FeedResult()
+    def _take(self, data: bytes, base: int, result: FeedResult) -> None:
         i, n = 0, len(data)
-        base = self._offset
-        self._offset += n
         while i < n:
             if self._after_end:
                 self._after_end = False
@@ -1003,7 +992,6 @@ class MllpFramer:
             i = end + 1
             self._message(bytes(self._buf), self._start + 1, result)
             self._buf.clear()
-        return result
 
     def _message(self, message: bytes, offset: int, result: FeedResult) -> None:
         at = self._clock() if self._clock is not None else None
@@ -1055,10 +1043,6 @@ class MllpFramer:
         result.frames.append(decoded)
         result.measurements.extend(measurements)
         return build_ack(decoded.header, "AA", at=at)
-
-    def _error(self, result: FeedResult, error: FrameError) -> None:
-        self.stats.note_error(error)
-        result.errors.append(error)
 
 
 __all__ = [

@@ -23,11 +23,11 @@ from datetime import time
 from typing import Literal
 
 from drivers.protocols.base import (
+    BufferedFramer,
     FeedResult,
     FrameError,
     LineFramer,
     Measurement,
-    StreamStats,
     check_value,
     worst_quality,
 )
@@ -382,7 +382,7 @@ def build_packet(
     return NoninPacket(fmt, frames)
 
 
-class NoninPacketFramer:
+class NoninPacketFramer(BufferedFramer):
     """Framer (``base.Framer``) for formats #2 and #7.
 
     Out of sync it slides byte by byte until two consecutive frames check (one could be a
@@ -393,35 +393,20 @@ class NoninPacketFramer:
     """
 
     def __init__(self, fmt: PacketFormat = 2) -> None:
+        super().__init__(max_buffer=2 * FRAME_SIZE - 1)
         self.format: PacketFormat = fmt
         self.protocol = _protocol(fmt)
-        self.stats = StreamStats()
-        self.max_buffer = 2 * FRAME_SIZE - 1
-        self._buf = bytearray()
-        self._offset = 0
         self._synced = False
         self._frames: list[NoninFrame] = []
         self._packet_offset = 0
         self._expect_sync = False
 
-    @property
-    def buffered(self) -> int:
-        return len(self._buf)
-
-    def reset(self) -> None:
-        self._offset += len(self._buf)
-        self._buf.clear()
+    def _restart(self) -> None:
         self._synced = False
         self._frames = []
         self._expect_sync = False
 
-    def flush(self) -> FeedResult:
-        self.stats.dropped_bytes += len(self._buf)
-        self.reset()
-        return FeedResult()
-
-    def feed(self, data: bytes) -> FeedResult:
-        result = FeedResult()
+    def _take(self, data: bytes, start: int, result: FeedResult) -> None:
         buf = self._buf
         buf += data
         fmt = self.format
@@ -441,7 +426,7 @@ class NoninPacketFramer:
                 break
             problem = _frame_problem(buf, i, fmt)
             if problem:
-                self._error(result, FrameError(self.protocol, self._offset + i, problem))
+                self._error(result, FrameError(self.protocol, self.at(i), problem))
                 self._synced = False
                 self._frames = []
                 self._expect_sync = False
@@ -449,11 +434,9 @@ class NoninPacketFramer:
                 self.stats.dropped_bytes += 1
                 continue
             self.stats.frames += 1
-            self._add(_frame_at(buf, i, fmt), self._offset + i, result)
+            self._add(_frame_at(buf, i, fmt), self.at(i), result)
             i += FRAME_SIZE
         del buf[:i]
-        self._offset += i
-        return result
 
     def _add(self, frame: NoninFrame, offset: int, result: FeedResult) -> None:
         if frame.sync:
@@ -484,10 +467,6 @@ class NoninPacketFramer:
                 return
             result.frames.append(packet)
             result.measurements.append(measurement)
-
-    def _error(self, result: FeedResult, error: FrameError) -> None:
-        self.stats.note_error(error)
-        result.errors.append(error)
 
 
 # --- format #8 -------------------------------------------------------------------------------
@@ -602,35 +581,20 @@ def encode_format8(frame: NoninFormat8) -> bytes:
     return bytes((b1, hr[1], _spo2_byte(frame.spo2), b4))
 
 
-class NoninFormat8Framer:
+class NoninFormat8Framer(BufferedFramer):
     """Framer (``base.Framer``) for format #8: only byte 1 of a frame has bit 7 set, so a
     frame start is found directly; bytes between frames are dropped."""
 
     protocol = "nonin-8"
 
     def __init__(self) -> None:
-        self.stats = StreamStats()
-        self.max_buffer = FORMAT8_SIZE - 1
-        self._buf = bytearray()
-        self._offset = 0
+        super().__init__(max_buffer=FORMAT8_SIZE - 1)
         self._synced = False
 
-    @property
-    def buffered(self) -> int:
-        return len(self._buf)
-
-    def reset(self) -> None:
-        self._offset += len(self._buf)
-        self._buf.clear()
+    def _restart(self) -> None:
         self._synced = False
 
-    def flush(self) -> FeedResult:
-        self.stats.dropped_bytes += len(self._buf)
-        self.reset()
-        return FeedResult()
-
-    def feed(self, data: bytes) -> FeedResult:
-        result = FeedResult()
+    def _take(self, data: bytes, start: int, result: FeedResult) -> None:
         buf = self._buf
         buf += data
         n = len(buf)
@@ -647,7 +611,7 @@ class NoninFormat8Framer:
             if problem:
                 k, reason = problem
                 if self._synced:
-                    self._error(result, FrameError(self.protocol, self._offset + i + k, reason))
+                    self._error(result, FrameError(self.protocol, self.at(i + k), reason))
                 # Resume at the byte with bit 7 set (k > 0) or the next one.
                 skip = max(k, 1)
                 self.stats.dropped_bytes += skip
@@ -659,19 +623,13 @@ class NoninFormat8Framer:
             try:
                 measurement = frame.to_measurement()
             except FrameError as e:
-                self._error(result, FrameError(e.protocol, self._offset + i + e.offset, e.reason))
+                self._error(result, FrameError(e.protocol, self.at(i + e.offset), e.reason))
             else:
                 self.stats.frames += 1
                 result.frames.append(frame)
                 result.measurements.append(measurement)
             i += FORMAT8_SIZE
         del buf[:i]
-        self._offset += i
-        return result
-
-    def _error(self, result: FeedResult, error: FrameError) -> None:
-        self.stats.note_error(error)
-        result.errors.append(error)
 
 
 # --- ASCII real-time output -----------------------------------------------------------------
@@ -838,34 +796,17 @@ class FormatSelect:
     accepted: bool
 
 
-class FormatSelectFramer:
+class FormatSelectFramer(BufferedFramer):
     """Framer (``base.Framer``) for the device side of a serial line: finds format-select
     commands in what the host sends and queues the ACK (format in ``supported``) or NAK."""
 
     protocol = "nonin-select"
 
     def __init__(self, supported: Sequence[int] = (2, 7, 8)) -> None:
+        super().__init__(max_buffer=FORMAT_SELECT_SIZE - 1)
         self.supported = frozenset(supported)
-        self.stats = StreamStats()
-        self.max_buffer = FORMAT_SELECT_SIZE - 1
-        self._buf = bytearray()
-        self._offset = 0
 
-    @property
-    def buffered(self) -> int:
-        return len(self._buf)
-
-    def reset(self) -> None:
-        self._offset += len(self._buf)
-        self._buf.clear()
-
-    def flush(self) -> FeedResult:
-        self.stats.dropped_bytes += len(self._buf)
-        self.reset()
-        return FeedResult()
-
-    def feed(self, data: bytes) -> FeedResult:
-        result = FeedResult()
+    def _take(self, data: bytes, start: int, result: FeedResult) -> None:
         buf = self._buf
         buf += data
         i = 0
@@ -895,8 +836,6 @@ class FormatSelectFramer:
             result.replies.append(encode_format_reply(accepted))
             i += FORMAT_SELECT_SIZE
         del buf[:i]
-        self._offset += i
-        return result
 
 
 __all__ = [

@@ -152,6 +152,29 @@ def test_framers_never_raise_stay_bounded_and_ignore_chunking(
 
 
 @pytest.mark.parametrize("name", SERIAL)
+@pytest.mark.parametrize("between", ["reset", "flush"])
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_an_error_offset_is_its_position_in_the_whole_stream(
+    name: str, between: str, data: st.DataObject
+) -> None:
+    """Every framer counts offsets from the first byte it was fed, across a reset (a
+    reconnect) or a flush: what a fresh framer reports at offset k is reported at
+    ``len(before) + k`` after ``before``."""
+    spec = PROTOCOLS[name]
+    assert spec.framer is not None
+    before = b"".join(data.draw(_pieces(name)))
+    after = b"".join(data.draw(_pieces(name)))
+    fresh = spec.framer()
+    expected = [(e.offset, e.reason) for e in [*fresh.feed(after).errors, *fresh.flush().errors]]
+    framer = spec.framer()
+    framer.feed(before)
+    getattr(framer, between)()
+    got = [*framer.feed(after).errors, *framer.flush().errors]
+    assert [(e.offset - len(before), e.reason) for e in got] == expected
+
+
+@pytest.mark.parametrize("name", SERIAL)
 def test_a_flood_without_delimiters_stays_bounded(name: str) -> None:
     spec = PROTOCOLS[name]
     assert spec.framer is not None
