@@ -183,10 +183,6 @@ def encode_sfloat(value: Number, exponent: int | None = None) -> bytes:
     return sfloat_to_raw(value, exponent).to_bytes(2, "little")
 
 
-def encode_float(value: Number, exponent: int | None = None) -> bytes:
-    return float_to_raw(value, exponent).to_bytes(4, "little")
-
-
 @dataclass(frozen=True, slots=True)
 class DateTime:
     """A Bluetooth SIG Date Time (7 bytes). ``None`` year, month or day: "not known".
@@ -261,7 +257,6 @@ __all__ = [
     "decode_float",
     "decode_sfloat",
     "encode_date_time",
-    "encode_float",
     "encode_sfloat",
     "float_from_raw",
     "float_to_raw",
