@@ -48,7 +48,7 @@ from drivers.clock import Clock
 from drivers.device_spec import DeviceSpec
 from drivers.mqtt import Backoff
 from drivers.protocols.base import FrameError
-from drivers.protocols.registry import PROTOCOLS, ProtocolSpec, ble_uuid
+from drivers.protocols.registry import PROTOCOLS, ProtocolSpec
 from drivers.tasks import stop_if_cancelled
 from drivers.tracker import DeviceTracker, Sink
 
@@ -56,7 +56,13 @@ log = logging.getLogger(__name__)
 
 _ADDRESS = re.compile(r"^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$")
 _UUID = re.compile(r"^[0-9A-Fa-f]{8}-([0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}$")
-_SERVICES = {"1810": 0x1810, "180d": 0x180D, "1822": 0x1822}
+_SERVICES: dict[str, str] = {
+    spec.service_uuid[4:8]: spec.service_uuid
+    for spec in PROTOCOLS.values()
+    if spec.service_uuid is not None
+}
+"""The services an endpoint ``service:XXXX`` may name: short UUID -> UUID, from the
+protocols' specs."""
 
 Problem = Literal["adapter", "missing", "transient"]
 
@@ -122,12 +128,12 @@ def parse_target(protocol: str, endpoint: str) -> tuple[str | None, str]:
     head, _, tail = text.partition(":")
     if head.lower() in ("service", "auto"):
         if tail:
-            short = _SERVICES.get(tail.lower().removeprefix("0x"))
-            if short is None:
+            named = _SERVICES.get(tail.lower().removeprefix("0x"))
+            if named is None:
                 raise ValueError(
                     f"BLE endpoint {endpoint!r}: service must be 1810, 180d or 1822"
                 )
-            service = ble_uuid(short)
+            service = named
         return None, service
     raise ValueError(
         f"BLE endpoint {endpoint!r}: expected an address (AA:BB:CC:DD:EE:FF), a device UUID, "

@@ -7,11 +7,16 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from drivers.device_spec import DeviceSpec
 from drivers.devices import DriverOptions, make_driver
 from simulators.devices import SimBleHub, make_sim
 from simulators.devices.ble_air import AirLink, AirServer, socket_path
 from tests.devices.helpers import ListSink, cancel, context, wait_until
+
+# The mirror's polling, rescans and backoff run on the loop's fake clock.
+pytestmark = pytest.mark.looptime
 
 OPTIONS = DriverOptions(reconnect_max_s=0.5, scan_timeout_s=1.0, adapter_retry_s=0.5)
 
