@@ -77,14 +77,20 @@ class ProtocolSpec:
     #2, #7 and #8)."""
 
 
-def _one(decoder: Callable[[bytes], gatt.GattMeasurement]) -> Callable[[bytes], list[Measurement]]:
+def _measurement_list(
+    decoder: Callable[[bytes], gatt.GattMeasurement],
+) -> Callable[[bytes], list[Measurement]]:
+    """A characteristic's decoder as a ``decode``: its one measurement in a list."""
+
     def decode(data: bytes) -> list[Measurement]:
         return [decoder(data).to_measurement()]
 
     return decode
 
 
-def _typed(decoder: Callable[[bytes], Any]) -> Callable[[bytes], JsonDict]:
+def _inspect_json(decoder: Callable[[bytes], Any]) -> Callable[[bytes], JsonDict]:
+    """A typed decoder as an ``inspect``: its result as JSON-ready data."""
+
     def inspect(data: bytes) -> JsonDict:
         result = to_jsonable(decoder(data))
         return result if isinstance(result, dict) else {"value": result}
@@ -92,7 +98,9 @@ def _typed(decoder: Callable[[bytes], Any]) -> Callable[[bytes], JsonDict]:
     return inspect
 
 
-def _features(decoder: Callable[[bytes], Any]) -> Callable[[bytes], JsonDict]:
+def _features_json(decoder: Callable[[bytes], Any]) -> Callable[[bytes], JsonDict]:
+    """A feature characteristic's decoder as ``features``: what the device supports."""
+
     def features(data: bytes) -> JsonDict:
         result: JsonDict = decoder(data).as_dict()
         return result
@@ -187,9 +195,9 @@ def _ble(
         transport="ble",
         role="feature" if feature else "measurement",
         module="drivers.protocols.gatt",
-        inspect=_typed(decoder),
-        decode=None if feature else _one(decoder),
-        features=_features(decoder) if feature else None,
+        inspect=_inspect_json(decoder),
+        decode=None if feature else _measurement_list(decoder),
+        features=_features_json(decoder) if feature else None,
         service_uuid=ble_uuid(service),
         characteristic_uuid=ble_uuid(characteristic),
         gatt_property=prop,
@@ -255,7 +263,7 @@ PROTOCOLS: dict[str, ProtocolSpec] = {
             transport="serial",
             role="measurement",
             module="drivers.protocols.nonin",
-            inspect=_typed(nonin.decode_format8),
+            inspect=_inspect_json(nonin.decode_format8),
             decode=lambda data: [nonin.decode_format8(data).to_measurement()],
             framer=nonin.NoninFormat8Framer,
             reference=_NONIN,
@@ -269,7 +277,7 @@ PROTOCOLS: dict[str, ProtocolSpec] = {
             transport="serial",
             role="measurement",
             module="drivers.protocols.nonin",
-            inspect=_typed(nonin.decode_ascii),
+            inspect=_inspect_json(nonin.decode_ascii),
             decode=lambda data: [nonin.decode_ascii(data).to_measurement()],
             framer=nonin.ascii_framer,
             reference="Nonin 2500, 8500, 9847, Avant 4000 operator's manuals",
@@ -282,7 +290,7 @@ PROTOCOLS: dict[str, ProtocolSpec] = {
             transport="serial",
             role="measurement",
             module="drivers.protocols.masimo",
-            inspect=_typed(masimo.decode_line),
+            inspect=_inspect_json(masimo.decode_line),
             decode=lambda data: [masimo.decode_line(data).to_measurement()],
             framer=masimo.framer,
             reference="Masimo Rad-8 and Radical-7 operator's manuals",
