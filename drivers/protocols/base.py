@@ -242,9 +242,10 @@ class BufferedFramer:
     offset of its first byte. Offsets count from the first byte this framer was ever fed,
     across ``reset`` (a reconnect): an error's offset is the position of the fault in the
     whole stream. ``_buf`` holds what a framer keeps between calls (at most ``max_buffer``
-    bytes); `at` turns an index into it into a stream offset while the framer's ``_take``
-    works on it. ``reset`` empties the buffer and calls ``_restart`` for the framer's own
-    state; ``flush`` by default drops what is held, counted as dropped bytes.
+    bytes); ``_stream_offset`` turns an index into it into a stream offset while the
+    framer's ``_take`` works on it. ``reset`` empties the buffer and calls ``_restart`` for
+    the framer's own state; ``flush`` by default drops what is held, counted as dropped
+    bytes.
     """
 
     protocol: str
@@ -270,7 +271,7 @@ class BufferedFramer:
         """Frame ``data``, whose first byte is at stream offset ``start``, into ``result``."""
         raise NotImplementedError
 
-    def at(self, index: int) -> int:
+    def _stream_offset(self, index: int) -> int:
         """The stream offset of ``_buf[index]``, for a framer that appended all it was fed."""
         return self._fed - len(self._buf) + index
 

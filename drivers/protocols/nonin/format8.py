@@ -162,7 +162,8 @@ class NoninFormat8Framer(BufferedFramer):
             if problem:
                 k, reason = problem
                 if self._synced:
-                    self._error(result, FrameError(self.protocol, self.at(i + k), reason))
+                    offset = self._stream_offset(i + k)
+                    self._error(result, FrameError(self.protocol, offset, reason))
                 # Resume at the byte with bit 7 set (k > 0) or the next one.
                 skip = max(k, 1)
                 self.stats.dropped_bytes += skip
@@ -174,7 +175,8 @@ class NoninFormat8Framer(BufferedFramer):
             try:
                 measurement = frame.to_measurement()
             except FrameError as e:
-                self._error(result, FrameError(e.protocol, self.at(i + e.offset), e.reason))
+                offset = self._stream_offset(i + e.offset)
+                self._error(result, FrameError(e.protocol, offset, e.reason))
             else:
                 self.stats.frames += 1
                 result.frames.append(frame)

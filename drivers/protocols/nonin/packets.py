@@ -377,7 +377,7 @@ class NoninPacketFramer(BufferedFramer):
                 break
             problem = _frame_problem(buf, i, fmt)
             if problem:
-                self._error(result, FrameError(self.protocol, self.at(i), problem))
+                self._error(result, FrameError(self.protocol, self._stream_offset(i), problem))
                 self._synced = False
                 self._frames = []
                 self._expect_sync = False
@@ -385,7 +385,7 @@ class NoninPacketFramer(BufferedFramer):
                 self.stats.dropped_bytes += 1
                 continue
             self.stats.frames += 1
-            self._add(_frame_at(buf, i, fmt), self.at(i), result)
+            self._add(_frame_at(buf, i, fmt), self._stream_offset(i), result)
             i += FRAME_SIZE
         del buf[:i]
 
