@@ -121,11 +121,15 @@ class BloodPressure(_Part):
 
 
 class TimedValue(_Part):
+    """A value and when it was measured."""
+
     value: float
     at: Time
 
 
 class TimeBelow(_Part):
+    """The time SpO2 spent below one limit."""
+
     limit: float = Field(description="an SpO2 limit of the configured alarm rules, %")
     minutes: float = Field(
         description="minutes with SpO2 below it (two decimals). Each reading counts until "
@@ -253,7 +257,14 @@ class ComplianceCheck(_Part):
 class SessionReport(_Part):
     """A session's monitoring record, laid out after what the Spravato REMS Patient
     Monitoring Form asks for, and the compliance checks QA runs
-    (`chairside report --format json`)."""
+    (`chairside report --format json`).
+
+    Keys are stable: a key is never renamed or removed without a new `report_version`; new
+    keys may be added. Every key is always present; a value that is not known is null.
+    Times are ISO 8601 strings in UTC with milliseconds. Pressures are in mmHg (readings in
+    kPa are converted), heart rate in /min, SpO2 in %. Readings of quality `invalid` are
+    left out of every number.
+    """
 
     model_config = ConfigDict(title="Chairside session report")
 
