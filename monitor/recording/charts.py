@@ -64,16 +64,21 @@ def thin(points: Sequence[tuple[datetime, float]], start: datetime, end: datetim
     if len(points) <= columns * 2:
         return list(points)
     span = max((end - start).total_seconds(), 1e-9)
-    buckets: dict[int, list[tuple[datetime, float]]] = {}
+    # One pass, keeping each column's first lowest and first highest point.
+    lows: dict[int, tuple[datetime, float]] = {}
+    highs: dict[int, tuple[datetime, float]] = {}
     for p in points:
         col = int((p[0] - start).total_seconds() / span * columns)
-        buckets.setdefault(col, []).append(p)
+        low = lows.get(col)
+        if low is None:
+            lows[col] = highs[col] = p
+        elif p[1] < low[1]:
+            lows[col] = p
+        elif p[1] > highs[col][1]:
+            highs[col] = p
     out: list[tuple[datetime, float]] = []
-    for col in sorted(buckets):
-        group = buckets[col]
-        lo = min(group, key=lambda p: p[1])
-        hi = max(group, key=lambda p: p[1])
-        out.extend(sorted({lo, hi}, key=lambda p: p[0]))
+    for col in sorted(lows):
+        out.extend(sorted({lows[col], highs[col]}, key=lambda p: p[0]))
     return out
 
 

@@ -151,19 +151,22 @@ def _session_key(info: SessionInfo) -> tuple[str, datetime]:
 def _pick_states(states: list[ChairState], chair: str | None, first_input: datetime
                  ) -> tuple[str, list[ChairState]]:
     """The states of the log's session: the first session that starts in the log."""
-    candidates = [s for s in states if s.session is not None and (chair is None or
-                                                                  s.chair == chair)]
-    chosen = [s for s in candidates
-              if s.session is not None and s.session.started_at >= first_input - MARGIN]
-    if not chosen:
+    earliest = first_input - MARGIN
+    key: tuple[str, tuple[str, datetime]] | None = None
+    mine: list[ChairState] = []
+    for s in states:
+        session = s.session
+        if session is None or (chair is not None and s.chair != chair) or (
+                session.started_at < earliest):
+            continue
+        if key is None:
+            key = (s.chair, _session_key(session))
+        if s.chair == key[0] and _session_key(session) == key[1]:
+            mine.append(s)
+    if key is None:
         raise ReportError("the log holds no session start" +
                           (f" for chair {chair!r}" if chair else ""))
-    first = chosen[0]
-    assert first.session is not None
-    key = (first.chair, _session_key(first.session))
-    mine = [s for s in chosen
-            if s.session is not None and (s.chair, _session_key(s.session)) == key]
-    return first.chair, mine
+    return key[0], mine
 
 
 def _inputs(found: Collected, prepared: Prepared, outputs: list[Output],
@@ -183,18 +186,21 @@ def _inputs(found: Collected, prepared: Prepared, outputs: list[Output],
             at = message.measured_at
             if abs(at - message.received_at) > skew:
                 at = message.received_at
-            sys_, dia = message.in_mmhg("systolic"), message.in_mmhg("diastolic")
-            if message.kind == "blood_pressure" and sys_ is not None and dia is not None:
-                found.bps.append(BpPoint(at, sys_, dia, message.device, message.id))
-            value = message.number("heart_rate")
-            if message.kind == "heart_rate" and value is not None:
-                found.heart_rates.append(Point(at, value))
-            value = message.number("spo2")
-            if message.kind == "spo2" and value is not None:
-                found.spo2s.append(Point(at, value))
-            value = message.number("pulse_rate")
-            if message.kind == "spo2" and value is not None:
-                found.pulse_rates.append(Point(at, value))
+            if message.kind == "blood_pressure":
+                sys_, dia = message.in_mmhg("systolic"), message.in_mmhg("diastolic")
+                if sys_ is not None and dia is not None:
+                    found.bps.append(BpPoint(at, sys_, dia, message.device, message.id))
+            elif message.kind == "heart_rate":
+                value = message.number("heart_rate")
+                if value is not None:
+                    found.heart_rates.append(Point(at, value))
+            elif message.kind == "spo2":
+                value = message.number("spo2")
+                if value is not None:
+                    found.spo2s.append(Point(at, value))
+                value = message.number("pulse_rate")
+                if value is not None:
+                    found.pulse_rates.append(Point(at, value))
         elif not isinstance(message, ManualBp | Assessment | Symptoms) or (
                 message.id not in accepted):
             continue
