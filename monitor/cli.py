@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from drivers.clock import WallClock
-from drivers.wire import json_schemas
+from drivers.wire import PAYLOAD_MODELS, json_schemas
 from monitor import __version__
 from monitor.access.commands import users_group
 from monitor.cli_support import (
@@ -29,6 +29,7 @@ from monitor.cli_support import (
 )
 from monitor.device_commands import commands as device_commands
 from monitor.recording.commands import COMMANDS as RECORDING_COMMANDS
+from monitor.recording.report_model import report_schema
 from monitor.serve import serve
 
 
@@ -147,12 +148,26 @@ def dashboard(config: Path | None, broker: str | None, site: str | None, chair: 
     app.run()
 
 
-@main.command()
+SCHEMA_NAMES = ["report", *PAYLOAD_MODELS]
+"""What ``chairside schema NAME`` prints: the session report, or one wire payload."""
+
+
+@main.command(help=(
+    "Print a JSON Schema: of every wire payload (contract v1), keyed by name; with NAME, "
+    "of that payload alone, or of the session report (`report`: what `chairside report "
+    "--format json` writes, docs/report.schema.json).\n\nNAME is one of: "
+    + ", ".join(SCHEMA_NAMES) + "."))
 @config_option
-def schema(config: Path | None) -> None:
-    """Print the JSON Schema of every wire payload (contract v1)."""
+@click.argument("name", required=False, type=click.Choice(SCHEMA_NAMES), metavar="[NAME]")
+def schema(config: Path | None, name: str | None) -> None:
     settings_from(config)
-    click.echo(json.dumps(json_schemas(), indent=2))
+    if name is None:
+        found = json_schemas()
+    elif name == "report":
+        found = report_schema()
+    else:
+        found = json_schemas()[name]
+    click.echo(json.dumps(found, indent=2))
 
 
 @main.command(context_settings={"ignore_unknown_options": True})

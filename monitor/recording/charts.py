@@ -1,8 +1,11 @@
-"""Trend charts as inline SVG: no script, no dependency, prints as it shows.
+"""Trend charts as inline SVG: no script, no external file, prints as it shows.
 
 Each chart has a time axis shared with the others, so dose, alarms and discharge line up
 across BP, heart rate and SpO2. Long series are thinned to the lowest and highest value per
 pixel column, so a 3-hour second-by-second trend stays small and no dip is lost.
+
+`layout` works out every position (scales, grid, thinned lines, marks);
+``templates/chart.svg.j2`` draws them.
 """
 
 from __future__ import annotations
@@ -11,7 +14,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
-from html import escape
+
+from markupsafe import Markup
+
+from . import pages
 
 PRIORITY_COLOURS = {"high": "#d62728", "medium": "#e6a100", "low": "#17a2b8"}
 
@@ -58,16 +64,21 @@ def thin(points: Sequence[tuple[datetime, float]], start: datetime, end: datetim
     if len(points) <= columns * 2:
         return list(points)
     span = max((end - start).total_seconds(), 1e-9)
-    buckets: dict[int, list[tuple[datetime, float]]] = {}
+    # One pass, keeping each column's first lowest and first highest point.
+    lows: dict[int, tuple[datetime, float]] = {}
+    highs: dict[int, tuple[datetime, float]] = {}
     for p in points:
         col = int((p[0] - start).total_seconds() / span * columns)
-        buckets.setdefault(col, []).append(p)
+        low = lows.get(col)
+        if low is None:
+            lows[col] = highs[col] = p
+        elif p[1] < low[1]:
+            lows[col] = p
+        elif p[1] > highs[col][1]:
+            highs[col] = p
     out: list[tuple[datetime, float]] = []
-    for col in sorted(buckets):
-        group = buckets[col]
-        lo = min(group, key=lambda p: p[1])
-        hi = max(group, key=lambda p: p[1])
-        out.extend(sorted({lo, hi}, key=lambda p: p[0]))
+    for col in sorted(lows):
+        out.extend(sorted({lows[col], highs[col]}, key=lambda p: p[0]))
     return out
 
 
@@ -87,8 +98,58 @@ def _time_step(seconds: float) -> timedelta:
     return timedelta(hours=4)
 
 
-def render(chart: Chart) -> str:
-    """One chart as an ``<svg>`` element."""
+@dataclass(frozen=True, slots=True)
+class Tick:
+    at: str
+    """The position along its axis, formatted."""
+    label: str
+    label_at: str = ""
+    """Where its label sits, when not at the same place."""
+
+
+@dataclass(frozen=True, slots=True)
+class DrawnLine:
+    name: str
+    colour: str
+    points: str
+    """``x,y x,y ...``"""
+    dots: list[tuple[str, str, str]]
+    """(x, y, what its tooltip says) of each point, when the line has dots"""
+
+
+@dataclass(frozen=True, slots=True)
+class DrawnMarker:
+    x: str
+    left: str
+    right: str
+    """Its line's position, and its triangle's corners."""
+    label: str
+    colour: str
+    dashed: bool
+    time: str
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """Everything the template draws, positioned."""
+
+    chart: Chart
+    width: int
+    height: int
+    left: int
+    top: int
+    plot_w: int
+    plot_h: int
+    y_ticks: list[Tick]
+    x_ticks: list[Tick]
+    limits: list[Tick]
+    lines: list[DrawnLine]
+    legend: list[tuple[int, Line]]
+    markers: list[DrawnMarker]
+
+
+def layout(chart: Chart) -> Layout:
+    """The chart's scales, grid, lines and marks, positioned for a ``WIDTH`` x ``HEIGHT`` box."""
     span_s = max((chart.end - chart.start).total_seconds(), 1.0)
     values = [v for line in chart.lines for _, v in line.points]
     values += [v for v, _ in chart.limits]
@@ -108,24 +169,13 @@ def render(chart: Chart) -> str:
     def y(v: float) -> float:
         return TOP + (hi - v) / (hi - lo) * plot_h
 
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" '
-        f'viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" '
-        f'aria-label="{escape(chart.title)}">',
-        f"<title>{escape(chart.title)}</title>",
-        f'<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" fill="#fbfbfb" '
-        'stroke="#bbb"/>',
-        f'<text x="{LEFT}" y="16" font-size="13" font-weight="bold">'
-        f"{escape(chart.title)} ({escape(chart.unit)})</text>",
-    ]
+    y_ticks = []
     step = _nice_step(hi - lo)
     v = math.ceil(lo / step) * step
     while v <= hi:
-        parts.append(f'<line x1="{LEFT}" x2="{LEFT + plot_w}" y1="{y(v):.1f}" y2="{y(v):.1f}" '
-                     'stroke="#e4e4e4"/>')
-        parts.append(f'<text x="{LEFT - 6}" y="{y(v) + 4:.1f}" font-size="10" '
-                     f'text-anchor="end">{v:g}</text>')
+        y_ticks.append(Tick(f"{y(v):.1f}", f"{v:g}", f"{y(v) + 4:.1f}"))
         v += step
+    x_ticks = []
     tstep = _time_step(span_s)
     # The grid falls on whole hours and minutes of the zone people read it in.
     t = chart.start.astimezone(chart.tz).replace(minute=0, second=0, microsecond=0)
@@ -133,46 +183,35 @@ def render(chart: Chart) -> str:
         t += tstep
     while t < chart.end:
         if t > chart.start:
-            parts.append(f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{TOP}" '
-                         f'y2="{TOP + plot_h}" stroke="#eee"/>')
-            parts.append(f'<text x="{x(t):.1f}" y="{HEIGHT - 12}" font-size="10" '
-                         f'text-anchor="middle">{t:%H:%M}</text>')
+            x_ticks.append(Tick(f"{x(t):.1f}", f"{t:%H:%M}"))
         t += tstep
-    for value, label in chart.limits:
-        parts.append(f'<line class="limit" x1="{LEFT}" x2="{LEFT + plot_w}" y1="{y(value):.1f}" '
-                     f'y2="{y(value):.1f}" stroke="#d62728" stroke-dasharray="4 3" '
-                     'stroke-width="1"/>')
-        parts.append(f'<text x="{LEFT + plot_w - 4}" y="{y(value) - 3:.1f}" font-size="10" '
-                     f'text-anchor="end" fill="#d62728">{escape(label)}</text>')
+    lines = []
     for line in chart.lines:
         pts = thin(line.points, chart.start, chart.end, plot_w)
         if not pts:
             continue
-        coords = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in pts)
-        parts.append(f'<polyline class="series" data-name="{escape(line.name)}" fill="none" '
-                     f'stroke="{line.colour}" stroke-width="1.6" points="{coords}"/>')
-        if line.dots:
-            for t, v in pts:
-                parts.append(f'<circle cx="{x(t):.1f}" cy="{y(v):.1f}" r="3" '
-                             f'fill="{line.colour}"><title>{escape(line.name)} {v:g} at '
-                             f"{t.astimezone(chart.tz):%H:%M:%S}</title></circle>")
+        lines.append(DrawnLine(
+            line.name, line.colour, " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in pts),
+            [(f"{x(t):.1f}", f"{y(v):.1f}",
+              f"{line.name} {v:g} at {t.astimezone(chart.tz):%H:%M:%S}")
+             for t, v in pts] if line.dots else []))
+    legend = []
     legend_x = LEFT + 230
     for line in chart.lines:
-        parts.append(f'<rect x="{legend_x}" y="7" width="12" height="4" fill="{line.colour}"/>'
-                     f'<text x="{legend_x + 16}" y="13" font-size="11">{escape(line.name)}</text>')
+        legend.append((legend_x, line))
         legend_x += 30 + 7 * len(line.name)
-    for marker in chart.markers:
-        if not chart.start <= marker.at <= chart.end:
-            continue
-        dash = ' stroke-dasharray="3 3"' if marker.dashed else ""
-        parts.append(
-            f'<g class="marker" data-label="{escape(marker.label)}">'
-            f'<line x1="{x(marker.at):.1f}" x2="{x(marker.at):.1f}" y1="{TOP}" '
-            f'y2="{TOP + plot_h}" stroke="{marker.colour}" stroke-width="1.4"{dash}/>'
-            f'<polygon points="{x(marker.at) - 4:.1f},{TOP} {x(marker.at) + 4:.1f},{TOP} '
-            f'{x(marker.at):.1f},{TOP + 7}" fill="{marker.colour}"/>'
-            f"<title>{escape(marker.label)} at "
-            f"{marker.at.astimezone(chart.tz):%H:%M:%S}</title></g>"
-        )
-    parts.append("</svg>")
-    return "\n".join(parts)
+    return Layout(
+        chart=chart, width=WIDTH, height=HEIGHT, left=LEFT, top=TOP, plot_w=plot_w,
+        plot_h=plot_h, y_ticks=y_ticks, x_ticks=x_ticks,
+        limits=[Tick(f"{y(value):.1f}", label, f"{y(value) - 3:.1f}")
+                for value, label in chart.limits],
+        lines=lines, legend=legend,
+        markers=[DrawnMarker(f"{x(m.at):.1f}", f"{x(m.at) - 4:.1f}", f"{x(m.at) + 4:.1f}",
+                             m.label, m.colour, m.dashed, f"{m.at.astimezone(chart.tz):%H:%M:%S}")
+                 for m in chart.markers if chart.start <= m.at <= chart.end],
+    )
+
+
+def render(chart: Chart) -> Markup:
+    """One chart as an ``<svg>`` element."""
+    return Markup(pages.render("chart.svg.j2", c=layout(chart)))

@@ -284,14 +284,14 @@ def report(config: Path | None, db: Path | None, source: str, fmt: str, chair: s
         made = build(log, settings.engine, chair=chair, ack_within_s=ack_within, source=name)
     except ReportError as exc:
         _fail(f"{name}: {exc}")
-    for problem in made.data["problems"]:
+    for problem in made.model.problems:
         click.echo(f"chairside: {name}: {problem}", err=True)
     out = _out(output)
     try:
         if fmt == "json":
             out.write(made.to_json())
         elif fmt == "rems":
-            out.write(rems_form.render(made.data, tz=settings.site.zone(),
+            out.write(rems_form.render(made.model, tz=settings.site.zone(),
                                        now=datetime.now(UTC)))
         else:
             out.write(report_html.render(made, generated_at=datetime.now(UTC),

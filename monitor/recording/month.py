@@ -4,7 +4,8 @@
 the sessions, the compliance rate of each check, every failed check with its session and
 evidence, alarm counts by priority and by condition, the time to acknowledge (median, 90th
 percentile, longest), overrides with their reasons, refusals, and minutes of desaturation.
-`build_reports` makes the reports on every core; `render` draws the summary as HTML.
+`build_reports` makes the reports on every core; `render` draws the summary as HTML
+(``templates/month.html.j2``).
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from html import escape
 from pathlib import Path
 from typing import Any
+
+from markupsafe import Markup
+
+from . import pages
 
 MONTH_VERSION = 1
 
@@ -140,89 +144,14 @@ def build_reports(jobs: Sequence[Any], make: Callable[[Any], dict[str, Any] | st
     return reports, problems
 
 
-def _rate(value: float | None) -> str:
-    return "&ndash;" if value is None else f"{value * 100:.1f} %"
-
-
-CSS = """
-body { font-family: sans-serif; margin: 24px; max-width: 1000px; color: #222; }
-table { border-collapse: collapse; margin: 8px 0; } td, th { border: 1px solid #ccc;
-padding: 3px 8px; text-align: left; vertical-align: top; } th { background: #f2f2f2; }
-.fail { color: #c62828; font-weight: bold; } .note { color: #555; font-size: 12px; }
-"""
-
-
-def _bars(rows: list[tuple[str, float | None]]) -> str:
-    """Compliance rate per check as horizontal bars (SVG, no script)."""
-    height = 22 * len(rows) + 10
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="760" '
-             f'height="{height}" role="img" aria-label="compliance rate per check">']
-    for i, (name, rate) in enumerate(rows):
-        y = 5 + 22 * i
-        width = 0 if rate is None else 480 * rate
-        colour = "#1a7f37" if rate == 1 else "#c62828" if rate is not None else "#999"
-        parts.append(f'<text x="0" y="{y + 14}" font-size="12">{escape(name)}</text>'
-                     f'<rect class="bar" data-check="{escape(name)}" x="220" y="{y}" '
-                     f'width="{width:.1f}" height="16" fill="{colour}"/>'
-                     f'<text x="{226 + width:.1f}" y="{y + 13}" font-size="11">'
-                     f'{"n/a" if rate is None else f"{rate * 100:.1f} %"}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
+def _rate(value: float | None) -> str | Markup:
+    return pages.DASH if value is None else f"{value * 100:.1f} %"
 
 
 def render(summary: dict[str, Any], *, title: str = "Monitoring compliance") -> str:
-    s = summary
-    period = f"{s['from'] or 'the start'} to {s['to'] or 'the end'}"
-    parts = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-             f"<title>{escape(title)}</title><style>{CSS}</style></head><body>",
-             f"<h1>{escape(title)}</h1>",
-             f"<p>{s['sessions']} sessions, {escape(period)}; every check met in "
-             f"{s['sessions_all_passed']} ({_rate(s['compliance_rate'])}).</p>",
-             "<h2>Compliance per check</h2>",
-             _bars([(name, c["rate"]) for name, c in s["checks"].items()]),
-             "<table><tr><th>check</th><th>met</th><th>failed</th><th>n/a</th><th>rate</th>"
-             "</tr>"]
-    for name, c in s["checks"].items():
-        parts.append(f"<tr><td>{escape(name)}</td><td>{c['passed']}</td><td>{c['failed']}</td>"
-                     f"<td>{c['not_applicable']}</td><td>{_rate(c['rate'])}</td></tr>")
-    parts.append("</table><h2>Failed checks</h2>")
-    if s["failures"]:
-        parts.append("<table><tr><th>session</th><th>check</th><th>evidence</th></tr>")
-        parts.extend(f"<tr><td>{escape(f['session'])}</td><td class='fail'>"
-                     f"{escape(f['check'])}</td><td>{escape(f['evidence'])}</td></tr>"
-                     for f in s["failures"])
-        parts.append("</table>")
-    else:
-        parts.append("<p>None.</p>")
-    a, t = s["alarms"], s["time_to_ack_s"]
-    parts.append("<h2>Alarms</h2><p>" + f"{a['total']} alarms: " + ", ".join(
-        f"{n} {p}" for p, n in a["by_priority"].items()) + "</p><table><tr><th>condition</th>"
-        "<th>alarms</th></tr>")
-    parts.extend(f"<tr><td>{escape(c)}</td><td>{n}</td></tr>"
-                 for c, n in a["by_condition"].items())
-    longest = t["longest"]
-    parts.append("</table><p>Time to acknowledge: "
-                 f"{t['acknowledged']} acknowledged; median {t['median']} s, 90th percentile "
-                 f"{t['p90']} s"
-                 + (f", longest {longest['seconds']} s ({escape(longest['alarm_id'])} in "
-                    f"{escape(longest['session'])})" if longest else "") + ".</p>")
-    parts.append("<h2>Overrides</h2>")
-    parts.append("<ul>" + "".join(
-        f"<li>{escape(o['session'])}: {escape(str(o['by']))}: {escape(o['reason'])} "
-        f"(unmet: {escape(', '.join(o['overridden']))})</li>" for o in s["overrides"])
-        + "</ul>" if s["overrides"] else "<p>None.</p>")
-    parts.append("<h2>Refused commands</h2>")
-    parts.append("<ul>" + "".join(
-        f"<li>{escape(r['session'])} {escape(str(r['at']))}: {escape(r['type'])} by "
-        f"{escape(str(r['by']))}: {escape('; '.join(r['reasons']))}</li>"
-        for r in s["refusals"]) + "</ul>" if s["refusals"] else "<p>None.</p>")
-    parts.append("<h2>Desaturation</h2><p>" + (", ".join(
-        f"{m:g} min below {limit} % (in {s['sessions_desaturated'].get(limit, 0)} sessions)"
-        for limit, m in s["desaturation_min"].items()) or "No SpO2 limit configured.")
-        + "</p>")
-    parts.append(f"<p class='note'>Month summary version {s['month_version']}.</p>"
-                 "</body></html>")
-    return "\n".join(parts) + "\n"
+    """The summary as one page (``templates/month.html.j2``), with the compliance rate per
+    check as bars."""
+    return pages.render("month.html.j2", summary=summary, title=title, rate=_rate) + "\n"
 
 
 def wire_logs(folder: Path) -> list[Path]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -125,8 +125,3 @@ def read_lines(lines: Iterable[str], source: str = "") -> WireLog:
 def read(path: Path) -> WireLog:
     with path.open(encoding="utf-8", errors="replace") as fh:
         return read_lines(fh, str(path))
-
-
-def iter_lines(path: Path) -> Iterator[str]:
-    with path.open(encoding="utf-8", errors="replace") as fh:
-        yield from fh
