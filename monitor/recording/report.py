@@ -162,7 +162,7 @@ def build(
     prepared = wire if isinstance(wire, Prepared) else prepare(wire)
     if not prepared.steps:
         raise ReportError("the log holds no readings or commands")
-    outputs = Replay(prepared, config).run()
+    outputs = Replay(prepared, config, states="changes").run()
     states = [o for o in outputs if isinstance(o, ChairState)]
     chair, mine = _pick_states(states, chair, prepared.steps[0].at)
     final = mine[-1]
