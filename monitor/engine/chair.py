@@ -48,7 +48,7 @@ from .readings import (
     parameters_of,
     value_time,
 )
-from .rules import RuleState
+from .rules import RuleState, applies
 from .rules import evaluate as evaluate_rules
 from .session import Session
 from .technical import KIND_LABEL, Equipment, TechnicalConditions, as_kind
@@ -117,7 +117,8 @@ class Chair:
         on time); an input that might change it moves it to that input's moment."""
         self._checks: tuple[datetime, list[tuple[bp_checks.Slot, bp_checks.Check]]] | None = None
         """The checks and when they were computed: the same until ``deadline`` or a change."""
-        self._rule_index: dict[frozenset[str], tuple[AlarmRule, ...]] = {}
+        self._rule_index: dict[tuple[frozenset[str], RulePhase, str],
+                               tuple[tuple[AlarmRule, ...], bool]] = {}
 
     # --- inputs -------------------------------------------------------------------------
 
@@ -298,8 +299,11 @@ class Chair:
         if (deadline is not None and now >= deadline) or touched.bp or session is None \
                 or phase is None:
             return self.evaluate(now)
-        events = self._physiological(session, phase, now, self._rules_for(touched.params)) \
-            if touched.params else []
+        events: list[AlarmEvent] = []
+        if touched.params:
+            rules, rises = self._rules_for(touched.params, phase, session.protocol_name)
+            if rules:
+                events = self._physiological(session, phase, now, rules, rises)
         spo2 = self.params.get("spo2")
         technical = self.technical.fresh_stream(self.streams, None if spo2 is None else spo2.at,
                                                 touched.stream, session.protocol.requires_spo2,
@@ -344,17 +348,23 @@ class Chair:
         self.deadline = self.next_change(now)
         return events
 
-    def _rules_for(self, params: frozenset[str]) -> tuple[AlarmRule, ...]:
+    def _rules_for(self, params: frozenset[str], phase: RulePhase,
+                   protocol: str) -> tuple[tuple[AlarmRule, ...], bool]:
         """Every rule of every alarm condition that judges one of ``params`` (a condition's
-        rules are judged together), in the configuration's order."""
-        rules = self._rule_index.get(params)
-        if rules is None:
+        rules are judged together) and applies in ``phase``, in the configuration's order;
+        and whether any judges a rise from the baseline. (A rule that does not apply was
+        reset when the phase or protocol changed, by a command judged completely.)"""
+        key = (params, phase, protocol)
+        found = self._rule_index.get(key)
+        if found is None:
             judged = params | {f"{p}_rise" for p in params}
             conditions = {r.condition for r in self.config.rules
                           if any(limit.parameter in judged for limit in r.any_of)}
-            rules = tuple(r for r in self.config.rules if r.condition in conditions)
-            self._rule_index[params] = rules
-        return rules
+            rules = tuple(r for r in self.config.rules
+                          if r.condition in conditions and applies(r, phase, protocol))
+            rises = any(limit.parameter.endswith("_rise") for r in rules for limit in r.any_of)
+            found = self._rule_index[key] = (rules, rises)
+        return found
 
     def next_change(self, now: datetime) -> datetime | None:
         """The first moment after ``now`` at which time alone can change an alarm, a check,
@@ -388,10 +398,11 @@ class Chair:
         )
 
     def _physiological(self, session: Session, phase: RulePhase, now: datetime,
-                       rules: Iterable[AlarmRule]) -> list[AlarmEvent]:
+                       rules: Iterable[AlarmRule], rises: bool = True) -> list[AlarmEvent]:
         events: list[AlarmEvent] = []
         results = evaluate_rules(rules, self.rule_states, self.params,
-                                 session.baseline, phase, session.protocol_name, now,
+                                 session.baseline if rises else None, phase,
+                                 session.protocol_name, now,
                                  self.config.no_data_s)
         for condition, result in results.items():
             if result.fired is not None:

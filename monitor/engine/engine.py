@@ -99,16 +99,7 @@ class Engine:
         c = self._chair(chair)
         out: list[Output] = []
         judged = True  # everything was judged, not only what a reading touched
-        if isinstance(message, _COMMANDS):
-            earlier = c.results.get(message.id)
-            if earlier is not None:
-                return [earlier]
-            result, events = commands.apply(c, message, now, sender=sender, roles=self.roles)
-            c.remember(result)
-            out.extend(events)
-            out.extend(c.evaluate(now))
-            out.append(result)
-        elif isinstance(message, Reading):
+        if isinstance(message, Reading):
             if c.seen(message.id):
                 return []
             touched = c.take_reading(message, now)
@@ -119,6 +110,15 @@ class Engine:
                 events = c.evaluate(now)
             out.extend(events)
             judged = judged or bool(events)
+        elif isinstance(message, _COMMANDS):
+            earlier = c.results.get(message.id)
+            if earlier is not None:
+                return [earlier]
+            result, events = commands.apply(c, message, now, sender=sender, roles=self.roles)
+            c.remember(result)
+            out.extend(events)
+            out.extend(c.evaluate(now))
+            out.append(result)
         elif isinstance(message, DeviceStatus):
             c.take_device_status(message)
             out.extend(c.evaluate(now))
@@ -194,8 +194,12 @@ class Engine:
     def next_deadline(self) -> datetime | None:
         """The first moment time alone can change any chair (None: none waits on time): a
         replay ticks there, rather than on a grid."""
-        found = [c.deadline for c in self._chairs.values() if c.deadline is not None]
-        return min(found) if found else None
+        found: datetime | None = None
+        for c in self._chairs.values():
+            d = c.deadline
+            if d is not None and (found is None or d < found):
+                found = d
+        return found
 
     def states(self, now: datetime) -> list[ChairState]:
         """The present state of every known chair, in chair order (changes nothing)."""

@@ -161,7 +161,8 @@ def evaluate(
         if result is None:
             result = results[rule.condition] = ConditionResult()
         found = None
-        if phase is not None and applies(rule, phase, protocol):
+        if phase is not None and phase in rule.phases and (
+                rule.protocols is None or protocol in rule.protocols):
             found = breach(rule, samples, baseline, now, no_data)
         if found is None and state.since is None:
             continue  # nothing breached before or now: nothing to step

@@ -288,13 +288,14 @@ class Replay:
             for tick in times[bisect.bisect_right(times, after):side(times, upto)]:
                 out += self.engine.tick(tick)
             return out
+        engine = self.engine
         while True:
             # After a tick at t every chair's deadline lies beyond t, so this ends.
-            deadline = self.engine.next_deadline()
+            deadline = engine.next_deadline()
             if deadline is None or deadline > upto or (not inclusive and deadline == upto):
                 return out
             after = max(after, deadline)
-            out += self.engine.tick(after)
+            out += engine.tick(after)
 
     def _tick_after_inputs(self, when: datetime, handled: set[str]) -> bool:
         """Whether to tick at ``when`` after handling inputs of ``handled`` chairs then.
@@ -302,9 +303,8 @@ class Replay:
         Handling a message already let time act on its chair at that moment, so a tick
         then matters only for the other chairs, and only where the live engine ticked (or,
         with no record of that, where a deadline falls)."""
-        others = [c for c in self.prepared.chairs if c not in handled]
-        if not others:
-            return False
+        if len(handled) == len(self.prepared.chairs):
+            return False  # every chair was handled (chairs are those of the inputs)
         if self.grid:
             deadline = self.engine.next_deadline()
             return deadline is not None and deadline <= when
