@@ -3,9 +3,11 @@
 Makes ``--sessions`` synthetic Spravato sessions (as in ``benchmarks/replay.py``: heart
 rate and SpO2 every ``--interval`` seconds, a cuff reading every 5 minutes), writes each as
 a JSON Lines wire log of its inputs, then times, for every file: reading it, the report
-(which replays the engine over it), and the JSON and HTML forms.
+(which replays the engine over it), and the JSON and HTML forms (the process's CPU time,
+one session after another); then the wall time of the same work over ``--jobs`` processes
+(default: every core), as ``chairside qa`` runs it.
 
-    uv run python benchmarks/report_many.py [--sessions N] [--hours H] [--interval S]
+    uv run python benchmarks/report_many.py [--sessions N] [--hours H] [--interval S] [--jobs J]
 
 Prints machine information and the results; records nothing.
 """
@@ -13,10 +15,12 @@ Prints machine information and the results; records nothing.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -27,6 +31,15 @@ from replay import START, machine, session_inputs
 from monitor.engine import EngineConfig
 from monitor.recording import report_html, wirelog
 from monitor.recording.report import build
+
+
+def one(path: Path) -> int:
+    """Everything the report of one wire log takes: read, report, JSON, HTML."""
+    log = wirelog.read(path)
+    report = build(log, EngineConfig(), source=path.name)
+    report.to_json()
+    report_html.render(report)
+    return len(log.records)
 
 
 def thin(records: list[wirelog.WireRecord], interval: int) -> list[wirelog.WireRecord]:
@@ -43,6 +56,7 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=100)
     parser.add_argument("--hours", type=float, default=2.25)
     parser.add_argument("--interval", type=int, default=1)
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
     machine()
     config = EngineConfig()
@@ -86,6 +100,12 @@ def main() -> None:
         print(f"json     {json_s:8.2f} s  ({json_s / n * 1000:7.1f} ms a session)")
         print(f"html     {html_s:8.2f} s  ({html_s / n * 1000:7.1f} ms a session)")
         print(f"total    {total:8.1f} s  ({total / n:.2f} s a session)")
+        t0 = time.perf_counter()
+        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+            list(pool.map(one, files))
+        wall = time.perf_counter() - t0
+        print(f"{args.jobs} jobs  {wall:8.1f} s wall for all  ({wall / n:.2f} s a session; "
+              f"load average {os.getloadavg()[0]:.2f})")
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"peak RSS {peak:.0f} MB")
 
