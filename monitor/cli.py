@@ -3,11 +3,16 @@
 Every command takes ``--config PATH``; every command that connects to the broker also takes
 ``--broker mqtt://[user:password@]host:port`` and ``--site NAME``. A configuration problem is
 one line on standard error and exit code 2, never a traceback.
+
+A command's module is imported only when that command runs (`LazyGroup`): the simulators,
+the recorder, the web server and the user directory cost nothing to a command that does not
+use them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import sys
 from datetime import UTC, datetime
@@ -16,9 +21,8 @@ from pathlib import Path
 import click
 
 from drivers.clock import WallClock
-from drivers.wire import PAYLOAD_MODELS, json_schemas
+from drivers.wire import PAYLOAD_MODELS
 from monitor import __version__
-from monitor.access.commands import users_group
 from monitor.cli_support import (
     broker_options,
     config_option,
@@ -27,13 +31,42 @@ from monitor.cli_support import (
     run_async,
     settings_from,
 )
-from monitor.device_commands import commands as device_commands
-from monitor.recording.commands import COMMANDS as RECORDING_COMMANDS
-from monitor.recording.report_model import report_schema
-from monitor.serve import serve
+
+LAZY: dict[str, tuple[str, str]] = {
+    "gateway": ("monitor.device_commands", "commands"),
+    "simulate": ("monitor.device_commands", "commands"),
+    "serve": ("monitor.serve", "serve"),
+    "users": ("monitor.access.commands", "users_group"),
+    **{name: ("monitor.recording.commands", "COMMANDS")
+       for name in ("record", "sessions", "export", "replay", "report", "rems-due", "qa",
+                    "audit")},
+}
+"""Commands defined elsewhere: their module, and the command, group, list of commands or
+function returning them that it holds."""
 
 
-@click.group()
+class LazyGroup(click.Group):
+    """A group that imports a command's module when the command is asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = super().get_command(ctx, cmd_name)
+        if found is not None or cmd_name not in LAZY:
+            return found
+        module, attribute = LAZY[cmd_name]
+        held = getattr(importlib.import_module(module), attribute)
+        if callable(held) and not isinstance(held, click.Command):
+            held = held()
+        commands = [held] if isinstance(held, click.Command) else list(held)
+        for command in commands:
+            if command.name == cmd_name:
+                return command
+        raise LookupError(f"{module}.{attribute} has no command {cmd_name!r}")
+
+
+@click.group(cls=LazyGroup)
 @click.version_option(__version__, prog_name="chairside")
 def main() -> None:
     """Chairside: session-day monitoring for ketamine and esketamine clinics.
@@ -160,6 +193,9 @@ SCHEMA_NAMES = ["report", *PAYLOAD_MODELS]
 @config_option
 @click.argument("name", required=False, type=click.Choice(SCHEMA_NAMES), metavar="[NAME]")
 def schema(config: Path | None, name: str | None) -> None:
+    from drivers.wire import json_schemas
+    from monitor.recording.report_model import report_schema
+
     settings_from(config)
     if name is None:
         found = json_schemas()
@@ -224,9 +260,6 @@ def check_config(config: Path | None) -> None:
     settings = settings_from(config)
     click.echo(settings.model_dump_json(indent=2, exclude={"mqtt": {"password"}}))
 
-
-for _command in (*device_commands(), serve, *RECORDING_COMMANDS, users_group):
-    main.add_command(_command)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -133,7 +133,8 @@ class EngineService:
         self.mqtt = mqtt
         self.site = site
         self.clock = clock
-        self.engine = Engine(config)
+        # States are built when they are published, not with every input (``_publish``).
+        self.engine = Engine(config, publish_states="deferred")
         self._users = UsersFile(users) if users is not None else None
         if self._users is not None:
             self.engine.roles = self._users.roles()
@@ -340,6 +341,9 @@ class EngineService:
                     await client.publish(entry.topic, entry.payload, qos=QOS)
                     self._events.ack(entry.rowid)
             # Every input handled so far is in these states or in the events just sent.
+            pending = self.engine.pending_states()
+            if pending:
+                self._emit(pending)
             states, self._states = self._states, {}
             acks, self._unacked = self._unacked, []
             # A state lost to a dropped connection is harmless: on reconnecting, every

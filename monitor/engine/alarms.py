@@ -178,6 +178,20 @@ class AlarmBook:
             events.append(self._event(alarm, "escalated", now, tag, message))
         return events
 
+    def next_escalation(self, escalation: Escalation) -> datetime | None:
+        """When the first alarm left unacknowledged will have waited too long."""
+        found: datetime | None = None
+        for alarm in self.alarms.values():
+            if alarm.acknowledged or alarm.escalated:
+                continue
+            after = escalation.after(alarm.priority)
+            if after is None:
+                continue
+            when = (alarm.priority_at or alarm.raised_at) + timedelta(seconds=after)
+            if found is None or when < found:
+                found = when
+        return found
+
     def expire_pause(self, now: datetime) -> bool:
         if self.audio_paused_until is not None and now >= self.audio_paused_until:
             self.audio_paused_until = None

@@ -1,21 +1,25 @@
 """Everything the engine knows about one chair, and the evaluation that turns it into alarms.
 
 Alarms belong to an open session: a chair without a patient shows its devices and values but
-alarms for nobody. Evaluation is a pure function of what the chair holds and ``now``; it runs
-after every message and on every tick, so a condition is judged the same way whichever
-brought it about.
+alarms for nobody. Evaluation is a pure function of what the chair holds and ``now``, so a
+condition is judged the same way whichever brought it about. It is also incremental: the
+chair knows the next moment time alone can change anything (``deadline``), so a reading
+before then is judged only for what it touched (its parameters' rules and its stream's
+silence), and a tick before then has nothing to do. The wire form (``ChairState``) is built
+only when a state is published or asked for.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict, deque
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
 from drivers.wire import (
     AlarmEvent,
     AnsweredCommand,
-    BpCheck,
     ChairState,
     CommandResult,
     DeviceState,
@@ -23,28 +27,28 @@ from drivers.wire import (
     DischargeReadiness,
     GatewayStatus,
     Kind,
-    LatestValue,
     ObservationClock,
     Phase,
     Reading,
 )
 
 from . import checks as bp_checks
+from . import discharge
 from .alarms import AlarmBook
-from .config import EngineConfig, RulePhase
+from .config import AlarmRule, EngineConfig, RulePhase
+from .deadlines import beyond, soonest
 from .discharge import readiness
 from .readings import (
     MANUAL_DEVICE,
     BpSample,
     Sample,
-    aged,
+    Shown,
     effective_time,
-    latest_value,
     parameters,
     parameters_of,
     value_time,
 )
-from .rules import RuleState
+from .rules import RuleState, applies
 from .rules import evaluate as evaluate_rules
 from .session import Session
 from .technical import KIND_LABEL, Equipment, TechnicalConditions, as_kind
@@ -56,6 +60,25 @@ _RETAINED_ANSWERS = 32
 restart can bring (the broker redelivers only what was in flight)."""
 
 Signature = tuple[object, ...]
+_STREAM_PARAMETERS: dict[str, Kind] = {"spo2": "spo2", "heart_rate": "heart_rate"}
+"""Rule parameters that a stream carries, and their kind: they go stale with no data."""
+
+
+def _sooner(deadline: datetime | None, last: datetime, limit: float) -> datetime | None:
+    """``deadline``, or the moment ``last`` goes stale after ``limit`` seconds if sooner."""
+    if deadline is not None and last + timedelta(seconds=limit) >= deadline:
+        return deadline  # stale no sooner than the deadline already is (to the microsecond)
+    return beyond(last, limit)
+
+
+@dataclass(frozen=True, slots=True)
+class Touched:
+    """What taking one reading changed, for judging only that."""
+
+    params: frozenset[str]
+    stream: tuple[str, str] | None
+    bp: bool
+    """A blood pressure for the session (checks, baseline and readiness follow it)."""
 
 
 class Chair:
@@ -64,7 +87,7 @@ class Chair:
     def __init__(self, chair: str, config: EngineConfig) -> None:
         self.id = chair
         self.config = config
-        self.latest: dict[str, LatestValue] = {}
+        self.latest: dict[str, Shown] = {}
         self.params: dict[str, Sample] = {}
         self.streams: dict[tuple[str, str], datetime] = {}
         """Time of the last usable reading per (device, kind)."""
@@ -85,8 +108,17 @@ class Chair:
         self._seen_set: set[str] = set()
         self.published_at: datetime | None = None
         self.last_state: ChairState | None = None
-        self._evaluated: tuple[datetime, list[tuple[bp_checks.Slot, BpCheck]]] | None = None
-        """The checks the last evaluation computed, reused by the view at the same time."""
+        self.pending = False
+        """Something changed since the last state was published."""
+        self.input_at: datetime | None = None
+        """When the last input was handled."""
+        self.deadline: datetime | None = None
+        """The first moment time alone can change what the chair says (None: nothing waits
+        on time); an input that might change it moves it to that input's moment."""
+        self._checks: tuple[datetime, list[tuple[bp_checks.Slot, bp_checks.Check]]] | None = None
+        """The checks and when they were computed: the same until ``deadline`` or a change."""
+        self._rule_index: dict[tuple[frozenset[str], RulePhase, str],
+                               tuple[tuple[AlarmRule, ...], bool]] = {}
 
     # --- inputs -------------------------------------------------------------------------
 
@@ -100,32 +132,41 @@ class Chair:
             self._seen_set.discard(self._seen.popleft())
         return False
 
-    def take_reading(self, reading: Reading, now: datetime) -> None:
-        self._evaluated = None
+    def take_reading(self, reading: Reading, now: datetime) -> Touched:
+        self.pending = True
         at, skewed = effective_time(reading.measured_at, reading.received_at,
                                     self.config.clock_skew_s)
         current = self.latest.get(reading.kind)
-        if current is None or value_time(current) <= at:
-            self.latest[reading.kind] = latest_value(reading, skewed, now)
+        if current is None or current.at <= at:
+            self.latest[reading.kind] = Shown(reading.id, at, reading, skewed)
         if reading.quality == "invalid":
-            return
+            return Touched(frozenset(), None, False)
         valid = reading.quality == "valid"
         key = (reading.device, reading.kind)
         self.streams[key] = max(self.streams.get(key, at), at)
         values = parameters(reading)
-        self.set_params(values, at, reading.id, valid)
+        touched = self.set_params(values, at, reading.id, valid)
         sys_, dia = values.get("systolic"), values.get("diastolic")
+        bp = False
         if self.open and sys_ is not None and dia is not None and self.session is not None:
             self.session.add_bp(BpSample(at, sys_, dia, reading.id, valid))
+            self._checks = None
+            bp = True
+        return Touched(touched, key, bp)
 
     def set_params(self, values: dict[str, float], at: datetime, reading_id: str,
-                   valid: bool) -> None:
+                   valid: bool) -> frozenset[str]:
+        """Take a reading's parameters where they are newest; return those it set."""
+        changed: list[str] = []
         for name, value in values.items():
             current = self.params.get(name)
             if current is None or current.at <= at:
                 self.params[name] = Sample(value, at, reading_id, valid)
+                changed.append(name)
+        return frozenset(changed)
 
     def take_device_status(self, status: DeviceStatus) -> None:
+        self.pending = True
         known = self.device_info.get(status.device)
         if known is not None and status.at < known[0]:
             return
@@ -141,6 +182,7 @@ class Chair:
             self.refusing.discard(status.device)
 
     def take_gateway_status(self, status: GatewayStatus, now: datetime) -> None:
+        self.pending = True
         if self.gateway is not None:
             _, at, connection = self.gateway
             if status.state == "offline" and status.connection is not None \
@@ -156,6 +198,7 @@ class Chair:
     def begin(self, session: Session, now: datetime) -> None:
         """A new session: forget the last one's rule timers and silent streams."""
         self.session = session
+        self._checks = None
         self.rule_states.clear()
         self.technical.begin()
         fresh = {}
@@ -170,9 +213,12 @@ class Chair:
             if sample is not None and sample.at < session.started_at:
                 del self.params[name]
 
-    def forget_evaluation(self) -> None:
-        """Something is about to change: the checks computed last are no longer current."""
-        self._evaluated = None
+    def forget_evaluation(self, now: datetime) -> None:
+        """Something is about to change (a command): the checks computed last are no longer
+        current, and everything is judged again at ``now``."""
+        self._checks = None
+        self.pending = True
+        self.deadline = now
 
     def remember(self, result: CommandResult) -> None:
         self.results[result.id] = result
@@ -191,18 +237,21 @@ class Chair:
         phase = self.session.phase
         return phase if phase in ("pre_dose", "dosing", "observation") else None
 
-    def checks(self, now: datetime) -> list[BpCheck]:
+    def checks(self, now: datetime) -> list[bp_checks.Check]:
         return [check for _, check in self._slots(now)]
 
-    def _slots(self, now: datetime) -> list[tuple[bp_checks.Slot, BpCheck]]:
+    def _slots(self, now: datetime) -> list[tuple[bp_checks.Slot, bp_checks.Check]]:
+        """The checks at ``now``: those computed last while time has not changed them."""
         if self.session is None:
             return []
-        cached = self._evaluated
-        if cached is not None and cached[0] == now:
+        cached = self._checks
+        if cached is not None and cached[0] <= now and (
+                self.deadline is None or now < self.deadline):
             return cached[1]
         return bp_checks.evaluate(self.session, now)
 
-    def readiness(self, now: datetime, checks: list[BpCheck] | None = None) -> DischargeReadiness:
+    def readiness(self, now: datetime,
+                  checks: list[bp_checks.Check] | None = None) -> DischargeReadiness:
         blocking = [a.view() for a in self.book.alarms.values() if a.blocks_discharge]
         blocking.sort(key=lambda a: (a.raised_at, a.alarm_id))
         return readiness(self.session, self.checks(now) if checks is None else checks,
@@ -210,23 +259,132 @@ class Chair:
 
     # --- evaluation ---------------------------------------------------------------------
 
+    def due(self, now: datetime) -> bool:
+        """Whether time has reached the moment something can change by itself."""
+        return self.deadline is not None and now >= self.deadline
+
     def evaluate(self, now: datetime) -> list[AlarmEvent]:
         """Bring every alarm in line with what holds at ``now``."""
+        events = self._evaluate(now)
+        if events:
+            self.pending = True
+        self.deadline = self.next_change(now)
+        return events
+
+    def _evaluate(self, now: datetime) -> list[AlarmEvent]:
         session = self.session
         phase = self.rule_phase()
-        self._evaluated = None
         if session is None or phase is None:
-            self.book.expire_pause(now)
+            self._checks = None
+            if self.book.expire_pause(now):
+                self.pending = True
             return []
-        events = self._physiological(session, phase, now)
+        events = self._physiological(session, phase, now, self.config.rules)
         events += self.technical.evaluate(self.equipment(), session.protocol_name,
                                           session.protocol.requires_spo2, phase, now)
         slots = bp_checks.evaluate(session, now)
+        self._checks = (now, slots)
         events += self.technical.reminders(slots, now)
-        self._evaluated = (now, slots)
         events += self.book.escalate(now, self.config.escalation_s)
-        self.book.expire_pause(now)
+        if self.book.expire_pause(now):
+            self.pending = True
         return events
+
+    def evaluate_reading(self, touched: Touched, now: datetime) -> list[AlarmEvent]:
+        """Judge a reading just taken: only what it touched, unless time has acted since the
+        last evaluation or the reading changes what everything else depends on."""
+        session = self.session
+        phase = self.rule_phase()
+        deadline = self.deadline
+        if (deadline is not None and now >= deadline) or touched.bp or session is None \
+                or phase is None:
+            return self.evaluate(now)
+        events: list[AlarmEvent] = []
+        if touched.params:
+            rules, rises = self._rules_for(touched.params, phase, session.protocol_name)
+            if rules:
+                events = self._physiological(session, phase, now, rules, rises)
+        spo2 = self.params.get("spo2")
+        technical = self.technical.fresh_stream(self.streams, None if spo2 is None else spo2.at,
+                                                touched.stream, session.protocol.requires_spo2,
+                                                phase, now)
+        if technical is None:
+            return events + self._rest(session, phase, self.equipment(), now)
+        events += technical
+        if events:
+            events += self.book.escalate(now, self.config.escalation_s)
+            self.pending = True
+            self.deadline = self.next_change(now)
+            return events
+        # Only the touched values' own staleness can have moved the deadline, and not
+        # earlier than it was for them before; a stream seen for the first time is new.
+        limits = self.config.no_data_s
+        if touched.stream is not None:
+            limit = limits.for_kind(as_kind(touched.stream[1]))
+            if limit is not None:
+                deadline = _sooner(deadline, self.streams[touched.stream], limit)
+        for name in touched.params:
+            kind = _STREAM_PARAMETERS.get(name)
+            limit = limits.for_kind(kind) if kind else None
+            if limit is not None:
+                deadline = _sooner(deadline, self.params[name].at, limit)
+        self.deadline = deadline
+        return events
+
+    def _rest(self, session: Session, phase: RulePhase, equipment: Equipment,
+              now: datetime) -> list[AlarmEvent]:
+        """The rest of a full evaluation after the physiological rules a reading touched
+        (the others cannot have changed): every technical condition, checks, escalation."""
+        events = self.technical.evaluate(equipment, session.protocol_name,
+                                         session.protocol.requires_spo2, phase, now)
+        slots = bp_checks.evaluate(session, now)
+        self._checks = (now, slots)
+        events += self.technical.reminders(slots, now)
+        events += self.book.escalate(now, self.config.escalation_s)
+        if self.book.expire_pause(now):
+            self.pending = True
+        if events:
+            self.pending = True
+        self.deadline = self.next_change(now)
+        return events
+
+    def _rules_for(self, params: frozenset[str], phase: RulePhase,
+                   protocol: str) -> tuple[tuple[AlarmRule, ...], bool]:
+        """Every rule of every alarm condition that judges one of ``params`` (a condition's
+        rules are judged together) and applies in ``phase``, in the configuration's order;
+        and whether any judges a rise from the baseline. (A rule that does not apply was
+        reset when the phase or protocol changed, by a command judged completely.)"""
+        key = (params, phase, protocol)
+        found = self._rule_index.get(key)
+        if found is None:
+            judged = params | {f"{p}_rise" for p in params}
+            conditions = {r.condition for r in self.config.rules
+                          if any(limit.parameter in judged for limit in r.any_of)}
+            rules = tuple(r for r in self.config.rules
+                          if r.condition in conditions and applies(r, phase, protocol))
+            rises = any(limit.parameter.endswith("_rise") for r in rules for limit in r.any_of)
+            found = self._rule_index[key] = (rules, rises)
+        return found
+
+    def next_change(self, now: datetime) -> datetime | None:
+        """The first moment after ``now`` at which time alone can change an alarm, a check,
+        readiness or the audio pause."""
+        found: list[datetime | None] = [self.book.audio_paused_until]
+        session = self.session
+        if session is not None and session.open:
+            for name, kind in _STREAM_PARAMETERS.items():
+                sample = self.params.get(name)
+                limit = self.config.no_data_s.for_kind(as_kind(kind))
+                if sample is not None and limit is not None:
+                    found.append(beyond(sample.at, limit))
+            found.append(self.technical.next_change(self.equipment(), now))
+            cached = self._checks
+            slots = cached[1] if cached is not None and cached[0] == now else \
+                bp_checks.evaluate(session, now)
+            found.append(bp_checks.next_change(session, slots, now))
+            found.append(discharge.next_change(session, now))
+            found.append(self.book.next_escalation(self.config.escalation_s))
+        return soonest(found, now)
 
     def equipment(self) -> Equipment:
         """What the chair knows of its devices, streams and gateway, for the technical alarms."""
@@ -239,11 +397,12 @@ class Chair:
             spo2_at=None if spo2 is None else spo2.at,
         )
 
-    def _physiological(self, session: Session, phase: RulePhase,
-                       now: datetime) -> list[AlarmEvent]:
+    def _physiological(self, session: Session, phase: RulePhase, now: datetime,
+                       rules: Iterable[AlarmRule], rises: bool = True) -> list[AlarmEvent]:
         events: list[AlarmEvent] = []
-        results = evaluate_rules(self.config.rules, self.rule_states, self.params,
-                                 session.baseline, phase, session.protocol_name, now,
+        results = evaluate_rules(rules, self.rule_states, self.params,
+                                 session.baseline if rises else None, phase,
+                                 session.protocol_name, now,
                                  self.config.no_data_s)
         for condition, result in results.items():
             if result.fired is not None:
@@ -285,8 +444,9 @@ class Chair:
         return ChairState(
             chair=self.id, at=now,
             session=session.info(self.phase(ready.ready), self.book.counter) if session else None,
-            latest={kind: aged(value, now) for kind, value in sorted(self.latest.items())},
-            observation=observation, bp_checks=checks, alarms=self.book.views(),
+            latest={kind: value.wire(now) for kind, value in sorted(self.latest.items())},
+            observation=observation, bp_checks=[c.wire() for c in checks],
+            alarms=self.book.views(),
             discharge=ready, devices=dict(sorted(self.devices.items())),
             unreadable=self.unreadable_view(),
             audio_paused_until=paused,
@@ -305,11 +465,12 @@ class Chair:
         return {kind: "; ".join(texts) for kind, texts in sorted(out.items())}
 
     @staticmethod
-    def signature_of(state: ChairState) -> Signature:
-        """What a state says, without the numbers that only age with time."""
+    def signature_of(state: ChairState, latest: bool = True) -> Signature:
+        """What a state says, without the numbers that only age with time (and without the
+        latest values, unless ``latest``)."""
         return (
             state.session,
-            tuple((kind, v.reading_id) for kind, v in state.latest.items()),
+            tuple((kind, v.reading_id) for kind, v in state.latest.items()) if latest else (),
             tuple(state.bp_checks),
             tuple(state.alarms),
             state.discharge.ready,
@@ -322,17 +483,23 @@ class Chair:
     def published(self, state: ChairState) -> None:
         self.published_at = state.at
         self.last_state = state
+        self.pending = False
 
-    def changed(self, state: ChairState) -> bool:
-        """Whether ``state`` says something the last published one did not."""
+    def changed(self, state: ChairState, latest: bool = True) -> bool:
+        """Whether ``state`` says something the last published one did not (besides its
+        latest values, unless ``latest``)."""
         last = self.last_state
-        return last is None or self.signature_of(state) != self.signature_of(last)
+        return last is None or self.signature_of(state, latest) != self.signature_of(last,
+                                                                                     latest)
 
     # --- restart ------------------------------------------------------------------------
 
     def restore(self, state: ChairState, now: datetime) -> None:
         """Take back a retained state after a restart, so no alarm is raised twice."""
-        self.latest = dict(state.latest)
+        self.pending = True
+        self.deadline = now
+        self._checks = None
+        self.latest = {kind: Shown.of(value) for kind, value in state.latest.items()}
         for kind, value in state.latest.items():
             if value.quality == "invalid":
                 continue

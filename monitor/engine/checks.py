@@ -5,17 +5,21 @@ are safe; the REMS Patient Monitoring Form records the BP before dosing, at 40 m
 before the end. An IV infusion series (Emory) measured every 10 minutes during the infusion
 and every 15 minutes after. A check is satisfied by any usable blood pressure (a cuff reading
 that is not invalid, or a manual entry) inside its window. Everything here is recomputed from
-the session's times and BP samples, so it survives a restart unchanged.
+the session's times and BP samples, so it survives a restart unchanged. The wire form
+(``BpCheck``) is made only when a state is built; ``next_change`` says when time alone next
+changes a check, so nothing needs computing in between.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from drivers.wire import BpCheck, BpCheckStatus
 
 from .config import BpCheckSpec
+from .deadlines import soonest
 from .readings import BpSample, show_time
 from .session import Session
 
@@ -31,6 +35,28 @@ class Slot:
     window_start: datetime | None
     window_end: datetime | None
     """None: open (before the first dose, or until discharge)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """A check's status at one moment, as plain data (``wire`` makes the BpCheck)."""
+
+    name: str
+    window_start: datetime | None
+    window_end: datetime | None
+    status: BpCheckStatus
+    done_at: datetime | None
+    systolic: float | None
+    diastolic: float | None
+    reading_id: str | None
+    required: bool
+
+    def wire(self) -> BpCheck:
+        return BpCheck(
+            name=self.name, window_start=self.window_start, window_end=self.window_end,
+            status=self.status, done_at=self.done_at, systolic=self.systolic,
+            diastolic=self.diastolic, reading_id=self.reading_id, required=self.required,
+        )
 
 
 def slots(session: Session, now: datetime) -> list[Slot]:
@@ -89,10 +115,10 @@ def _satisfying(slot: Slot, samples: list[BpSample], now: datetime) -> BpSample 
     return inside[-1] if slot.spec.kind in ("pre_dose", "pre_discharge") else inside[0]
 
 
-def evaluate(session: Session, now: datetime) -> list[tuple[Slot, BpCheck]]:
+def evaluate(session: Session, now: datetime) -> list[tuple[Slot, Check]]:
     """Every check of the session with its status at ``now`` (frozen once it closed)."""
     at = min(now, session.closed_at or now)
-    out: list[tuple[Slot, BpCheck]] = []
+    out: list[tuple[Slot, Check]] = []
     for slot in slots(session, at):
         sample = _satisfying(slot, session.bp, at)
         status: BpCheckStatus
@@ -106,7 +132,7 @@ def evaluate(session: Session, now: datetime) -> list[tuple[Slot, BpCheck]]:
                 status = "missed"
         else:
             status = "missed"
-        out.append((slot, BpCheck(
+        out.append((slot, Check(
             name=slot.name, window_start=slot.window_start, window_end=slot.window_end,
             status=status, done_at=sample.at if sample else None,
             systolic=sample.systolic if sample else None,
@@ -116,7 +142,44 @@ def evaluate(session: Session, now: datetime) -> list[tuple[Slot, BpCheck]]:
     return out
 
 
-def describe(check: BpCheck) -> str:
+def next_change(session: Session, checks: list[tuple[Slot, Check]],
+                now: datetime) -> datetime | None:
+    """The first moment after ``now`` at which time alone changes the checks ``evaluate``
+    gave at ``now``: a window opening or closing, a reading timed ahead of the clock coming
+    into reach, or a repeating check's next slot appearing. None: none will (or the session
+    has closed, which freezes them)."""
+    if session.closed_at is not None:
+        return None
+    found: list[datetime] = []
+    for slot, _ in checks:
+        if slot.window_start is not None:
+            found.append(slot.window_start)
+        if slot.window_end is not None:
+            found.append(slot.window_end + _EPSILON)  # missed once past its end
+    for sample in reversed(session.bp):
+        if sample.at <= now:
+            break
+        found.append(sample.at)
+    taken = set(session.concomitant)
+    for spec in session.protocol.bp_checks:
+        if spec.kind != "every" or spec.every_min is None \
+                or (spec.only_with and not taken.intersection(spec.only_with)):
+            continue
+        anchor = session.first_dose_at if spec.anchor == "first_dose" else \
+            session.infusion_end_at
+        if anchor is None:
+            continue
+        # A slot at ``anchor + k * step`` appears once the span it runs until reaches it.
+        step = timedelta(minutes=spec.every_min)
+        k = max(1, math.floor((now - anchor) / step))
+        while anchor + k * step - _EPSILON <= now and k <= 1000:
+            k += 1
+        if k <= 1000:
+            found.append(anchor + k * step - _EPSILON)
+    return soonest(found, now)
+
+
+def describe(check: BpCheck | Check) -> str:
     """How a screen names a check's state, with its window in UTC."""
     if check.status == "done":
         return f"BP check {check.name} done"

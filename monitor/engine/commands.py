@@ -29,7 +29,7 @@ from drivers.wire import (
 from monitor.access.roles import Role, refusal
 
 from .chair import Chair
-from .readings import BpSample, manual_bp_value, show_time, value_time
+from .readings import BpSample, Shown, manual_bp_value, show_time
 from .session import Session
 
 Outcome = tuple[list[str], list[AlarmEvent], list[str]]
@@ -47,7 +47,7 @@ def apply(
     may send it, and a ``by`` that is that sender. Without one (a site with no sign-in, on
     one machine), ``by`` is believed, as it must then be."""
     at = _when(cmd.at, now, chair.config.clock_skew_s)
-    chair.forget_evaluation()
+    chair.forget_evaluation(now)
     role = None if roles is None or sender is None else roles.get(sender)
     reasons = identify(cmd, sender, roles)
     events: list[AlarmEvent] = []
@@ -193,8 +193,8 @@ def _manual_bp(chair: Chair, session: Session, cmd: ManualBp, at: datetime,
                now: datetime) -> None:
     value = manual_bp_value(cmd.id, at, cmd.systolic, cmd.diastolic, cmd.pulse, now)
     current = chair.latest.get("blood_pressure")
-    if current is None or value_time(current) <= at:
-        chair.latest["blood_pressure"] = value
+    if current is None or current.at <= at:
+        chair.latest["blood_pressure"] = Shown.of(value)
     params = {"systolic": float(cmd.systolic), "diastolic": float(cmd.diastolic)}
     if cmd.pulse is not None:
         params["heart_rate"] = float(cmd.pulse)

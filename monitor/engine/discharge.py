@@ -15,14 +15,15 @@ from datetime import datetime, timedelta
 
 from drivers.wire import ActiveAlarm, BpCheck, DischargeReadiness, UnmetCondition
 
-from .checks import describe
+from .checks import Check, describe
+from .deadlines import INSTANT, soonest
 from .readings import fmt, show_time
 from .session import Session
 
 
 def readiness(
     session: Session | None,
-    checks: Iterable[BpCheck],
+    checks: Iterable[BpCheck | Check],
     blocking: Iterable[ActiveAlarm],
     now: datetime,
 ) -> DischargeReadiness:
@@ -45,6 +46,26 @@ def readiness(
     )
     unmet.extend(_assessment(session, now))
     return DischargeReadiness(ready=not unmet, unmet=unmet)
+
+
+def next_change(session: Session | None, now: datetime) -> datetime | None:
+    """The first moment after ``now`` at which time alone changes a condition here: the
+    minimum observation ending, the latest BP or assessment growing too old. (BP checks
+    and alarms say their own.)"""
+    if session is None or not session.open:
+        return None
+    found: list[datetime] = []
+    earliest = session.earliest_discharge
+    if earliest is not None:
+        found.append(earliest)
+    limits = session.protocol.discharge
+    latest = session.latest_bp()
+    if latest is not None:
+        found.append(latest.at + timedelta(minutes=limits.bp_max_age_min) + INSTANT)
+    a = session.assessment
+    if a is not None and limits.assessment_max_age_min:
+        found.append(a.at + timedelta(minutes=limits.assessment_max_age_min) + INSTANT)
+    return soonest(found, now)
 
 
 def _unmet(condition: str, reason: str, met_in_s: float | None = None) -> UnmetCondition:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
+from typing import Literal
 
 from drivers.wire import (
     AckAlarm,
@@ -54,6 +55,13 @@ Message = (
 NOT_RECOVERED = "state_not_recovered"
 """The technical condition of a chair whose state a restarted engine could not take back."""
 
+StatesMode = bool | Literal["deferred", "changes"]
+"""When the engine builds chair states: True with every input and on ticks (a state per
+input); ``"deferred"`` on ticks and on asking (an input marks its chair, and
+`Engine.pending_states` builds its state as it stood after that input: the live service,
+which publishes the newest per chair anyway); ``"changes"`` only when something besides the
+latest values changed (a report); False never (``states`` still gives them)."""
+
 _COMMANDS = (StartSession, DoseGiven, InfusionEnd, ManualBp, Assessment, AckAlarm, PauseAudio,
              Discharge, EndSession, Symptoms)
 
@@ -61,12 +69,15 @@ _COMMANDS = (StartSession, DoseGiven, InfusionEnd, ManualBp, Assessment, AckAlar
 class Engine:
     """Every chair's session, alarms, observation clock and discharge readiness."""
 
-    def __init__(self, config: EngineConfig, *, publish_states: bool = True) -> None:
-        """``publish_states=False`` leaves chair states out of ``handle`` and ``tick`` (they
-        stay available from ``states``): for a replay that wants only the alarm events and
-        answers, building each chair's complete state is most of the work."""
+    def __init__(self, config: EngineConfig, *, publish_states: StatesMode = True,
+                 incremental: bool = True) -> None:
+        """``publish_states``: see `StatesMode`; building a chair's complete state costs
+        more than judging an input, so only what is published is built.
+        ``incremental=False`` judges every chair completely on every input and tick, as
+        the engine once did: the reference the incremental engine is tested against."""
         self.config = config
         self.publish_states = publish_states
+        self.incremental = incremental
         self.roles: Mapping[str, Role] | None = None
         """The site's enabled users and their roles; None on a site without sign-in."""
         self._chairs: dict[str, Chair] = {}
@@ -87,7 +98,19 @@ class Engine:
         """
         c = self._chair(chair)
         out: list[Output] = []
-        if isinstance(message, _COMMANDS):
+        judged = True  # everything was judged, not only what a reading touched
+        if isinstance(message, Reading):
+            if c.seen(message.id):
+                return []
+            touched = c.take_reading(message, now)
+            if self.incremental:
+                judged = c.due(now) or touched.bp
+                events = c.evaluate_reading(touched, now)
+            else:
+                events = c.evaluate(now)
+            out.extend(events)
+            judged = judged or bool(events)
+        elif isinstance(message, _COMMANDS):
             earlier = c.results.get(message.id)
             if earlier is not None:
                 return [earlier]
@@ -96,11 +119,6 @@ class Engine:
             out.extend(events)
             out.extend(c.evaluate(now))
             out.append(result)
-        elif isinstance(message, Reading):
-            if c.seen(message.id):
-                return []
-            c.take_reading(message, now)
-            out.extend(c.evaluate(now))
         elif isinstance(message, DeviceStatus):
             c.take_device_status(message)
             out.extend(c.evaluate(now))
@@ -109,33 +127,79 @@ class Engine:
             out.extend(c.evaluate(now))
         else:  # pragma: no cover - the type says it cannot happen
             raise TypeError(f"the engine does not take {type(message).__name__}")
-        if self.publish_states:
+        c.input_at = now
+        mode = self.publish_states
+        if mode is True:
             state = c.view(now)
             c.published(state)
             out.append(state)
+        elif mode == "changes" and judged:
+            state = c.view(now)
+            if c.changed(state, latest=False):
+                c.published(state)
+                out.append(state)
         return out
 
     def tick(self, now: datetime) -> list[Output]:
         """Let time act: delays, checks coming due or missed, escalation, silence, readiness.
 
-        A chair's state is sent when something in it changed, and at least every
-        ``state_interval_s`` as a heartbeat (a screen can tell a live engine from a dead one).
+        Only chairs whose deadline has come are judged (nothing else can have changed by
+        time alone). A chair's state is sent when something in it changed, and at least
+        every ``state_interval_s`` as a heartbeat (a screen can tell a live engine from a
+        dead one).
         """
         out: list[Output] = []
         interval = timedelta(seconds=self.config.state_interval_s)
+        mode = self.publish_states
         for name in sorted(self._chairs):
             c = self._chairs[name]
-            events = c.evaluate(now)
-            if not self.publish_states:
+            judged = not self.incremental or c.due(now)
+            events = c.evaluate(now) if judged else []
+            if mode is False:
                 out.extend(events)
                 continue
-            state = c.view(now)
+            if mode == "changes":
+                if events or judged:
+                    state = c.view(now)
+                    if c.changed(state, latest=False):
+                        c.published(state)
+                        out.extend(events)
+                        out.append(state)
+                        continue
+                out.extend(events)
+                continue
             due = c.published_at is None or now - c.published_at >= interval
-            if events or due or c.changed(state):
+            if not (events or due or judged or c.pending):
+                continue
+            state = c.view(now)
+            # An input always shows (in deferred mode its state is published here).
+            if events or due or c.pending or c.changed(state):
                 out.extend(events)
                 out.append(state)
                 c.published(state)
         return out
+
+    def pending_states(self) -> list[ChairState]:
+        """Every chair's state that shows inputs no published state has shown yet, as it
+        stood after the last of them (``"deferred"``: what a coalescing publisher sends)."""
+        out: list[ChairState] = []
+        for name in sorted(self._chairs):
+            c = self._chairs[name]
+            if c.pending and c.input_at is not None:
+                state = c.view(c.input_at)
+                c.published(state)
+                out.append(state)
+        return out
+
+    def next_deadline(self) -> datetime | None:
+        """The first moment time alone can change any chair (None: none waits on time): a
+        replay ticks there, rather than on a grid."""
+        found: datetime | None = None
+        for c in self._chairs.values():
+            d = c.deadline
+            if d is not None and (found is None or d < found):
+                found = d
+        return found
 
     def states(self, now: datetime) -> list[ChairState]:
         """The present state of every known chair, in chair order (changes nothing)."""
@@ -175,6 +239,7 @@ class Engine:
         events += c.book.assert_(now, NOT_RECOVERED, "technical", "high", message,
                                  latching=True)
         events += c.book.release(now, NOT_RECOVERED)
+        c.forget_evaluation(now)
         return [*events, c.view(now)]
 
     @property

@@ -72,6 +72,32 @@ def latest_value(reading: Reading, skewed: bool, now: datetime) -> LatestValue:
     )
 
 
+@dataclass(slots=True)
+class Shown:
+    """The latest value of one kind as the chair keeps it: the reading it came from, made
+    into its wire form only when a state is built (most readings are superseded before a
+    state is published)."""
+
+    reading_id: str
+    at: datetime
+    """The time it counts at (receive time when its device clock was off)."""
+    reading: Reading | None = None
+    skewed: bool = False
+    value: LatestValue | None = None
+    """The wire form, once built (or as restored)."""
+
+    @classmethod
+    def of(cls, value: LatestValue) -> Shown:
+        return cls(value.reading_id, value_time(value), value=value)
+
+    def wire(self, now: datetime) -> LatestValue:
+        """The wire form aged at ``now``."""
+        if self.value is None:
+            assert self.reading is not None
+            self.value = latest_value(self.reading, self.skewed, now)
+        return aged(self.value, now)
+
+
 def manual_bp_value(
     reading_id: str, at: datetime, systolic: float, diastolic: float, pulse: float | None,
     now: datetime,

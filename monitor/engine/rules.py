@@ -103,15 +103,14 @@ def breach(
     """The first of the rule's limits that the present values break, if any."""
     for limit in rule.any_of:
         sample = samples.get(limit.parameter)
-        if sample is None:
+        if sample is None or not limit.holds(sample.value):
             continue
         kind = _STREAM_KIND.get(limit.parameter)
         if kind is not None:
             stale_after = no_data.for_kind(kind)
             if stale_after is not None and (now - sample.at).total_seconds() > stale_after:
                 continue
-        if limit.holds(sample.value):
-            return Breach(rule, limit, sample, message(rule, limit, sample.value, baseline))
+        return Breach(rule, limit, sample, message(rule, limit, sample.value, baseline))
     return None
 
 
@@ -152,14 +151,21 @@ def evaluate(
     no_data: NoDataLimits,
 ) -> dict[str, ConditionResult]:
     """Step every rule and sum them up per alarm condition."""
-    samples = parameter_samples(params, baseline)
+    samples = parameter_samples(params, baseline) if baseline is not None else params
     results: dict[str, ConditionResult] = {}
     for rule in rules:
-        state = states.setdefault(rule.name, RuleState())
-        result = results.setdefault(rule.condition, ConditionResult())
+        state = states.get(rule.name)
+        if state is None:
+            state = states[rule.name] = RuleState()
+        result = results.get(rule.condition)
+        if result is None:
+            result = results[rule.condition] = ConditionResult()
         found = None
-        if phase is not None and applies(rule, phase, protocol):
+        if phase is not None and phase in rule.phases and (
+                rule.protocols is None or protocol in rule.protocols):
             found = breach(rule, samples, baseline, now, no_data)
+        if found is None and state.since is None:
+            continue  # nothing breached before or now: nothing to step
         step(state, found)
         if state.since is not None:
             result.holding = True

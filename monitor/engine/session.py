@@ -44,6 +44,9 @@ class Session:
     """Every usable BP since the session started, in time order."""
     restored_baseline: BpSample | None = None
     assessment: Assessment | None = None
+    _baseline: tuple[int, datetime | None, BpSample | None] | None = field(
+        default=None, repr=False, compare=False)
+    """The baseline last found, with the BP count and first dose it was found for."""
 
     @classmethod
     def start(cls, cmd: StartSession, protocol: ProtocolConfig, at: datetime) -> Session:
@@ -110,8 +113,13 @@ class Session:
         """The pre-dose BP: the last one before the first dose (the baseline for rises)."""
         if self.first_dose_at is None:
             return None
+        cached = self._baseline
+        if cached is not None and cached[0] == len(self.bp) and cached[1] == self.first_dose_at:
+            return cached[2]
         before = [s for s in self.bp if s.at <= self.first_dose_at]
-        return before[-1] if before else self.restored_baseline
+        found = before[-1] if before else self.restored_baseline
+        self._baseline = (len(self.bp), self.first_dose_at, found)
+        return found
 
     def latest_bp(self) -> BpSample | None:
         return self.bp[-1] if self.bp else None

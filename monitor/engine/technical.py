@@ -16,11 +16,12 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Literal
 
-from drivers.wire import AlarmEvent, BpCheck, DeviceState, Kind
+from drivers.wire import AlarmEvent, DeviceState, Kind
 
 from .alarms import AlarmBook, Key
-from .checks import Slot
+from .checks import Check, Slot
 from .config import AudioPause, NoDataLimits, RulePhase, TechnicalAlarm, TechnicalAlarms
+from .deadlines import beyond, soonest
 from .readings import show_time
 
 KIND_LABEL: dict[str, str] = {
@@ -63,6 +64,8 @@ class TechnicalConditions:
         self.audio = audio
         self.held: dict[Key, datetime] = {}
         self.missed: set[str] = set()
+        self.missing = False
+        """Whether required SpO2 was missing at the last full evaluation."""
 
     def begin(self) -> None:
         """A new session: no condition has held, no check was missed."""
@@ -83,16 +86,8 @@ class TechnicalConditions:
         cfg = self.rules
         events: list[AlarmEvent] = []
         # Pulse oximetry the protocol requires (Spravato REMS: a pulse oximeter on site).
-        spo2_limit = self.no_data.for_kind("spo2")
         spo2_at = equipment.spo2_at
-        missing = (
-            requires_spo2
-            and phase in ("dosing", "observation")
-            and (
-                spo2_at is None
-                or (spo2_limit is not None and (now - spo2_at).total_seconds() > spo2_limit)
-            )
-        )
+        missing = self.missing = self._spo2_missing(spo2_at, requires_spo2, phase, now)
         events += self._condition(
             now,
             "spo2_missing",
@@ -157,6 +152,57 @@ class TechnicalConditions:
         )
         return events
 
+    def _spo2_missing(self, spo2_at: datetime | None, requires_spo2: bool, phase: RulePhase,
+                      now: datetime) -> bool:
+        spo2_limit = self.no_data.for_kind("spo2")
+        return (
+            requires_spo2
+            and phase in ("dosing", "observation")
+            and (
+                spo2_at is None
+                or (spo2_limit is not None and (now - spo2_at).total_seconds() > spo2_limit)
+            )
+        )
+
+    def fresh_stream(self, streams: Mapping[tuple[str, str], datetime],
+                     spo2_at: datetime | None, stream: tuple[str, str] | None,
+                     requires_spo2: bool, phase: RulePhase,
+                     now: datetime) -> list[AlarmEvent] | None:
+        """A reading made ``stream`` (and perhaps SpO2, now at ``spo2_at``) fresher, and
+        nothing else changed: judge only its silence. None when whether SpO2 is missing
+        changed, which touches every SpO2 stream: then ``evaluate`` must judge everything."""
+        missing = self._spo2_missing(spo2_at, requires_spo2, phase, now)
+        if missing != self.missing:
+            return None
+        if stream is None:
+            return []
+        device, kind = stream
+        last = streams[stream]
+        limit = self.no_data.for_kind(as_kind(kind))
+        silent = limit is not None and (now - last).total_seconds() > limit
+        if kind == "spo2" and missing:
+            silent = False
+        return self._condition(now, "no_data", f"{device}/{kind}", silent, self.rules.no_data,
+                               partial(_no_data_text, device, kind, last, limit or 0.0))
+
+    def next_change(self, equipment: Equipment, now: datetime) -> datetime | None:
+        """The first moment after ``now`` at which time alone changes a condition here: a
+        stream or SpO2 going silent, or a condition that holds reaching its delay."""
+        found: list[datetime] = []
+        spo2_limit = self.no_data.for_kind("spo2")
+        if equipment.spo2_at is not None and spo2_limit is not None:
+            found.append(beyond(equipment.spo2_at, spo2_limit))
+        for (_, kind), last in equipment.streams.items():
+            limit = self.no_data.for_kind(as_kind(kind))
+            if limit is not None:
+                found.append(beyond(last, limit))
+        for key, since in self.held.items():
+            alarm = self.book.alarms.get(key)
+            if alarm is None or not alarm.active:
+                rule: TechnicalAlarm = getattr(self.rules, key[0])
+                found.append(since + timedelta(seconds=rule.delay_s))
+        return soonest(found, now)
+
     def _condition(
         self,
         now: datetime,
@@ -189,7 +235,7 @@ class TechnicalConditions:
             audio=self.audio,
         )
 
-    def reminders(self, slots: list[tuple[Slot, BpCheck]], now: datetime) -> list[AlarmEvent]:
+    def reminders(self, slots: list[tuple[Slot, Check]], now: datetime) -> list[AlarmEvent]:
         """A BP check due raises a low reminder; a missed one escalates it, once, and latches."""
         book = self.book
         due, missed = self.rules.bp_check_due, self.rules.bp_check_missed

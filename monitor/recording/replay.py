@@ -7,8 +7,10 @@ engine acted: at every time the recording shows it publishing (a state, an alarm
 answer). The live engine ticks more often than that, but a tick that changes nothing
 publishes nothing, so these are the only ticks that matter, and every alarm comes back at the
 same moment with the same id. A log that holds only inputs has no such times: the replay then
-ticks on the live service's grid (every ``tick_s``), and an alarm that time alone raises
-(silence, escalation, a check coming due) comes back within one tick of when it was due.
+lets time act exactly where the engine says something can change (`Engine.next_deadline`:
+a delay ending, a check coming due, a value going stale), so an alarm that time alone
+raises comes back at the moment it was due (the live engine, ticking every half second,
+raised it up to one tick later), and a quiet stretch of a session costs nothing.
 
 Under other limits (``--config``), an alarm that time alone raises comes back at the first
 moment after it was due at which the live engine acted: within a second while readings
@@ -24,7 +26,6 @@ from __future__ import annotations
 import bisect
 import json
 import logging
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,14 +36,13 @@ from drivers.mqtt import PayloadDecoder
 from drivers.wire import AlarmEvent, ChairState, CommandResult, parse_time
 from monitor.access.roles import ROLES, Role
 from monitor.engine import Engine, EngineConfig, Message, Output
+from monitor.engine.engine import StatesMode
 
 from .wirelog import WireLog, WireRecord
 
 log = logging.getLogger(__name__)
 
 INPUTS = frozenset({"reading", "device_status", "gateway_status", "command"})
-TICK_S = 0.5
-"""The live engine service ticks every half second (``EngineService.tick_interval_s``)."""
 
 
 class ReplayClock:
@@ -202,18 +202,17 @@ class Replay:
         wire: WireLog | Prepared,
         config: EngineConfig,
         *,
-        tick_s: float = TICK_S,
         grid: bool | None = None,
-        states: bool = True,
+        states: StatesMode = True,
     ) -> None:
-        """``grid``: tick every ``tick_s`` (True), only where the live engine acted (False),
-        or the latter when the recording shows it and the former when not (None).
-        ``states=False``: outputs are alarm events and answers only, several times faster
-        (``seek`` still gives the states at any moment)."""
+        """``grid``: let time act where the engine's deadlines fall (True), only where the
+        live engine acted (False), or the latter when the recording shows it and the former
+        when not (None). ``states=False``: outputs are alarm events and answers only, several
+        times faster (``seek`` still gives the states at any moment); ``"changes"``: a state
+        only where something besides the latest values changed."""
         self.prepared = wire if isinstance(wire, Prepared) else prepare(wire)
         self.config = config
         self.states = states
-        self.tick_ms = max(1, round(tick_s * 1000))
         self.grid = not self.prepared.engine_times if grid is None else grid
         start = self.prepared.start or datetime(1970, 1, 1, tzinfo=UTC)
         self.start = start
@@ -256,11 +255,9 @@ class Replay:
         while True:
             upcoming = steps[self._next].at if self._next < len(steps) else None
             if upcoming is None or upcoming > until:
-                for tick in self._ticks(now, until, inclusive=True):
-                    out += self.engine.tick(tick)
+                out += self._time_acts(now, until, inclusive=True)
                 break
-            for tick in self._ticks(now, upcoming, inclusive=False):
-                out += self.engine.tick(tick)
+            out += self._time_acts(now, upcoming, inclusive=False)
             now = upcoming
             handled: set[str] = set()
             while self._next < len(steps) and steps[self._next].at == upcoming:
@@ -279,32 +276,38 @@ class Replay:
         self.clock.set(max(self.now, until))
         return out
 
-    def _ticks(self, after: datetime, upto: datetime, *, inclusive: bool) -> list[datetime]:
-        """Tick times after ``after`` and before ``upto`` (or up to it, ``inclusive``).
+    def _time_acts(self, after: datetime, upto: datetime, *, inclusive: bool) -> list[Output]:
+        """Tick the engine after ``after`` and before ``upto`` (or up to it, ``inclusive``).
 
         Inputs at a moment come before a tick at that moment: the live service handles a
         message as it arrives, and a tick can only act on what it has."""
+        out: list[Output] = []
         if not self.grid:
             times = self.prepared.engine_times
             side = bisect.bisect_right if inclusive else bisect.bisect_left
-            return times[bisect.bisect_right(times, after):side(times, upto)]
-        first = math.floor(after.timestamp() * 1000 / self.tick_ms) + 1
-        last_ms = upto.timestamp() * 1000 / self.tick_ms
-        last = math.floor(last_ms) if inclusive else math.ceil(last_ms) - 1
-        return [
-            datetime.fromtimestamp(n * self.tick_ms / 1000, UTC) for n in range(first, last + 1)
-        ]
+            for tick in times[bisect.bisect_right(times, after):side(times, upto)]:
+                out += self.engine.tick(tick)
+            return out
+        engine = self.engine
+        while True:
+            # After a tick at t every chair's deadline lies beyond t, so this ends.
+            deadline = engine.next_deadline()
+            if deadline is None or deadline > upto or (not inclusive and deadline == upto):
+                return out
+            after = max(after, deadline)
+            out += engine.tick(after)
 
     def _tick_after_inputs(self, when: datetime, handled: set[str]) -> bool:
         """Whether to tick at ``when`` after handling inputs of ``handled`` chairs then.
 
         Handling a message already let time act on its chair at that moment, so a tick
-        then matters only for the other chairs, and only where the live engine ticked."""
-        others = [c for c in self.prepared.chairs if c not in handled]
-        if not others:
-            return False
+        then matters only for the other chairs, and only where the live engine ticked (or,
+        with no record of that, where a deadline falls)."""
+        if len(handled) == len(self.prepared.chairs):
+            return False  # every chair was handled (chairs are those of the inputs)
         if self.grid:
-            return round(when.timestamp() * 1000) % self.tick_ms == 0
+            deadline = self.engine.next_deadline()
+            return deadline is not None and deadline <= when
         return bool(self.prepared.engine_chairs.get(when, set()) - handled)
 
     def run(self) -> list[Output]:
@@ -323,8 +326,7 @@ class Replay:
     def alarm_times(self) -> list[datetime]:
         """When alarms are raised or escalated in this replay (for "next alarm")."""
         if self._alarm_times is None:
-            other = Replay(self.prepared, self.config, tick_s=self.tick_ms / 1000,
-                           grid=self.grid, states=False)
+            other = Replay(self.prepared, self.config, grid=self.grid, states=False)
             self._alarm_times = sorted({
                 o.at for o in other.run()
                 if isinstance(o, AlarmEvent) and o.event in ("raised", "escalated")

@@ -117,7 +117,7 @@ def build(
 
 def _run(prepared: Prepared, config: EngineConfig) -> list[Output]:
     """The engine's outputs over the log: states, alarm events, answers."""
-    return Replay(prepared, config).run()
+    return Replay(prepared, config, states="changes").run()
 
 
 def _summary(found: Collected, stats: Statistics) -> SessionSummary:

@@ -60,9 +60,10 @@ async def test_recorded_session_replays_the_live_alarms(broker: Broker, tmp_path
     store.close()
 
 
-async def test_inputs_only_log_replays_on_the_tick_grid(broker: Broker, tmp_path: Path) -> None:
-    """A wire log of readings and commands alone is enough: ticking every half second, each
-    alarm comes back within one tick of the live one."""
+async def test_inputs_only_log_replays_where_time_acts(broker: Broker, tmp_path: Path) -> None:
+    """A wire log of readings and commands alone is enough: time acts where the engine's
+    deadlines fall, so each alarm comes back at the moment it was due, never after the live
+    one and at most one live tick (here a second) before it."""
     config = short_config()
     outputs, store = await run_session(broker.settings, unique_site(), tmp_path / "rec.db", config)
     live = [o for o in outputs if isinstance(o, AlarmEvent)]
@@ -73,5 +74,5 @@ async def test_inputs_only_log_replays_on_the_tick_grid(broker: Broker, tmp_path
     replayed = alarm_events(replay.run())
     assert [(e.id, e.event) for e in replayed] == [(e.id, e.event) for e in live]
     for a, b in zip(live, replayed, strict=True):
-        assert abs((a.at - b.at).total_seconds()) <= 0.5, (a, b)
+        assert 0 <= (a.at - b.at).total_seconds() <= 1.0, (a, b)
     store.close()

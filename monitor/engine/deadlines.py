@@ -1,0 +1,32 @@
+"""When time alone can next change what the engine says.
+
+Between inputs, only time acts: a delay ends, a check comes due or is missed, a value goes
+stale, an alarm waits too long for acknowledgement. Each part of a chair says the first
+moment after ``now`` at which that can happen; the engine evaluates a chair only then (or
+when an input touches it), and a replay ticks exactly there instead of on a grid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+INSTANT = timedelta(microseconds=1)
+"""The smallest step of a clock: "later than t" first holds at ``t + INSTANT``."""
+
+
+def beyond(start: datetime, seconds: float) -> datetime:
+    """The first moment ``t`` with ``(t - start).total_seconds() > seconds``."""
+    t = start + timedelta(seconds=seconds)
+    while (t - start).total_seconds() <= seconds:
+        t += INSTANT
+    return t
+
+
+def soonest(times: Iterable[datetime | None], now: datetime) -> datetime | None:
+    """The earliest of ``times`` after ``now``; None when there is none."""
+    best: datetime | None = None
+    for t in times:
+        if t is not None and t > now and (best is None or t < best):
+            best = t
+    return best

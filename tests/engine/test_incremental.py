@@ -1,0 +1,121 @@
+"""The incremental engine against the reference: judging only what an input touched, and
+only chairs whose deadline has come on a tick, gives exactly the outputs of judging
+everything every time."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from drivers.wire import ChairState
+from monitor.engine import Engine, Output
+from monitor.engine.chair import Chair
+from monitor.engine.engine import StatesMode
+from tests.engine.helpers import T0
+from tests.engine.test_properties import CHAIRS, CONFIG, action, message
+
+# Inputs close together (a stream at about 1 Hz) and far apart (silence, checks, delays).
+close_step = st.tuples(st.sampled_from(CHAIRS), st.integers(0, 40), action)
+far_step = st.tuples(st.sampled_from(CHAIRS), st.integers(0, 1800), action)
+steps = st.lists(st.one_of(close_step, close_step, close_step, far_step), max_size=80)
+SETTINGS = settings(max_examples=120, deadline=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+
+def run(engine: Engine, script: list[tuple[str, int, tuple[Any, ...]]],
+        tick_every_s: float = 7.0) -> list[Output]:
+    """The script, with ticks every ``tick_every_s`` in between inputs, as a service does."""
+    now = T0
+    out: list[Output] = []
+    last: dict[str, Any] = {}
+    step = timedelta(seconds=tick_every_s)
+    for n, (chair, dt, act) in enumerate(script):
+        end = now + timedelta(seconds=dt)
+        while now + step < end:
+            now += step
+            out += engine.tick(now)
+        now = end
+        out += engine.tick(now)
+        if act[0] == "repeat":
+            if chair in last:
+                out += engine.handle(chair, last[chair], now)
+            continue
+        msg = message(act, now, n, engine, chair)
+        last[chair] = msg
+        out += engine.handle(chair, msg, now)
+    return out
+
+
+def wire(outputs: list[Output]) -> list[bytes]:
+    return [o.to_json() for o in outputs]
+
+
+@SETTINGS
+@given(steps)
+def test_incremental_equals_judging_everything(
+    script: list[tuple[str, int, tuple[Any, ...]]],
+) -> None:
+    reference = Engine(CONFIG, incremental=False)
+    engine = Engine(CONFIG)
+    assert wire(run(engine, script)) == wire(run(reference, script))
+    end = T0 + timedelta(seconds=sum(dt for _, dt, _ in script))
+    assert wire(list(engine.states(end))) == wire(list(reference.states(end)))
+
+
+@SETTINGS
+@given(steps)
+def test_every_state_mode_gives_the_same_events_and_answers(
+    script: list[tuple[str, int, tuple[Any, ...]]],
+) -> None:
+    expected = [o for o in run(Engine(CONFIG, incremental=False), script)
+                if not isinstance(o, ChairState)]
+    modes: list[StatesMode] = [False, "deferred", "changes"]
+    for mode in modes:
+        got = [o for o in run(Engine(CONFIG, publish_states=mode), script)
+               if not isinstance(o, ChairState)]
+        assert wire(got) == wire(expected), mode
+
+
+@SETTINGS
+@given(steps)
+def test_deferred_states_are_the_present_at_each_tick(
+    script: list[tuple[str, int, tuple[Any, ...]]],
+) -> None:
+    """Each tick publishes, for every chair that changed, the state the reference shows
+    then; a chair it leaves out shows what its last published state said."""
+    engine = Engine(CONFIG, publish_states="deferred")
+    reference = Engine(CONFIG, incremental=False)
+    published: dict[str, ChairState] = {}
+
+    def tick(now: Any) -> None:
+        for o in engine.tick(now):
+            if isinstance(o, ChairState):
+                published[o.chair] = o
+        reference.tick(now)
+        for shown in reference.states(now):
+            last = published[shown.chair]
+            if last.at == now:
+                assert last.to_json() == shown.to_json()
+            else:
+                assert signature(last) == signature(shown)
+
+    now = T0
+    last_message: dict[str, Any] = {}
+    for n, (chair, dt, act) in enumerate(script):
+        now += timedelta(seconds=dt)
+        tick(now)
+        msg = last_message.get(chair) if act[0] == "repeat" else message(act, now, n,
+                                                                          engine, chair)
+        if msg is None:
+            continue
+        last_message[chair] = msg
+        engine.handle(chair, msg, now)
+        reference.handle(chair, msg, now)
+        tick(now)
+
+
+def signature(state: ChairState) -> tuple[object, ...]:
+    return Chair.signature_of(state)
