@@ -1,16 +1,10 @@
 """The dashboard application: a view of the floor (`floor`), fed by a data source (the broker,
-`source`; or a replay), with the screens that show it and act on it.
-
-The App holds the parts together: it runs the source (a Screen's workers die when it is
-popped), hands what arrives to the floor, refreshes the screen on view a few times a second
-(newer states of a chair replace older ones still queued, so a burst never floods the
-display), sends the commands the screens post, and rings the bell. The screens own their
-keys and actions and speak to the App in messages (`messages`); they read it through the
-`Host` protocol, never by importing this module.
-
-On a site with a user directory the screen first asks who is there (`signin`, `user`),
-connects as that user, offers only what the role may do and locks when left idle; a kiosk is
-a wall display that signs nobody in and sends nothing.
+`source`; or a replay). It runs the source (a Screen's workers die when it is popped), hands
+what arrives to the floor, refreshes the screen on view a few times a second (a newer state
+of a chair replaces one still queued), sends what the screens post (`messages`) and rings the
+bell. Screens read it through the `Host` protocol, never by importing this module. Where the
+site has a user directory it asks who is there first (`signin`, `user`); a kiosk signs nobody
+in and sends nothing.
 """
 
 from __future__ import annotations
@@ -27,7 +21,7 @@ from textual.screen import Screen
 
 from drivers.clock import Clock
 from drivers.mqtt import Inbound, MqttSettings
-from drivers.wire import ChairState, CommandBase, CommandResult, EngineStatus
+from drivers.wire import CommandBase
 from monitor.access.directory import Directory
 from monitor.config import DashboardSettings
 
@@ -212,16 +206,12 @@ class DashboardApp(App[None]):
         """Take one decoded message (from the broker, a replay, or a test)."""
         if not self.who.showing:
             return  # nobody is signed in: nothing of a patient is kept, nor shown
-        payload = inbound.payload
-        if isinstance(payload, ChairState):
-            self.floor.take_state(payload)
-            if self._flash is not None:
-                self._flash.want(self.floor.flashing())
-        elif isinstance(payload, EngineStatus):
-            self.floor.take_status(payload)
-        elif isinstance(payload, CommandResult) and self.floor.take_result(payload):
+        answer = self.floor.take(inbound.payload)
+        if self._flash is not None:
+            self._flash.want(self.floor.flashing())
+        if answer is not None:
             override = self.who.refusal("override_discharge") is None
-            self.notify(**answer_notice(payload, self.tz, override))
+            self.notify(**answer_notice(answer, self.tz, override))
 
     # -- commands out -------------------------------------------------------------------
 

@@ -114,6 +114,16 @@ class Floor:
 
     # -- what arrives ------------------------------------------------------------------
 
+    def take(self, payload: object) -> CommandResult | None:
+        """Take what arrived; an answer to a command sent here is returned (to be said)."""
+        if isinstance(payload, ChairState):
+            self.take_state(payload)
+        elif isinstance(payload, EngineStatus):
+            self.take_status(payload)
+        elif isinstance(payload, CommandResult) and self.take_result(payload):
+            return payload
+        return None
+
     def take_state(self, state: ChairState) -> None:
         self.states[state.chair] = state
         self.last_state_at = self.clock.now()

@@ -45,6 +45,8 @@ class OverviewScreen(Screen[None]):
         super().__init__()
         self.banner = banner
         self.ready = False
+        self._tiles: dict[str, ChairTile] = {}
+        self._head = ""
 
     def compose(self) -> ComposeResult:
         yield Banners(self.banner)
@@ -94,11 +96,11 @@ class OverviewScreen(Screen[None]):
         return list(self.query_one("#chairs", Grid).query_children(ChairTile))
 
     async def tile(self, chair: str) -> ChairTile:
+        if (known := self._tiles.get(chair)) is not None:
+            return known
         grid = self.query_one("#chairs", Grid)
-        for tile in grid.query_children(ChairTile):
-            if tile.chair == chair:
-                return tile
         tile = ChairTile(chair, id=f"tile-{chair}")
+        self._tiles[chair] = tile
         await grid.mount(tile)
         if len(grid.children) == 1:
             tile.focus()
@@ -106,9 +108,17 @@ class OverviewScreen(Screen[None]):
 
     async def clear(self) -> None:
         """No tile at all (signed out)."""
+        self._tiles.clear()
         await self.query_one("#chairs", Grid).remove_children()
-        self.query_one("#overview-head", Static).update("")
+        self._put_head("")
         self.query_one(Banners).identity(None)
+
+    def _put_head(self, text: str) -> None:
+        """The head line, one row whatever it says: rewritten only when it changes (the
+        clock: once a second), without a layout."""
+        if text != self._head:
+            self._head = text
+            self.query_one("#overview-head", Static).update(text, layout=False)
 
     def action_move(self, dx: int, dy: int) -> None:
         tiles = self.tiles()
@@ -137,13 +147,12 @@ class OverviewScreen(Screen[None]):
             return
         self.query_one(Banners).show(offline)
         for chair in floor.states:
-            await self.tile(chair)
+            if chair not in self._tiles:
+                await self.tile(chair)
         tiles = self.tiles()
         by = "urgency" if floor.sort_by_urgency else "chair"
-        self.query_one("#overview-head", Static).update(
-            f"{self.host.site} · {clock_time(now, tz, seconds=True)} · "
-            f"{len(tiles)} chairs · sorted by {by}"
-        )
+        self._put_head(f"{self.host.site} · {clock_time(now, tz, seconds=True)} · "
+                       f"{len(tiles)} chairs · sorted by {by}")
         for tile in tiles:
             tile.show(floor.states.get(tile.chair), now, settings, stale=offline is not None,
                       tz=tz)
@@ -152,12 +161,18 @@ class OverviewScreen(Screen[None]):
             self.tiles()[0].focus()
 
     def _order(self, tiles: list[ChairTile], floor: Floor) -> None:
+        """Move only the tiles whose place changed: each move lays the grid out again."""
         by_chair = {tile.chair: tile for tile in tiles}
         wanted = [by_chair[chair] for chair in floor.ordered(list(by_chair))]
-        if tiles != wanted:
-            grid = self.query_one("#chairs", Grid)
-            for tile in wanted:
-                grid.move_child(tile, after=len(grid.children) - 1)
+        if tiles == wanted:
+            return
+        grid = self.query_one("#chairs", Grid)
+        current = list(tiles)
+        for place, tile in enumerate(wanted):
+            if current[place] is not tile:
+                grid.move_child(tile, before=current[place])
+                current.remove(tile)
+                current.insert(place, tile)
 
     def flash(self, high_on: bool, medium_on: bool) -> None:
         if not self.ready:

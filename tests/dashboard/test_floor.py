@@ -161,3 +161,17 @@ def test_states_build_histories_and_forget_clears_all() -> None:
     assert (floor.states, floor.histories, floor.pending, floor.results) == ({}, {}, {}, {})
     assert floor.engine_status is None and floor.last_state_at is None
     assert not floor.link.connected and not floor.link.ever_connected
+
+
+def test_take_keeps_each_payload_and_returns_only_our_answers() -> None:
+    floor, clock = make_floor()
+    mine = PauseAudio(at=clock.now(), by="nurse", seconds=120)
+    floor.sending("chair-1", mine)
+    assert floor.take(S.chair_state("chair-1", "observation")) is None
+    assert floor.take(EngineStatus(state="online", at=clock.now())) is None
+    assert floor.take(S.result(PauseAudio(at=clock.now(), by="x", seconds=9), "chair-1",
+                               True)) is None
+    answer = S.result(mine, "chair-1", True)
+    assert floor.take(answer) is answer
+    assert set(floor.states) == {"chair-1"} and floor.engine_status is not None
+    assert len(floor.answers("chair-1")) == 2
