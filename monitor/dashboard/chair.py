@@ -4,12 +4,13 @@ the alarms, and the answers to the commands sent from here or from any other scr
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, tzinfo
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from rich.table import Table
 from rich.text import Text
-from textual.app import ComposeResult
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
@@ -27,10 +28,9 @@ from .format import (
     fmt_duration,
 )
 from .history import ChairHistory, SeriesName, Span
+from .host import Host, host_of
+from .messages import ShowNow
 from .widgets import Banners, TimeAxis, TrendPlot, VitalPanel
-
-if TYPE_CHECKING:
-    from .app import DashboardApp
 
 
 def sorted_alarms(state: ChairState | None) -> list[ActiveAlarm]:
@@ -196,46 +196,11 @@ def results_text(
 
 
 class ChairScreen(Screen[None]):
-    """One chair, in full."""
-
-    DEFAULT_CSS = """
-    ChairScreen { layout: vertical; }
-    ChairScreen #chair-head, ChairScreen #chair-alarm {
-        padding: 0 1;
-        text-wrap: nowrap;
-        text-overflow: ellipsis;
-    }
-    ChairScreen #chair-head { height: 2; }
-    ChairScreen #chair-alarm { height: 1; padding: 0; }
-    ChairScreen #vitals { height: 5; }
-    ChairScreen #body { height: 1fr; }
-    ChairScreen #trends { width: 1fr; min-width: 30; padding: 0 1 0 0; }
-    ChairScreen #side { width: 1fr; min-width: 36; }
-    ChairScreen .section { height: auto; padding: 0 1; margin: 0 0 1 0; }
-    ChairScreen #alarms-title { padding: 0 1; text-style: bold; }
-    ChairScreen #alarms {
-        height: auto;
-        max-height: 8;
-        border: none;
-        padding: 0 1;
-        margin: 0 0 1 0;
-    }
-    ChairScreen.stale #vitals, ChairScreen.stale #trends { opacity: 60%; }
-    """
+    """One chair, in full, to look at: a screen that sends commands shows
+    `ActionChairScreen`, which adds them; a replay shows this one."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "app.overview", "Overview"),
-        Binding("a", "app.ack", "Ack"),
-        Binding("p", "app.pause_audio", "Pause audio"),
-        Binding("n", "app.start_session", "New session"),
-        Binding("d", "app.dose_given", "Dose"),
-        Binding("i", "app.infusion_end", "Infusion end"),
-        Binding("m", "app.manual_bp", "Manual BP"),
-        Binding("s", "app.assessment", "Assess"),
-        Binding("y", "app.symptoms", "Symptoms"),
-        Binding("x", "app.discharge", "Discharge"),
-        Binding("o", "app.override_discharge", "Override", show=False),
-        Binding("e", "app.end_session", "End session"),
+        Binding("escape", "overview", "Overview"),
     ]
 
     def __init__(self, chair: str, banner: str | None, tz: tzinfo | None) -> None:
@@ -276,29 +241,29 @@ class ChairScreen(Screen[None]):
         yield Footer()
 
     @property
-    def dashboard(self) -> DashboardApp:
-        from .app import DashboardApp
-
-        assert isinstance(self.app, DashboardApp)
-        return self.app
+    def host(self) -> Host:
+        return host_of(self.app)
 
     def on_mount(self) -> None:
         self.title = f"Chairside · {self.chair}"
         self.ready = True
-        self.dashboard.show_screen(self)
+        self.post_message(ShowNow())
 
     def on_screen_resume(self) -> None:
-        self.dashboard.show_screen(self)
+        self.post_message(ShowNow())
+
+    def action_overview(self) -> None:
+        """Back to every chair (whatever lies between, a form left open)."""
+        while len(self.app.screen_stack) > 1:
+            self.app.pop_screen()
+
+    def system_commands(self) -> Iterable[SystemCommand]:
+        yield SystemCommand("Overview", "Back to every chair", self.action_overview)
 
     def selected_alarm(self) -> str | None:
         """The alarm the nurse highlighted in the list, if any."""
         option = self.query_one("#alarms", OptionList).highlighted_option
         return option.id if option is not None else None
-
-    async def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        event.stop()
-        if event.option.id is not None:
-            await self.dashboard.ack_alarm(self.chair, event.option.id)
 
     def flash(self, high_on: bool, medium_on: bool) -> None:
         if not self.ready:

@@ -67,34 +67,6 @@ class CommandForm(ModalScreen[CommandBase | None]):
     """Fields on a grid, the problems under them, Send and Cancel. Enter in a field or
     ctrl+s sends; escape cancels."""
 
-    DEFAULT_CSS = """
-    CommandForm { align: center middle; }
-    CommandForm #form {
-        width: 76;
-        max-width: 100%;
-        height: auto;
-        max-height: 100%;
-        border: thick $primary;
-        background: $surface;
-        padding: 0 1;
-    }
-    CommandForm #form-title { text-style: bold; }
-    CommandForm #form-intro { color: $text-muted; margin: 0 0 1 0; }
-    CommandForm #fields {
-        grid-size: 2;
-        grid-columns: 22 1fr;
-        grid-rows: auto;
-        height: auto;
-        grid-gutter: 0 1;
-    }
-    CommandForm #fields > Label { color: $text-muted; }
-    CommandForm #fields > SelectionList { height: auto; border: none; padding: 0; }
-    CommandForm Input.error, CommandForm Select.error > SelectCurrent { background: $error 40%; }
-    CommandForm #form-errors { color: $error; height: auto; margin: 1 0 0 0; }
-    CommandForm #form-buttons { height: 1; margin: 1 0 0 0; }
-    CommandForm #form-buttons > Button { margin: 0 2 0 0; }
-    """
-
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel"),
         Binding("ctrl+s", "submit", "Send"),

@@ -3,61 +3,50 @@ in chair order); arrow keys move between tiles, enter or a click opens the chair
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, tzinfo
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from textual import events
-from textual.app import ComposeResult
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from drivers.wire import ChairState
 from monitor.config import DashboardSettings
 from monitor.localtime import clock_time
 
-from .format import urgency
+from .floor import Floor, chair_key
+from .host import Host, host_of
+from .messages import OpenChair, OverviewReady, ShowNow
 from .tile import ChairTile
 from .widgets import Banners
-
-if TYPE_CHECKING:
-    from .app import DashboardApp
 
 TILE_WIDTH = 40
 """Columns per tile: two across an 80-column terminal, more on a wide screen."""
 
-
-def chair_key(chair: str) -> str:
-    """chair-2 before chair-10."""
-    head, _, tail = chair.rpartition("-")
-    return f"{head}-{int(tail):06d}" if tail.isdigit() else chair
+__all__ = ["OverviewScreen", "chair_key"]
 
 
 class OverviewScreen(Screen[None]):
-    DEFAULT_CSS = """
-    OverviewScreen #chairs {
-        grid-size: 2;
-        grid-gutter: 0 1;
-        grid-rows: 8;
-        height: auto;
-    }
-    OverviewScreen #scroll { height: 1fr; }
-    OverviewScreen #overview-head { height: 1; padding: 0 1; background: $panel; }
-    """
-
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("s", "app.toggle_sort", "Sort: urgency/chair"),
+        Binding("s", "toggle_sort", "Sort: urgency/chair"),
         Binding("left", "move(-1, 0)", "Previous", show=False),
         Binding("right", "move(1, 0)", "Next", show=False),
         Binding("up", "move(0, -1)", "Up", show=False),
         Binding("down", "move(0, 1)", "Down", show=False),
     ]
 
+    AUTO_FOCUS = "ChairTile"
+    """Never the scroll around them: the first tile, once there is one."""
+
     def __init__(self, banner: str | None) -> None:
         super().__init__()
         self.banner = banner
         self.ready = False
+        self._tiles: dict[str, ChairTile] = {}
+        self._head = ""
 
     def compose(self) -> ComposeResult:
         yield Banners(self.banner)
@@ -67,19 +56,16 @@ class OverviewScreen(Screen[None]):
         yield Footer()
 
     @property
-    def dashboard(self) -> DashboardApp:
-        from .app import DashboardApp
-
-        assert isinstance(self.app, DashboardApp)
-        return self.app
+    def host(self) -> Host:
+        return host_of(self.app)
 
     @property
     def columns(self) -> int:
         return max(1, self.size.width // TILE_WIDTH)
 
-    async def on_mount(self) -> None:
+    def on_mount(self) -> None:
         self.ready = True
-        await self.dashboard.overview_ready(self)
+        self.post_message(OverviewReady())
 
     def on_resize(self, event: events.Resize) -> None:
         self.query_one("#chairs", Grid).styles.grid_size_columns = max(
@@ -87,20 +73,34 @@ class OverviewScreen(Screen[None]):
         )
 
     def on_screen_resume(self) -> None:
-        self.dashboard.show_screen(self)
+        self.post_message(ShowNow())
 
     def on_chair_tile_selected(self, message: ChairTile.Selected) -> None:
-        self.dashboard.open_chair(message.chair)
+        message.stop()
+        self.post_message(OpenChair(message.chair))
+
+    def action_toggle_sort(self) -> None:
+        floor = self.host.floor
+        floor.sort_by_urgency = not floor.sort_by_urgency
+        self.notify("sorted by " + ("urgency" if floor.sort_by_urgency else "chair"), timeout=2)
+        self.post_message(ShowNow())
+
+    def system_commands(self) -> Iterable[SystemCommand]:
+        yield SystemCommand("Sort: urgency / chair", "Toggle the order of the tiles",
+                            self.action_toggle_sort)
+        for name in sorted(self.host.floor.states, key=chair_key):
+            yield SystemCommand(f"Open {name}", f"Open the chair view of {name}",
+                                lambda name=name: self.post_message(OpenChair(name)))
 
     def tiles(self) -> list[ChairTile]:
         return list(self.query_one("#chairs", Grid).query_children(ChairTile))
 
     async def tile(self, chair: str) -> ChairTile:
+        if (known := self._tiles.get(chair)) is not None:
+            return known
         grid = self.query_one("#chairs", Grid)
-        for tile in grid.query_children(ChairTile):
-            if tile.chair == chair:
-                return tile
         tile = ChairTile(chair, id=f"tile-{chair}")
+        self._tiles[chair] = tile
         await grid.mount(tile)
         if len(grid.children) == 1:
             tile.focus()
@@ -108,9 +108,17 @@ class OverviewScreen(Screen[None]):
 
     async def clear(self) -> None:
         """No tile at all (signed out)."""
+        self._tiles.clear()
         await self.query_one("#chairs", Grid).remove_children()
-        self.query_one("#overview-head", Static).update("")
+        self._put_head("")
         self.query_one(Banners).identity(None)
+
+    def _put_head(self, text: str) -> None:
+        """The head line, one row whatever it says: rewritten only when it changes (the
+        clock: once a second), without a layout."""
+        if text != self._head:
+            self._head = text
+            self.query_one("#overview-head", Static).update(text, layout=False)
 
     def action_move(self, dx: int, dy: int) -> None:
         tiles = self.tiles()
@@ -129,41 +137,42 @@ class OverviewScreen(Screen[None]):
 
     async def show(
         self,
-        states: dict[str, ChairState],
+        floor: Floor,
         now: datetime,
         settings: DashboardSettings,
         offline: str | None,
-        by_urgency: bool,
         tz: tzinfo | None,
     ) -> None:
         if not self.ready:
             return
         self.query_one(Banners).show(offline)
-        for chair in states:
-            await self.tile(chair)
+        for chair in floor.states:
+            if chair not in self._tiles:
+                await self.tile(chair)
         tiles = self.tiles()
-        self.query_one("#overview-head", Static).update(
-            f"{self.dashboard.site} · {clock_time(now, tz, seconds=True)} · "
-            f"{len(tiles)} chairs · sorted by {'urgency' if by_urgency else 'chair'}"
-        )
+        by = "urgency" if floor.sort_by_urgency else "chair"
+        self._put_head(f"{self.host.site} · {clock_time(now, tz, seconds=True)} · "
+                       f"{len(tiles)} chairs · sorted by {by}")
         for tile in tiles:
-            tile.show(states.get(tile.chair), now, settings, stale=offline is not None, tz=tz)
-        self._order(tiles, states, by_urgency)
+            tile.show(floor.states.get(tile.chair), now, settings, stale=offline is not None,
+                      tz=tz)
+        self._order(tiles, floor)
         if self.focused is None and tiles:
             self.tiles()[0].focus()
 
-    def _order(
-        self, tiles: list[ChairTile], states: dict[str, ChairState], by_urgency: bool
-    ) -> None:
-        def key(tile: ChairTile) -> tuple[int, int, str]:
-            rank, unacked = urgency(states.get(tile.chair)) if by_urgency else (0, 0)
-            return (-rank, -unacked, chair_key(tile.chair))
-
-        wanted = sorted(tiles, key=key)
-        if tiles != wanted:
-            grid = self.query_one("#chairs", Grid)
-            for tile in wanted:
-                grid.move_child(tile, after=len(grid.children) - 1)
+    def _order(self, tiles: list[ChairTile], floor: Floor) -> None:
+        """Move only the tiles whose place changed: each move lays the grid out again."""
+        by_chair = {tile.chair: tile for tile in tiles}
+        wanted = [by_chair[chair] for chair in floor.ordered(list(by_chair))]
+        if tiles == wanted:
+            return
+        grid = self.query_one("#chairs", Grid)
+        current = list(tiles)
+        for place, tile in enumerate(wanted):
+            if current[place] is not tile:
+                grid.move_child(tile, before=current[place])
+                current.remove(tile)
+                current.insert(place, tile)
 
     def flash(self, high_on: bool, medium_on: bool) -> None:
         if not self.ready:

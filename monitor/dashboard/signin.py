@@ -1,101 +1,23 @@
-"""Signing in at a screen: the sign-in screen (shown before anything of a patient), the
-password prompt of a locked screen, and the checks behind them.
-
-The broker is the one judge of a password: signing in is connecting with the user's own
-credentials, and the live connection then uses them, so the broker's ACL holds the screen to
-what the role may publish. The site's user directory (no secrets) says who is a person who
-may sign in at a screen, and with which role.
-"""
+"""Signing in at a screen: the sign-in screen (shown before anything of a patient) and the
+password prompt of a locked screen. The checks behind them are `user`'s."""
 
 from __future__ import annotations
 
-import asyncio
-import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+import inspect
+from collections.abc import Callable
+from typing import Any, ClassVar
 
-import aiomqtt
-from pydantic import SecretStr
 from textual import events, work
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Input, Label, Static
 
-from drivers.mqtt import BrokerRefused, MqttSettings, connected
-from monitor.access.directory import Directory
-from monitor.access.roles import PEOPLE, Role
-
+from .host import Host, host_of
+from .messages import ShowNow
+from .user import WRONG
 from .widgets import Banners
-
-if TYPE_CHECKING:
-    from .app import DashboardApp
-
-SignIn = Callable[[str, str], Awaitable[None]]
-"""Checks a user name and password; raises `BrokerRefused` when the broker refuses them."""
-
-WRONG = "wrong user name or password"
-SIGN_IN_TIMEOUT_S = 15.0
-
-
-class SignInRefused(Exception):
-    """This user cannot sign in at a screen; the message says why, in one line."""
-
-
-@dataclass(frozen=True, slots=True)
-class SignedIn:
-    user: str
-    role: Role
-    name: str | None = None
-
-    def label(self) -> str:
-        return f"{self.user} · {self.role}" + (f" · {self.name}" if self.name else "")
-
-
-def person(directory: Directory, user: str) -> SignedIn:
-    """The directory's entry for a person who may sign in at a screen, or `SignInRefused`."""
-    found = directory.users.get(user)
-    if found is None:
-        raise SignInRefused(f"{user!r} is not a user of site {directory.site!r}")
-    if found.disabled:
-        raise SignInRefused(f"{user!r} is disabled at this site")
-    if found.role not in PEOPLE:
-        raise SignInRefused(
-            f"{user!r} is a {found.role} account, for a process: it cannot sign in at a screen")
-    return SignedIn(user, found.role, found.name)
-
-
-def with_credentials(mqtt: MqttSettings, user: str, password: str) -> MqttSettings:
-    return mqtt.model_copy(update={"username": user, "password": SecretStr(password)})
-
-
-def broker_sign_in(mqtt: MqttSettings, site: str) -> SignIn:
-    """The real check: a connection with these credentials, closed at once."""
-
-    async def check(user: str, password: str) -> None:
-        identifier = f"chairside-signin-{site}-{uuid.uuid4().hex[:8]}"
-        async with asyncio.timeout(SIGN_IN_TIMEOUT_S):
-            async with connected(with_credentials(mqtt, user, password), identifier):
-                pass
-
-    return check
-
-
-async def check_password(sign_in: SignIn, user: str, password: str,
-                         url: str | None) -> str | None:
-    """None if the broker accepts ``user`` with ``password``, else why not, in one line."""
-    if not password:
-        return "enter the password"
-    try:
-        await sign_in(user, password)
-    except BrokerRefused:
-        return WRONG
-    except (aiomqtt.MqttError, OSError, TimeoutError) as exc:
-        where = f" {url}" if url else ""
-        return f"cannot reach the broker{where} to check the password: {exc or 'timed out'}"
-    return None
 
 
 class UserNameInput(Input):
@@ -130,23 +52,6 @@ class UserNameInput(Input):
 class SignInScreen(Screen[None]):
     """User name and password, and nothing of a patient: no tile, no chair name."""
 
-    DEFAULT_CSS = """
-    SignInScreen { align: center middle; }
-    SignInScreen > Banners { dock: top; }
-    SignInScreen #signin {
-        width: 60;
-        max-width: 100%;
-        height: auto;
-        border: thick $primary;
-        background: $surface;
-        padding: 0 1;
-    }
-    SignInScreen #signin-title { text-style: bold; margin: 0 0 1 0; }
-    SignInScreen Label { color: $text-muted; }
-    SignInScreen #signin-message { color: $error; height: auto; margin: 1 0 0 0; }
-    SignInScreen #signin-buttons { height: 1; margin: 1 0 0 0; }
-    """
-
     def __init__(self, banner: str | None, site: str, message: str = "") -> None:
         super().__init__()
         self.banner = banner
@@ -170,11 +75,8 @@ class SignInScreen(Screen[None]):
                 yield Button("Sign in", variant="primary", id="sign-in", compact=True)
 
     @property
-    def dashboard(self) -> DashboardApp:
-        from .app import DashboardApp
-
-        assert isinstance(self.app, DashboardApp)
-        return self.app
+    def dashboard(self) -> Host:
+        return host_of(self.app)
 
     def on_mount(self) -> None:
         for field in self.query(Input):
@@ -231,22 +133,6 @@ class UnlockScreen(ModalScreen[bool]):
     """A locked screen asks its user's password before a command; another person signs out
     and in as themselves."""
 
-    DEFAULT_CSS = """
-    UnlockScreen { align: center middle; }
-    UnlockScreen #unlock {
-        width: 60;
-        max-width: 100%;
-        height: auto;
-        border: thick $warning;
-        background: $surface;
-        padding: 0 1;
-    }
-    UnlockScreen #unlock-title { text-style: bold; margin: 0 0 1 0; }
-    UnlockScreen #unlock-message { color: $error; height: auto; margin: 1 0 0 0; }
-    UnlockScreen #unlock-buttons { height: 1; margin: 1 0 0 0; }
-    UnlockScreen #unlock-buttons > Button { margin: 0 2 0 0; }
-    """
-
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, user: str) -> None:
@@ -265,11 +151,8 @@ class UnlockScreen(ModalScreen[bool]):
                 yield Button("Sign out", id="unlock-sign-out", compact=True)
 
     @property
-    def dashboard(self) -> DashboardApp:
-        from .app import DashboardApp
-
-        assert isinstance(self.app, DashboardApp)
-        return self.app
+    def dashboard(self) -> Host:
+        return host_of(self.app)
 
     def on_mount(self) -> None:
         field = self.query_one("#password", Input)
@@ -289,7 +172,7 @@ class UnlockScreen(ModalScreen[bool]):
             self.attempt(self.query_one("#password", Input).value)
         elif event.button.id == "unlock-sign-out":
             self.dismiss(False)
-            self.dashboard.sign_out()
+            self.app.call_later(self.app.run_action, "app.sign_out")
         else:
             self.action_cancel()
 
@@ -299,9 +182,25 @@ class UnlockScreen(ModalScreen[bool]):
     @work(exclusive=True, group="unlock")
     async def attempt(self, password: str) -> None:
         self.say("checking...")
-        problem = await self.dashboard.unlock_with(password)
+        problem = await self.dashboard.who.unlock(password)
         if problem is None:
+            self.app.post_message(ShowNow())
             self.dismiss(True)
             return
         self.query_one("#password", Input).value = ""
         self.say("wrong password" if problem == WRONG else problem)
+
+
+def ask_password(app: App[Any], user: str, then: Callable[[], object]) -> None:
+    """Ask the locked screen's user for the password (once, however often asked), then run
+    ``then``: the command that was asked for."""
+    if isinstance(app.screen, UnlockScreen):
+        return
+
+    async def done(unlocked: bool | None) -> None:
+        if unlocked:
+            outcome = then()
+            if inspect.isawaitable(outcome):
+                await outcome
+
+    app.push_screen(UnlockScreen(user), callback=done)

@@ -25,6 +25,8 @@ from monitor.dashboard.format import (
 )
 
 _VITALS = (("blood_pressure", "BP  "), ("heart_rate", "HR  "), ("spo2", "SpO2"))
+_LOOKS = frozenset({"stale", "alarm-high", "alarm-medium", "alarm-low", "alarm-technical"})
+"""The classes a tile's state sets."""
 
 
 class ChairTile(Static, can_focus=True):
@@ -72,6 +74,7 @@ class ChairTile(Static, can_focus=True):
         self._stale = False
         self._others = 0
         self._shown: object = None
+        self._seen: tuple[object, ...] | None = None
 
     def action_select(self) -> None:
         self.post_message(self.Selected(self.chair))
@@ -97,25 +100,29 @@ class ChairTile(Static, can_focus=True):
         stale: bool = False,
         tz: tzinfo | None = None,
     ) -> None:
-        self.set_class(stale, "stale")
+        # What the tile says follows the state and the clock in whole seconds (ages, the
+        # observation clock): the same state within the same second shows the same.
+        seen = (state, int(now.timestamp()), stale, tz, settings)
+        if self._seen is not None and all(
+                a is b or a == b for a, b in zip(seen, self._seen, strict=True)):
+            return
+        self._seen = seen
         text = Text(no_wrap=True, overflow="ellipsis")
         top = state.highest_alarm() if state is not None else None
         self.priority = top.priority if top is not None else None
-        for priority in ("high", "medium", "low"):
-            self.set_class(self.priority == priority, f"alarm-{priority}")
-        self.set_class(top is not None and top.kind == "technical", "alarm-technical")
+        self._set_classes(stale, top)
         self._stale = stale
         self._alarm = None
         if state is None:
             self.urgency = 0
-            self.border_subtitle = ""
+            self._set_subtitle("")
             text.append("no data yet\n", style="dim")
             self._body = text
             self._compose_text()
             return
         session = state.session
         paused = state.audio_paused_until is not None and state.audio_paused_until > now
-        self.border_subtitle = "AUDIO PAUSED" if paused else ""
+        self._set_subtitle("AUDIO PAUSED" if paused else "")
         if session:
             text.append(f"{session.patient_code}  ", style="bold")
             text.append(session.phase, style="bold")
@@ -161,6 +168,22 @@ class ChairTile(Static, can_focus=True):
             self.urgency = PRIORITY_RANK[top.priority]
         self._body = text
         self._compose_text(others=len(state.alarms) - 1)
+
+    def _set_classes(self, stale: bool, top: ActiveAlarm | None) -> None:
+        """The tile's look, restyled only when it changes."""
+        wanted = {"stale"} if stale else set()
+        if top is not None:
+            wanted.add(f"alarm-{top.priority}")
+            if top.kind == "technical":
+                wanted.add("alarm-technical")
+        if self.classes & _LOOKS != wanted:
+            self.remove_class(*(_LOOKS - wanted), update=False)
+            self.add_class(*wanted, update=False)
+            self.update_node_styles()
+
+    def _set_subtitle(self, subtitle: str) -> None:
+        if (self.border_subtitle or "") != subtitle:
+            self.border_subtitle = subtitle
 
     def _compose_text(self, others: int | None = None) -> None:
         """The body and the alarm line in the present flashing phase."""

@@ -46,21 +46,33 @@ class Banners(Vertical):
     def __init__(self, banner: str | None) -> None:
         super().__init__()
         self._banner = banner
+        self._said: dict[str, tuple[str | None, bool]] = {}
 
     def compose(self) -> ComposeResult:
         yield Static(self._banner or "", id="banner", classes="" if self._banner else "hidden")
         yield Static("", id="who", classes="hidden")
         yield Static("", id="offline", classes="hidden")
 
+    def _say(self, line_id: str, text: str | None, flag: bool = False) -> bool:
+        """Note what a line says now; True when that changed (every refresh asks again)."""
+        if self._said.get(line_id) == (text, flag):
+            return False
+        self._said[line_id] = (text, flag)
+        return True
+
     def identity(self, who: str | None, locked: bool = False) -> None:
         """Who is signed in (None: nobody, on a site without sign-in)."""
+        if not self._say("who", who, locked):
+            return
         line = self.query_one("#who", Static)
-        if who is not None and str(line.render()) != who:
+        if who is not None:
             line.update(who)
         line.set_class(who is None, "hidden")
         line.set_class(locked, "locked")
 
     def show(self, offline: str | None) -> None:
+        if not self._say("offline", offline):
+            return
         banner = self.query_one("#offline", Static)
         if offline is not None:
             banner.update(offline)
@@ -147,11 +159,12 @@ class VitalPanel(Vertical):
         """``unreadable``: why a device's value of this vital cannot be read (the chair's
         state says), shown instead of a bare "no value"."""
         number = self.query_one(BigNumber)
-        self.tooltip = unreadable
+        if self.tooltip != unreadable:
+            self.tooltip = unreadable
         self.set_class(unreadable is not None, "unreadable")
         if latest is None:
             number.value = "--"
-            self.border_subtitle = "NOT READABLE" if unreadable else "no value"
+            self._set_subtitle("NOT READABLE" if unreadable else "no value")
             self.set_class(True, "stale")
             self.set_class(False, "invalid")
             return
@@ -159,9 +172,14 @@ class VitalPanel(Vertical):
         number.value = shown.replace(" kPa", "")
         age = fmt_age(age_s(latest, now))
         flag = {"questionable": " ?", "invalid": " invalid"}.get(latest.quality, "")
-        self.border_subtitle = f"{age} ago{flag}" + (" · NOT READABLE" if unreadable else "")
+        self._set_subtitle(f"{age} ago{flag}" + (" · NOT READABLE" if unreadable else ""))
         self.set_class(offline or is_old(self.kind, latest, now, limits), "stale")
         self.set_class(latest.quality == "invalid", "invalid")
+
+    def _set_subtitle(self, subtitle: str) -> None:
+        """Setting a subtitle repaints the panel, even when it says the same."""
+        if (self.border_subtitle or "") != subtitle:
+            self.border_subtitle = subtitle
 
 
 # --- trends ----------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The replay on the dashboard: the same overview, fed by the engine replaying a recording
-instead of by the broker, with the recording's clock in charge (so every age on screen is
-the age it had then).
+instead of by the broker (`ReplaySource`), with the recording's clock in charge (so every age
+on screen is the age it had then). A replay only shows: its chair view is the plain
+`ChairScreen`, which binds no command key, so `n` there is the next alarm as everywhere.
 
 Keys: space pause, + and - speed (1x to 600x), n next alarm, [ and ] five minutes back or
 on, home the start, g go to a time.
@@ -11,7 +12,6 @@ from __future__ import annotations
 import time as walltime
 from collections.abc import Sequence
 from datetime import UTC, datetime, time, timedelta, tzinfo
-from pathlib import Path
 from typing import ClassVar
 
 from textual.app import ComposeResult
@@ -23,8 +23,8 @@ from drivers import topics
 from drivers.mqtt import Inbound
 from drivers.wire import ChairState
 from monitor.config import DashboardSettings
-from monitor.dashboard import app as dashboard_app
 from monitor.dashboard.app import DashboardApp
+from monitor.dashboard.chair import ChairScreen
 from monitor.localtime import zone_label
 
 from .replay import Replay
@@ -52,13 +52,58 @@ class GotoScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
+class ReplaySource:
+    """The dashboard's data source in a replay: the recording's clock, moved by the wall time
+    passed times the speed (or set), and every chair state the engine published on the way.
+    No timer and no screen of its own: the App steps it."""
+
+    def __init__(self, replay: Replay, site: str, speed: float) -> None:
+        self.replay = replay
+        self.site = site
+        self.speed = min(SPEEDS, key=lambda s: abs(s - speed))
+        self.paused = False
+
+    def advance(self, wall_s: float) -> list[Inbound]:
+        """What happened in ``wall_s`` wall seconds of play (nothing while paused)."""
+        if self.paused or self.replay.finished:
+            return []
+        target = min(self.replay.now + timedelta(seconds=wall_s * self.speed), self.replay.end)
+        return self._inbound(self.replay.advance(target))
+
+    def seek(self, when: datetime) -> list[Inbound]:
+        """Stand at ``when`` (backwards too: the engine replays from the start)."""
+        self.replay.seek(when)
+        return self.now_showing()
+
+    def now_showing(self) -> list[Inbound]:
+        """Every chair's state at the replay's present moment."""
+        return self._inbound(self.replay.engine.states(self.replay.now))
+
+    def _inbound(self, outputs: Sequence[object]) -> list[Inbound]:
+        return [Inbound(topics.Topic("state", self.site, out.chair), out)
+                for out in outputs if isinstance(out, ChairState)]
+
+    def faster(self) -> None:
+        self.speed = next((s for s in SPEEDS if s > self.speed), SPEEDS[-1])
+
+    def slower(self) -> None:
+        self.speed = next((s for s in reversed(SPEEDS) if s < self.speed), SPEEDS[0])
+
+    def banner(self, tz: tzinfo | None) -> str:
+        self.replay.clock.speed = self.speed
+        state = "PAUSED" if self.paused else ("END" if self.replay.finished else "playing")
+        now = self.replay.now
+        return (f"REPLAY {now.astimezone(tz):%Y-%m-%d %H:%M:%S} {zone_label(tz, now)}  "
+                f"{state}  x{self.speed:g}  "
+                f"(space pause, +/- speed, n next alarm, [ ] 5 min, g go to)")
+
+
 class ReplayApp(DashboardApp):
-    """The overview, replaying: it shows what happened and sends nothing."""
+    """The overview, replaying: it shows what happened and sends nothing. Its chair view is
+    the plain `ChairScreen`, which binds no command key (so `n` is the next alarm there)."""
 
     SENDS_COMMANDS = False
-
-    # Textual reads CSS_PATH beside the module that sets it: point at the dashboard's own.
-    CSS_PATH = str(Path(dashboard_app.__file__).parent / str(DashboardApp.CSS_PATH))
+    CHAIR_SCREEN = ChairScreen
 
     BINDINGS: ClassVar[list[BindingType]] = [
         *DashboardApp.BINDINGS,
@@ -85,13 +130,20 @@ class ReplayApp(DashboardApp):
         super().__init__(None, site, settings, replay.clock, chairs=replay.prepared.chairs,
                          banner="REPLAY", exit_after_s=exit_after_s, tz=tz)
         self.replay = replay
-        self.speed = min(SPEEDS, key=lambda s: abs(s - speed))
-        self.paused = False
+        self.feed = ReplaySource(replay, site, speed)
         self._wall = walltime.monotonic()
+
+    @property
+    def paused(self) -> bool:
+        return self.feed.paused
+
+    @property
+    def speed(self) -> float:
+        return self.feed.speed
 
     async def on_mount(self) -> None:
         await super().on_mount()
-        self._show_all()
+        self._take(self.feed.now_showing())
         self.set_interval(0.1, self.step)
 
     # -- time ----------------------------------------------------------------------------
@@ -100,51 +152,31 @@ class ReplayApp(DashboardApp):
         """Move the recording's clock by the wall time passed times the speed."""
         wall = walltime.monotonic()
         elapsed, self._wall = wall - self._wall, wall
-        if self.paused or self.replay.finished:
-            self._banner()
-            return
-        target = min(self.replay.now + timedelta(seconds=elapsed * self.speed),
-                     self.replay.end)
-        self._take(self.replay.advance(target))
+        self._take(self.feed.advance(elapsed))
 
     def go(self, when: datetime) -> None:
-        """Stand at ``when`` (backwards too: the engine replays from the start)."""
-        self.replay.seek(when)
-        self._show_all()
+        self._take(self.feed.seek(when))
 
-    def _take(self, outputs: Sequence[object]) -> None:
-        for out in outputs:
-            if isinstance(out, ChairState):
-                self.ingest(Inbound(topics.Topic("state", self.site, out.chair), out))
-        self._banner()
-
-    def _show_all(self) -> None:
-        self._take(self.replay.engine.states(self.replay.now))
-
-    def _banner(self) -> None:
-        self.replay.clock.speed = self.speed
-        state = "PAUSED" if self.paused else ("END" if self.replay.finished else "playing")
-        now = self.replay.now
-        text = (f"REPLAY {now.astimezone(self.tz):%Y-%m-%d %H:%M:%S} {zone_label(self.tz, now)}  "
-                f"{state}  x{self.speed:g}  "
-                f"(space pause, +/- speed, n next alarm, [ ] 5 min, g go to)")
+    def _take(self, inbound: list[Inbound]) -> None:
+        for message in inbound:
+            self.ingest(message)
         banner = self.query("#banner")
         if banner:
-            banner.first(Static).update(text)
+            banner.first(Static).update(self.feed.banner(self.tz))
 
     # -- keys ----------------------------------------------------------------------------
 
     def action_pause(self) -> None:
-        self.paused = not self.paused
-        self._banner()
+        self.feed.paused = not self.feed.paused
+        self._take([])
 
     def action_faster(self) -> None:
-        self.speed = next((s for s in SPEEDS if s > self.speed), SPEEDS[-1])
-        self._banner()
+        self.feed.faster()
+        self._take([])
 
     def action_slower(self) -> None:
-        self.speed = next((s for s in reversed(SPEEDS) if s < self.speed), SPEEDS[0])
-        self._banner()
+        self.feed.slower()
+        self._take([])
 
     def action_next_alarm(self) -> None:
         when = self.replay.next_alarm(self.replay.now)

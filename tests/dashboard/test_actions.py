@@ -450,13 +450,20 @@ async def test_overview_palette_opens_a_chair() -> None:
         assert isinstance(app.screen, ChairScreen) and app.screen.chair == "chair-2"
 
 
-async def test_actions_on_the_overview_ask_for_a_chair_first() -> None:
+async def test_the_overview_offers_no_command_until_a_chair_is_open() -> None:
+    """The commands are the chair view's own: the overview binds none, offers none in the
+    palette, and its keys send nothing."""
     app, _, recorder = make_app()
     async with app.run_test(size=(100, 34)) as pilot:
         await app.refresh_view()
-        await app.run_action("pause_audio")
+        actions = {b.binding.action for b in app.screen.active_bindings.values()}
+        assert actions & set(app.COMMAND_ACTIONS) == set()
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert not {"Pause audio", "Acknowledge alarm", "Start session"} & set(titles)
+        assert not hasattr(app, "action_pause_audio")
+        assert not hasattr(app.screen, "action_pause_audio")
+        await pilot.press("p", "a")
         await pilot.pause()
-        assert "open a chair first" in notifications(app)
         assert recorder.sent == []
 
 
@@ -474,7 +481,7 @@ async def test_a_command_without_a_broker_is_not_sent_and_says_so() -> None:
         await pilot.press("p")
         await pilot.pause()
         assert "NOT SENT: no connection to the broker" in notifications(app)
-        assert not app.pending
+        assert not app.floor.pending
         banner = str(app.screen.query_one("#offline", Static).render())
         assert "MONITORING OFFLINE: connecting to the broker mqtt://127.0.0.1:9" in banner
 
@@ -486,7 +493,7 @@ async def test_no_answer_from_the_engine_is_reported() -> None:
         await open_chair(app, pilot)
         await pilot.press("p")
         await pilot.pause()
-        assert app.pending
+        assert app.floor.pending
         clock.advance(5)
         await app.refresh_view()
         await pilot.pause()
@@ -495,7 +502,7 @@ async def test_no_answer_from_the_engine_is_reported() -> None:
         await app.refresh_view()
         await pilot.pause()
         assert "no answer from the engine to pause_audio sent at 09:55:00" in notifications(app)
-        assert not app.pending
+        assert not app.floor.pending
         assert len(recorder.sent) == 1
 
 
@@ -512,7 +519,7 @@ async def test_the_clinic_sets_the_pause_length_and_the_answer_timeout() -> None
         clock.advance(29)
         await app.refresh_view()
         await pilot.pause()
-        assert app.pending and "no answer" not in notifications(app)
+        assert app.floor.pending and "no answer" not in notifications(app)
         clock.advance(2)
         await app.refresh_view()
         await pilot.pause()

@@ -84,7 +84,7 @@ async def test_tiles_show_values_with_their_age_and_the_observation_clock() -> N
 
         clock.advance(60)  # ages move with the clock; SpO2 is now stale
         feed(app, EngineStatus(state="online", at=clock.now()))
-        app.last_state_at = clock.now()
+        app.floor.last_state_at = clock.now()
         await app.refresh_view()
         assert "1m" in tile_text(app, "chair-1")
 
@@ -141,7 +141,7 @@ async def test_arrows_move_between_tiles_and_enter_or_click_opens_the_chair() ->
     async with app.run_test(size=(80, 24)) as pilot:
         for chair in ("chair-1", "chair-2", "chair-3", "chair-4"):
             S.feed(app, S.chair_state(chair, "observation"))
-        app.sort_by_urgency = False
+        app.floor.sort_by_urgency = False
         await app.refresh_view()
         await pilot.pause()
         assert isinstance(app.focused, ChairTile) and app.focused.chair == "chair-1"
@@ -235,7 +235,7 @@ async def test_the_bell_rings_for_a_new_high_alarm_unless_paused_or_off() -> Non
         await app.refresh_view()
         assert app.bell_count == 2  # audio paused at that chair
         clock.advance(60)  # the pause is over
-        app.last_state_at = clock.now()
+        app.floor.last_state_at = clock.now()
         await app.refresh_view()
         assert app.bell_count == 3
         S.feed(app, S.chair_state("chair-1", "observation", clock.now(),
@@ -287,7 +287,7 @@ async def test_a_burst_of_states_collapses_to_the_newest_per_chair() -> None:
         await pilot.pause()
         assert len(handled) < 10  # coalesced
         assert ("chair-1", 199) in handled and handled[-1][0] == "chair-2"
-        assert app.states["chair-1"].latest["blood_pressure"].values["systolic"] == 199
+        assert app.floor.states["chair-1"].latest["blood_pressure"].values["systolic"] == 199
         results = DashboardApp.Received(Inbound(topics.Topic("command_result", "clinic", "chair-1"),
                                                 S.result(DoseGiven(at=clock.now(), by="n"),
                                                          "chair-1", True)))

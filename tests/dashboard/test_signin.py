@@ -66,7 +66,7 @@ async def test_nothing_of_a_patient_before_sign_in_and_a_wrong_password_stays() 
         await app.refresh_view()
         await pilot.pause()
         assert isinstance(app.screen, SignInScreen)
-        assert app.overview.tiles() == [] and app.states == {}  # not even kept
+        assert app.overview.tiles() == [] and app.floor.states == {}  # not even kept
         shown = _visible(app)
         assert "chair-1" not in shown and "chair-2" not in shown and "P-0042" not in shown
         assert app.screen.query_one("#password", Input).password  # masked
@@ -77,11 +77,11 @@ async def test_nothing_of_a_patient_before_sign_in_and_a_wrong_password_stays() 
         assert isinstance(app.screen, SignInScreen)
         assert message(app) == "wrong user name or password"
         assert app.screen.query_one("#password", Input).value == ""
-        assert app.signed_in is None and broker.checked == ["amy"]
+        assert app.who.signed_in is None and broker.checked == ["amy"]
 
         await sign_in(pilot, "amy")
-        assert isinstance(app.screen, OverviewScreen) and app.signed_in is not None
-        assert app.user == "amy"
+        assert isinstance(app.screen, OverviewScreen) and app.who.signed_in is not None
+        assert app.who.user == "amy"
         feed(app, chair_state("chair-1", "observation"))
         await app.refresh_view()
         await pilot.pause()
@@ -111,8 +111,8 @@ async def test_a_nurse_cannot_reach_the_override_form_and_is_told_who_may() -> N
         feed(app, chair_state("chair-1", "observation"))
         screen = await open_chair(app, pilot)
         keys = {b.binding.action for b in screen.active_bindings.values()}
-        assert "app.discharge" in keys and "app.override_discharge" not in keys
-        assert app.check_action("override_discharge", ()) is False
+        assert "discharge" in keys and "override_discharge" not in keys
+        assert screen.check_action("override_discharge", ()) is False
         titles = [c.title for c in app.get_system_commands(screen)]
         assert "Discharge" in titles and "Override discharge" not in titles
 
@@ -121,8 +121,8 @@ async def test_a_nurse_cannot_reach_the_override_form_and_is_told_who_may() -> N
         assert isinstance(app.screen, ChairScreen)
         assert ("amy (nurse) may not override a discharge: only a physician or prescriber "
                 "may") in notifications(app)
-        await app.run_action("override_discharge")  # however it is asked for
-        app.action_override_discharge()
+        await screen.run_action("override_discharge")  # however it is asked for
+        screen.action_override_discharge()
         await pilot.pause()
         assert not isinstance(app.screen, CommandForm)
 
@@ -168,7 +168,7 @@ async def test_qa_is_offered_no_command() -> None:
         feed(app, chair_state("chair-1", "observation", alarms=[alarm("chair-1", "high")]))
         screen = await open_chair(app, pilot)
         actions = {b.binding.action for b in screen.active_bindings.values()}
-        assert actions & {f"app.{a}" for a in app.COMMAND_ACTIONS} == set()
+        assert actions & set(app.COMMAND_ACTIONS) == set()
         titles = [c.title for c in app.get_system_commands(screen)]
         assert "Overview" in titles and "Sign out" in titles
         assert not any(t.startswith(("Start", "Ack", "Discharge", "Manual", "Pause"))
@@ -199,7 +199,7 @@ async def test_the_idle_lock_keeps_showing_but_asks_the_password_before_a_comman
         feed(app, chair_state("chair-1", "observation", alarms=[alarm("chair-1", "high")]))
         await app.refresh_view()
         await pilot.pause()
-        assert app.locked and "LOCKED" in who(app)
+        assert app.who.locked and "LOCKED" in who(app)
         assert "SYS 186 >= 180 mmHg" in _visible(app)  # the station never goes dark
 
         await pilot.press("m")
@@ -210,7 +210,7 @@ async def test_the_idle_lock_keeps_showing_but_asks_the_password_before_a_comman
         await pilot.pause()
         await app.workers.wait_for_complete()
         await pilot.pause()
-        assert isinstance(app.screen, UnlockScreen) and app.locked
+        assert isinstance(app.screen, UnlockScreen) and app.who.locked
         assert str(app.screen.query_one("#unlock-message", Static).render()) == "wrong password"
 
         await type_into(pilot, "password", PASSWORDS["amy"])
@@ -219,7 +219,7 @@ async def test_the_idle_lock_keeps_showing_but_asks_the_password_before_a_comman
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert isinstance(app.screen, ManualBpForm)  # the command proceeds
-        assert not app.locked
+        assert not app.who.locked
         await type_into(pilot, "systolic", "150")
         await type_into(pilot, "diastolic", "90")
         await pilot.press("enter")
@@ -235,9 +235,9 @@ async def test_a_command_from_the_palette_on_a_locked_screen_asks_too() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await sign_in(pilot, "amy")
         feed(app, chair_state("chair-1", "observation", alarms=[alarm("chair-1", "high")]))
-        await open_chair(app, pilot)
+        screen = await open_chair(app, pilot)
         clock.advance(61)
-        await app.ack_alarm("chair-1", "chair-1:bp_high:1")
+        screen.ack_alarm("chair-1:bp_high:1")
         await pilot.pause()
         assert isinstance(app.screen, UnlockScreen) and recorder.sent == []
         await type_into(pilot, "password", PASSWORDS["amy"])
@@ -257,12 +257,12 @@ async def test_sign_out_hides_every_patient() -> None:
         await pilot.press("u")
         await pilot.pause()
         assert isinstance(app.screen, SignInScreen) and len(app.screen_stack) == 2
-        assert app.signed_in is None and app.states == {} and app.overview.tiles() == []
+        assert app.who.signed_in is None and app.floor.states == {} and app.overview.tiles() == []
         feed(app, chair_state("chair-1", "observation"))
         await app.refresh_view()
-        assert app.states == {} and "P-0042" not in _visible(app)
+        assert app.floor.states == {} and "P-0042" not in _visible(app)
         await sign_in(pilot, "lee")
-        assert isinstance(app.screen, OverviewScreen) and app.user == "lee"
+        assert isinstance(app.screen, OverviewScreen) and app.who.user == "lee"
 
 
 async def test_the_kiosk_signs_nobody_in_and_offers_no_command() -> None:
@@ -276,7 +276,7 @@ async def test_the_kiosk_signs_nobody_in_and_offers_no_command() -> None:
         assert "P-0042" in _visible(app)
         screen = await open_chair(app, pilot)
         actions = {b.binding.action for b in screen.active_bindings.values()}
-        assert actions & {f"app.{a}" for a in app.COMMAND_ACTIONS} == set()
+        assert actions & set(app.COMMAND_ACTIONS) == set()
         assert "app.sign_out" not in {b.binding.action for b in app.active_bindings.values()}
         titles = [c.title for c in app.get_system_commands(screen)]
         assert "Overview" in titles
@@ -315,7 +315,7 @@ async def test_keys_typed_ahead_after_the_user_name_go_to_the_password() -> None
         await pilot.pause()
         await app.workers.wait_for_complete()
         await pilot.pause()
-        assert app.user == "amy" and app.signed_in is not None, message(app)
+        assert app.who.user == "amy" and app.who.signed_in is not None, message(app)
         assert broker.checked == ["amy"]
 
 

@@ -56,7 +56,7 @@ async def test_the_broker_judges_the_password_and_the_screen_sends_as_its_user(
             await engine.connected.wait()
             signin = app.screen
             assert isinstance(signin, SignInScreen)
-            assert not app.broker_connected and app.states == {}
+            assert not app.floor.link.connected and app.floor.states == {}
 
             async def attempt(user: str, password: str) -> None:
                 signin.query_one("#user", Input).value = user
@@ -64,19 +64,19 @@ async def test_the_broker_judges_the_password_and_the_screen_sends_as_its_user(
                 signin.query_one("#password", Input).focus()
                 await pilot.press("enter")
                 await pilot.pause()
-                await until(lambda: app.signed_in is not None or "checking" not in str(
+                await until(lambda: app.who.signed_in is not None or "checking" not in str(
                     signin.query_one("#signin-message", Static).render()))
                 await pilot.pause()
 
             await attempt("amy", "not-her-password")
             assert str(signin.query_one("#signin-message", Static).render()) == (
                 "wrong user name or password")
-            assert isinstance(app.screen, SignInScreen) and app.signed_in is None
+            assert isinstance(app.screen, SignInScreen) and app.who.signed_in is None
 
             await attempt("amy", PASSWORDS["amy"])
             await until(lambda: isinstance(app.screen, OverviewScreen))
-            await until(lambda: app.broker_connected and CHAIR in app.states)
-            assert app.mqtt is not None and app.mqtt.username == "amy"
+            await until(lambda: app.floor.link.connected and CHAIR in app.floor.states)
+            assert app.who.mqtt is not None and app.who.mqtt.username == "amy"
 
             app.open_chair(CHAIR)
             await pilot.pause()
@@ -87,9 +87,9 @@ async def test_the_broker_judges_the_password_and_the_screen_sends_as_its_user(
             form.query_one("#protocol", Select).value = "spravato"
             await pilot.press("ctrl+s")
             await until(lambda: "start session: accepted" in notices(app))
-            answer = next(r for r, own in app.results[CHAIR] if own)
+            answer = next(r for r, own in app.floor.results[CHAIR] if own)
             assert (answer.by, answer.role) == ("amy", "nurse")
-            await until(lambda: (s := app.states[CHAIR].session) is not None
+            await until(lambda: (s := app.floor.states[CHAIR].session) is not None
                         and s.patient_code == "P-0042")
 
 
@@ -104,7 +104,7 @@ async def test_a_kiosk_whose_account_the_broker_refuses_says_so_on_the_screen(
         app = DashboardApp(wrong, site, DashboardSettings(), FakeClock(), chairs=[CHAIR],
                            tz=UTC, blink=False, directory=directory, kiosk=True)
         async with app.run_test(size=(100, 30)) as pilot:
-            await until(lambda: app.refused is not None)
+            await until(lambda: app.floor.link.refused is not None)
             await app.refresh_view()
             await pilot.pause()
             banner = str(app.overview.query_one("#offline", Static).render())

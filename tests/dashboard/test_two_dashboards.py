@@ -71,8 +71,8 @@ async def test_what_one_screen_does_the_other_shows(broker: Broker) -> None:
         await engine.connected.wait()
         await gateway.connected.wait()
         async with nurse.run_test(size=(100, 40)) as pn, physician.run_test(size=(100, 40)) as pp:
-            await until(lambda: nurse.broker_connected and physician.broker_connected)
-            await until(lambda: CHAIR in nurse.states and CHAIR in physician.states)
+            await until(lambda: nurse.floor.link.connected and physician.floor.link.connected)
+            await until(lambda: CHAIR in nurse.floor.states and CHAIR in physician.floor.states)
 
             # The nurse starts a session through the form; both screens show it.
             nurse.open_chair(CHAIR)
@@ -85,13 +85,13 @@ async def test_what_one_screen_does_the_other_shows(broker: Broker) -> None:
             form.query_one("#dose_mg", Input).value = "56"
             await pn.press("ctrl+s")
             await until(lambda: "start session: accepted" in notices(nurse))
-            await until(lambda: (s := physician.states[CHAIR].session) is not None
+            await until(lambda: (s := physician.floor.states[CHAIR].session) is not None
                         and s.patient_code == "P-0042")
             await physician.refresh_view()
             assert "P-0042" in tile_text(physician)
 
             gateway.accept(bp(clock, 128, 82))
-            await until(lambda: "blood_pressure" in nurse.states[CHAIR].latest)
+            await until(lambda: "blood_pressure" in nurse.floor.states[CHAIR].latest)
             clock.advance(60)
             await pn.press("d")
             await pn.pause()
@@ -102,8 +102,8 @@ async def test_what_one_screen_does_the_other_shows(broker: Broker) -> None:
             clock.advance(40 * 60)
             gateway.accept(bp(clock, 186, 104))
             await until(lambda: any(a.priority == "high" and a.condition == "bp_high"
-                                    for a in physician.states[CHAIR].alarms))
-            await until(lambda: any(a.priority == "high" for a in nurse.states[CHAIR].alarms))
+                                    for a in physician.floor.states[CHAIR].alarms))
+            await until(lambda: any(a.priority == "high" for a in nurse.floor.states[CHAIR].alarms))
             await physician.refresh_view()
             assert "*** SYS 186 >= 180 mmHg" in tile_text(physician)
             assert physician.bell_count >= 1
@@ -111,9 +111,9 @@ async def test_what_one_screen_does_the_other_shows(broker: Broker) -> None:
             # The nurse acknowledges: the physician's screen shows it within a second.
             await nurse.refresh_view()
             await pn.press("a")
-            sent = nurse.sent[-1][1]
+            sent = nurse.floor.sent[-1][1]
             assert isinstance(sent, AckAlarm)
-            took = await until(lambda: any(a.acknowledged for a in physician.states[CHAIR].alarms),
+            took = await until(lambda: any(a.acknowledged for a in physician.floor.states[CHAIR].alarms),
                                within=5.0)
             assert took < 1.0, f"the acknowledgement took {took:.2f}s to reach the other screen"
             await physician.refresh_view()
@@ -127,7 +127,7 @@ async def test_what_one_screen_does_the_other_shows(broker: Broker) -> None:
             await pp.press("enter")
             await until(lambda: "discharge: REFUSED" in notices(physician))
             assert "minimum observation of 120 min" in notices(physician)
-            await until(lambda: any(not r.accepted for r, _ in nurse.results.get(CHAIR, ())))
+            await until(lambda: any(not r.accepted for r, _ in nurse.floor.results.get(CHAIR, ())))
             await nurse.refresh_view()
             screen = nurse.screen
             assert isinstance(screen, ChairScreen)
@@ -140,7 +140,7 @@ async def test_what_one_screen_does_the_other_shows(broker: Broker) -> None:
             form = physician.screen
             form.query_one("#override_reason", Input).value = "reviewed at the chair, escort here"
             await pp.press("ctrl+s")
-            await until(lambda: (s := nurse.states[CHAIR].session) is not None
+            await until(lambda: (s := nurse.floor.states[CHAIR].session) is not None
                         and s.phase == "discharged")
             assert "discharge: accepted" in notices(physician)
             await nurse.refresh_view()
@@ -157,19 +157,19 @@ async def test_a_silent_or_stopped_engine_raises_the_offline_banner(broker: Brok
                        chairs=[CHAIR], tz=UTC, blink=False)
     async with app.run_test(size=(100, 30)) as pilot:
         banner = app.overview.query_one("#offline", Static)
-        await until(lambda: app.broker_connected)
+        await until(lambda: app.floor.link.connected)
         async with running(engine.run()):
-            await until(lambda: CHAIR in app.states)
+            await until(lambda: CHAIR in app.floor.states)
             await app.refresh_view()
             assert banner.has_class("hidden")
             clock.advance(11)  # the engine's clock stands still: no state for 11 s
             await app.refresh_view()
             assert "MONITORING OFFLINE: no update for" in str(banner.render())
-            await until(lambda: app.engine_status is not None)
+            await until(lambda: app.floor.engine_status is not None)
         # The engine is gone; the broker publishes its last will (as it would for a crash).
         await publish(broker.settings, topics.engine_status(site),
                       EngineStatus(state="offline", at=clock.now()).to_json(), retain=True)
-        await until(lambda: app.engine_status is not None and app.engine_status.state == "offline")
+        await until(lambda: app.floor.engine_status is not None and app.floor.engine_status.state == "offline")
         await app.refresh_view()
         await pilot.pause()
         assert "MONITORING OFFLINE: the engine has stopped" in str(banner.render())

@@ -36,7 +36,7 @@ async def test_replay_keys_move_the_recording_clock() -> None:
         await pilot.press("g", *"10:30", "enter")
         assert replay.now == at(10, 30)
         await pilot.pause()
-        state = app.states["chair-1"]
+        state = app.floor.states["chair-1"]
         assert state.session is not None and state.session.phase == "observation"
         assert state.at == at(10, 30)
         await pilot.press("plus", "plus", "minus")
@@ -91,3 +91,37 @@ async def test_a_replays_chair_view_sends_nothing_and_n_is_the_next_alarm() -> N
         titles = [c.title for c in app.get_system_commands(app.screen)]
         assert "Overview" in titles
         assert not {"Start session", "Manual BP", "Discharge", "Symptoms"} & set(titles)
+
+
+async def test_a_replays_chair_view_binds_no_command_and_its_alarms_send_nothing() -> None:
+    """The replay's chair view is the plain one: no command key is bound there at all (not
+    merely refused), so `n` is the replay's next alarm, and choosing an alarm in its list
+    acknowledges nothing."""
+    from monitor.dashboard.chair import ChairScreen
+    from monitor.dashboard.chair_actions import COMMAND_ACTIONS, ActionChairScreen
+
+    replay = Replay(WireLog(list(spravato_recording())), EngineConfig())
+    app = ReplayApp(replay, SITE, DashboardSettings(), speed=60, tz=UTC)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("space")
+        app.go(at(9, 30, 20))  # the SpO2 alarm is active
+        app.open_chair("chair-1")
+        await pilot.pause()
+        screen = app.screen
+        assert type(screen) is ChairScreen and not isinstance(screen, ActionChairScreen)
+        bound = {key: b.binding.action for key, b in screen.active_bindings.items()}
+        assert bound["n"] == "next_alarm" and bound["escape"] == "overview"
+        assert not set(bound.values()) & (COMMAND_ACTIONS | {f"app.{a}" for a in COMMAND_ACTIONS})
+        assert not any(hasattr(screen, f"action_{a}") for a in COMMAND_ACTIONS)
+        assert not hasattr(app, "action_start_session") and not hasattr(app, "action_ack")
+        await app.refresh_view()
+        await pilot.pause()
+        alarms = screen.query_one("#alarms")
+        assert alarms.option_count >= 1  # type: ignore[attr-defined]
+        alarms.focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.floor.sent == [] and app.floor.pending == {}
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.chair_screen() is None

@@ -1,0 +1,238 @@
+"""The floor as a dashboard knows it: the newest state of every chair, each chair's trends,
+the commands sent and their answers, the engine's status and the link to the broker, and the
+rules a screen follows about them (when monitoring counts as offline, when the bell rings,
+which commands have waited too long for an answer, what flashes).
+
+Pure: no UI, no network, no event loop. Time comes from the injected clock, read when asked,
+so the tests drive every rule on a fake one; the screens only show what this holds.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from drivers.wire import ChairState, CommandBase, CommandResult, EngineStatus
+
+from .format import urgency
+from .history import ChairHistory
+
+RESULTS_KEPT = 10
+FLASHING = frozenset({"high", "medium"})
+"""Priorities whose alarm flashes (low stays steady)."""
+
+
+class Clock(Protocol):
+    """Where ``now`` comes from, and how many clock seconds pass per wall second."""
+
+    @property
+    def rate(self) -> float: ...
+
+    def now(self) -> datetime: ...
+
+
+class Rules(Protocol):
+    """The dashboard settings the floor's rules read (`DashboardSettings` has them)."""
+
+    @property
+    def offline_after_s(self) -> float: ...
+
+    @property
+    def bell(self) -> bool: ...
+
+    @property
+    def bell_repeat_s(self) -> float: ...
+
+    @property
+    def answer_timeout_s(self) -> float: ...
+
+
+def chair_key(chair: str) -> str:
+    """chair-2 before chair-10."""
+    head, _, tail = chair.rpartition("-")
+    return f"{head}-{int(tail):06d}" if tail.isdigit() else chair
+
+
+def command_type(command: CommandBase) -> str:
+    """``start_session``, ``ack_alarm``...: every command model names its type."""
+    return str(getattr(command, "type", type(command).__name__))
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A command sent from this screen that the engine has not answered yet."""
+
+    chair: str
+    type: str
+    sent_at: datetime
+
+
+@dataclass
+class Link:
+    """The screen's connection to the broker, as far as the screen can tell."""
+
+    url: str | None = None
+    """The broker's address, or None where no broker feeds the screen (a replay, a test)."""
+    connected: bool = False
+    ever_connected: bool = False
+    refused: str | None = None
+    """The broker's refusal of this screen's credentials, while it stands."""
+
+
+class Floor:
+    """Everything a dashboard knows of the site, and its rules, on an injected clock."""
+
+    def __init__(self, rules: Rules, clock: Clock, url: str | None = None) -> None:
+        self.rules = rules
+        self.clock = clock
+        self.link = Link(url)
+        self.states: dict[str, ChairState] = {}
+        self.histories: dict[str, ChairHistory] = {}
+        self.results: dict[str, deque[tuple[CommandResult, bool]]] = {}
+        self.pending: dict[str, Pending] = {}
+        self.sent: list[tuple[str, CommandBase]] = []
+        self.engine_status: EngineStatus | None = None
+        self.last_state_at: datetime | None = None
+        self.sort_by_urgency = True
+        self.flash_step = 0
+        self._sounding: set[str] = set()
+        self._last_bell: datetime | None = None
+
+    def forget(self) -> None:
+        """Nothing of any patient is kept (signed out); the link starts afresh."""
+        self.link.connected = self.link.ever_connected = False
+        self.states.clear()
+        self.histories.clear()
+        self.results.clear()
+        self.pending.clear()
+        self.sent.clear()
+        self.engine_status = None
+        self.last_state_at = None
+        self._sounding.clear()
+
+    # -- what arrives ------------------------------------------------------------------
+
+    def take(self, payload: object) -> CommandResult | None:
+        """Take what arrived; an answer to a command sent here is returned (to be said)."""
+        if isinstance(payload, ChairState):
+            self.take_state(payload)
+        elif isinstance(payload, EngineStatus):
+            self.take_status(payload)
+        elif isinstance(payload, CommandResult) and self.take_result(payload):
+            return payload
+        return None
+
+    def take_state(self, state: ChairState) -> None:
+        self.states[state.chair] = state
+        self.last_state_at = self.clock.now()
+        self.histories.setdefault(state.chair, ChairHistory()).add(state)
+
+    def take_status(self, status: EngineStatus) -> None:
+        self.engine_status = status
+
+    def take_result(self, result: CommandResult) -> bool:
+        """Keep an answer for its chair's view; True when it answers a command sent here."""
+        own = self.pending.pop(result.id, None) is not None
+        self.results.setdefault(result.chair, deque(maxlen=RESULTS_KEPT)).append((result, own))
+        return own
+
+    def answers(self, chair: str) -> list[tuple[CommandResult, bool]]:
+        """The chair's latest answers, oldest first, each with whether it was ours."""
+        return list(self.results.get(chair, ()))
+
+    # -- what leaves ----------------------------------------------------------------------
+
+    def sending(self, chair: str, command: CommandBase) -> None:
+        """A command leaves now: its answer is awaited."""
+        self.pending[command.id] = Pending(chair, command_type(command), self.clock.now())
+
+    def not_sent(self, command: CommandBase) -> None:
+        self.pending.pop(command.id, None)
+
+    def was_sent(self, chair: str, command: CommandBase) -> None:
+        self.sent.append((chair, command))
+
+    def expire_pending(self) -> list[Pending]:
+        """Commands whose answer is overdue, each given up once (the screen says so)."""
+        now = self.clock.now()
+        limit = self.rules.answer_timeout_s * self.clock.rate
+        overdue = [(command_id, pending) for command_id, pending in self.pending.items()
+                   if (now - pending.sent_at).total_seconds() > limit]
+        for command_id, _ in overdue:
+            del self.pending[command_id]
+        return [pending for _, pending in overdue]
+
+    # -- the rules ------------------------------------------------------------------------
+
+    def offline(self) -> str | None:
+        """Why the screen cannot be trusted as live, or None."""
+        link = self.link
+        if link.refused is not None:
+            return f"MONITORING OFFLINE: {link.refused}"
+        if link.url is not None and not link.connected:
+            if link.ever_connected:
+                return f"MONITORING OFFLINE: lost the broker {link.url}"
+            return f"MONITORING OFFLINE: connecting to the broker {link.url}"
+        if self.engine_status is not None and self.engine_status.state == "offline":
+            return "MONITORING OFFLINE: the engine has stopped"
+        if self.last_state_at is None:
+            return "WAITING FOR MONITORING DATA"
+        silent = (self.clock.now() - self.last_state_at).total_seconds()
+        if silent > self.rules.offline_after_s * self.clock.rate:
+            return f"MONITORING OFFLINE: no update for {silent:.0f}s"
+        return None
+
+    def sounding(self) -> set[str]:
+        """High-priority alarms not acknowledged, at chairs whose audio is not paused."""
+        if not self.rules.bell:
+            return set()
+        now = self.clock.now()
+        out: set[str] = set()
+        for state in self.states.values():
+            paused = state.audio_paused_until
+            if paused is not None and paused > now:
+                continue
+            out.update(
+                a.alarm_id for a in state.alarms if a.priority == "high" and not a.acknowledged
+            )
+        return out
+
+    def bell_due(self) -> bool:
+        """Ring now? Once for each new sounding alarm, and every ``bell_repeat_s`` wall
+        seconds while any still sounds."""
+        now = self.clock.now()
+        sounding = self.sounding()
+        new = sounding - self._sounding
+        self._sounding = sounding
+        repeat = (
+            bool(sounding) and self._last_bell is not None
+            and (now - self._last_bell).total_seconds()
+            >= self.rules.bell_repeat_s * self.clock.rate
+        )
+        if new or repeat:
+            self._last_bell = now
+            return True
+        return False
+
+    def flash_phase(self) -> tuple[bool, bool]:
+        """(high on, medium on): high toggles every step (~2 Hz), medium every 4 (~0.5 Hz)."""
+        step = self.flash_step
+        return (step % 2 == 0, (step // 4) % 2 == 0)
+
+    def flashing(self) -> bool:
+        """Does any chair's highest alarm flash? If none does, nothing needs the flash timer."""
+        for state in self.states.values():
+            top = state.highest_alarm()
+            if top is not None and top.priority in FLASHING:
+                return True
+        return False
+
+    def ordered(self, chairs: list[str]) -> list[str]:
+        """The overview's order: the most urgent first (or chair order), then by chair."""
+        def key(chair: str) -> tuple[int, int, str]:
+            rank, unacked = urgency(self.states.get(chair)) if self.sort_by_urgency else (0, 0)
+            return (-rank, -unacked, chair_key(chair))
+
+        return sorted(chairs, key=key)

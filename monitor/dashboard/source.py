@@ -1,0 +1,95 @@
+"""Where a live dashboard's data comes from: the broker. One connection (kept up by the one
+reconnect loop of every client) subscribes to the site's chair states, the engine's answers
+and its status, hands each decoded message to the App as a `Received`, and publishes the
+commands the screen sends. A replay feeds the same floor from a recording instead
+(`monitor.recording.replay_app`)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+
+import aiomqtt
+from textual.message import Message
+
+from drivers import topics
+from drivers.mqtt import (
+    QOS,
+    BrokerRefused,
+    MqttSettings,
+    PayloadDecoder,
+    make_client,
+    payload_bytes,
+    stay_connected,
+)
+from drivers.wire import CommandBase
+
+from .floor import Link
+from .messages import Received, Refused
+
+log = logging.getLogger("monitor.dashboard.app")
+
+
+class NotConnected(Exception):
+    """A command cannot be sent: there is no connection to the broker."""
+
+
+class BrokerSource:
+    """The site's states, answers and engine status from the broker, as one user."""
+
+    def __init__(self, mqtt: MqttSettings, site: str, link: Link,
+                 post: Callable[[Message], object]) -> None:
+        self.mqtt = mqtt
+        self.site = site
+        self.link = link
+        self.post = post
+        self.decoder = PayloadDecoder(log)
+        self._client: aiomqtt.Client | None = None
+
+    async def run(self) -> None:
+        """Stay connected until cancelled, or until the broker refuses these credentials
+        (trying again cannot help): then `Refused` says so."""
+        mqtt = self.mqtt
+        identifier = f"chairside-dashboard-{self.site}-{uuid.uuid4().hex[:8]}"
+
+        async def session(client: aiomqtt.Client) -> None:
+            await client.subscribe(topics.chairs_filter(self.site, "state"), qos=QOS)
+            await client.subscribe(topics.chairs_filter(self.site, "command-results"), qos=QOS)
+            await client.subscribe(topics.engine_status(self.site), qos=QOS)
+            self._client = client
+            self.link.connected = self.link.ever_connected = True
+            try:
+                async for message in client.messages:
+                    inbound = self.decoder.decode(
+                        message.topic.value, payload_bytes(message), message.retain
+                    )
+                    if inbound is not None:
+                        self.post(Received(inbound))
+            finally:
+                self._client = None
+
+        def lost(exc: aiomqtt.MqttError, delay: float) -> None:
+            log.warning("dashboard: broker lost (%s); retry in %.2fs", exc, delay)
+            self.link.connected = False
+
+        try:
+            await stay_connected(mqtt, lambda: make_client(mqtt, identifier), session,
+                                 name="dashboard", lost=lost)
+        except BrokerRefused as exc:
+            log.error("dashboard: %s", exc)
+            self.link.connected = False
+            self.post(Refused(str(exc)))
+
+    async def publish(self, chair: str, command: CommandBase, user: str | None) -> None:
+        """Signed in (``user``): under the user's own topic, where the broker lets only that
+        user publish."""
+        client = self._client
+        if client is None:
+            raise NotConnected("no connection to the broker")
+        await client.publish(topics.commands(self.site, chair, user), command.to_json(),
+                             qos=QOS)
+
+
+SEND_ERRORS = (NotConnected, aiomqtt.MqttError, OSError)
+"""What a failed send raises: the screen says NOT SENT with it."""
