@@ -76,7 +76,8 @@ CLIENT_IN_FLIGHT = EVENTS_IN_FLIGHT + STATES_IN_FLIGHT
 
 
 class SeenIds:
-    """The ids of recent messages, to drop QoS 1 redeliveries (bounded)."""
+    """The ids of recent commands and statuses, to drop QoS 1 redeliveries (bounded): a
+    command the engine answered is not answered again, a status not applied twice."""
 
     def __init__(self, size: int = 20_000) -> None:
         self._ids: OrderedDict[str, None] = OrderedDict()
@@ -193,7 +194,11 @@ class EngineService:
             message, ChairState | AlarmEvent | CommandResult | EngineStatus
         ):
             return
-        if isinstance(message, Reading | DeviceStatus | GatewayStatus):
+        if isinstance(message, Reading):
+            # The engine drops a reading it has seen by id, in each chair's own bounded
+            # window: keeping every reading's id here too held 20,000 of them (about 3 MB).
+            key = None
+        elif isinstance(message, DeviceStatus | GatewayStatus):
             key = getattr(message, "id", None)
         else:
             key = f"command:{message.id}"
