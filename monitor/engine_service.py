@@ -175,6 +175,7 @@ class EngineService:
         self._states_in_flight: set[str] = set()
         self._send_failed: BaseException | None = None
         self._states_due = 0.0  # loop time from which states no input waits for may leave
+        self._raised = 0  # alarm events and answers emitted, counted
 
     @property
     def unacknowledged(self) -> int:
@@ -233,6 +234,7 @@ class EngineService:
                 # command answered again after a restart is a second message).
                 key = out.id if isinstance(out, AlarmEvent) else f"result:{out.id}:{out.at}"
                 self._events.append(topics.engine_output(self.site, out), out.to_json(), key)
+                self._raised += 1
                 if cause is not None:
                     self._acks.wait_event(cause, key)
             if self.on_output is not None:
@@ -352,7 +354,13 @@ class EngineService:
 
     async def _consume(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
+            raised = self._raised
             self._handle(client, message)
+            if self._raised != raised:
+                # An alarm or an answer leaves before the next input waiting in the client's
+                # queue is handled: one turn for the publisher, one for its publish.
+                for _ in range(2):
+                    await asyncio.sleep(0)
 
     def _handle(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
         if message.qos > 0:
