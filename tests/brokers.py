@@ -94,8 +94,6 @@ class Mosquitto:
             f"persistence_location {workdir}/",
             f"autosave_interval {autosave_interval}",
             "max_queued_messages 100000",
-            # As shipped (deploy/mosquitto.conf): small QoS 1 messages do not wait on Nagle.
-            "set_tcp_nodelay true",
             f"log_dest file {self.log}",
             "log_type error",
             "log_type warning",
