@@ -76,7 +76,7 @@ async def run(mqtt: MqttSettings, count: int, chairs: list[str]) -> tuple[float,
                 "kind": "blood_pressure", "measured_at": stamp(), "received_at": stamp(),
                 "values": {"systolic": 120 + i % 30, "diastolic": 80}, "unit": "mm[Hg]"}),
                 qos=1)
-        while engine.handled - base < count or getattr(engine, "_unacked", ()):  # noqa: ASYNC110
+        while engine.handled - base < count or engine.unacknowledged:  # noqa: ASYNC110
             await asyncio.sleep(0.002)  # polled: the counters belong to the engine
         seconds = time.perf_counter() - started
         await asyncio.sleep(0.5)  # the last coalesced states

@@ -42,6 +42,8 @@ from drivers.wire import (
 log = logging.getLogger(__name__)
 
 QOS = 1
+NO_DELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
+"""The socket option every client sets once connected (aiomqtt applies it after connect)."""
 
 
 class MqttSettings(BaseModel):
@@ -100,9 +102,15 @@ def make_client(
     *,
     will: aiomqtt.Will | None = None,
     clean_session: bool = True,
+    max_inflight: int | None = None,
 ) -> aiomqtt.Client:
     """A client for one process. ``clean_session=False`` keeps the broker queueing QoS 1
-    messages for us while we are away (the recorder and the engine use it)."""
+    messages for us while we are away (the recorder and the engine use it).
+    ``max_inflight``: how many of its QoS 1 publishes may await their PUBACK at once (paho's
+    default is 20; the client queues the rest).
+
+    Every client disables Nagle's algorithm on its socket (TCP_NODELAY): paho leaves it on,
+    and then a small publish can wait for the delayed ACK of the one before it."""
     tls_context: ssl.SSLContext | None = None
     if settings.tls:
         tls_context = ssl.create_default_context(
@@ -112,7 +120,7 @@ def make_client(
             tls_context.load_cert_chain(
                 str(settings.cert_file), str(settings.key_file) if settings.key_file else None
             )
-    return aiomqtt.Client(
+    client = aiomqtt.Client(
         settings.host,
         settings.port,
         username=settings.username,
@@ -123,9 +131,13 @@ def make_client(
         keepalive=settings.keepalive_s,
         tls_context=tls_context,
         timeout=10,
-        # paho leaves Nagle on: small QoS 1 publishes then wait for delayed ACKs.
-        socket_options=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),),
+        socket_options=NO_DELAY,
+        max_inflight_messages=max_inflight,
     )
+    if max_inflight is not None:
+        # aiomqtt warns of "pending publish calls" past 10: that many is what was asked for.
+        client.pending_calls_threshold = max_inflight
+    return client
 
 
 def manual_acks(client: aiomqtt.Client) -> aiomqtt.Client:

@@ -10,8 +10,12 @@ kept would come first and hold the retained states back. The inputs are applied 
 recovery, in the order they were sent.
 
 An input is acknowledged to the broker (PUBACK) only once what it changed has left: the alarm
-events it raised and the chair state that includes it, each acknowledged by the broker in turn.
-An engine that dies before that gets the input again from the broker when it returns.
+events and command results it raised and a chair state that includes it, each acknowledged by
+the broker (`monitor.input_acks`). An engine that dies before that gets the input again from
+the broker when it returns. Each input is acknowledged as soon as that holds, not on a timer,
+so the broker's window of unacknowledged messages (Mosquitto: 20) never fills at a clinic's
+rates. Publishes do not wait on each other's PUBACK, and alarm events and command results
+leave before chair states.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import contextlib
 import logging
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from datetime import datetime
 from pathlib import Path
 
@@ -29,7 +33,7 @@ import aiomqtt
 
 from drivers import topics
 from drivers.clock import Clock
-from drivers.gateway import MemoryOutbox
+from drivers.gateway import MemoryOutbox, OutboxEntry
 from drivers.mqtt import (
     QOS,
     MqttSettings,
@@ -56,18 +60,24 @@ from monitor import __version__
 from monitor.access.directory import DirectoryError, load
 from monitor.access.roles import Role
 from monitor.engine import Engine, EngineConfig
+from monitor.input_acks import InputAcks
 
 log = logging.getLogger(__name__)
 
 Output = ChairState | AlarmEvent | CommandResult
-ACK_SOON = 14
-"""Inputs waiting for their acknowledgement after which the engine publishes at once rather
-than at the next state interval: a broker sends a client only so many unacknowledged messages
-(Mosquitto: 20) before it waits."""
+EVENTS_IN_FLIGHT = 32
+"""Alarm events and command results published and not yet acknowledged by the broker, at
+most: a long backlog (after the broker was away) leaves in order without each publish's
+timeout running while it waits its turn in the client."""
+STATES_IN_FLIGHT = 16
+"""Chair states published and not yet acknowledged, at most (and one per chair): an alarm
+event raised meanwhile waits behind no more than these on the wire."""
+CLIENT_IN_FLIGHT = EVENTS_IN_FLIGHT + STATES_IN_FLIGHT
 
 
 class SeenIds:
-    """The ids of recent messages, to drop QoS 1 redeliveries (bounded)."""
+    """The ids of recent commands and statuses, to drop QoS 1 redeliveries (bounded): a
+    command the engine answered is not answered again, a status not applied twice."""
 
     def __init__(self, size: int = 20_000) -> None:
         self._ids: OrderedDict[str, None] = OrderedDict()
@@ -152,11 +162,26 @@ class EngineService:
         self.connected = asyncio.Event()
         self._seen = SeenIds()
         self._events = MemoryOutbox()  # alarm events and command results, kept until PUBACK
-        self._states: dict[str, ChairState] = {}  # newest state per chair, not yet published
+        # The newest state of each chair not yet published, and its version: every state the
+        # engine emits for a chair counts up, and an input waits for its chair's version.
+        self._states: dict[str, tuple[ChairState, int]] = {}
+        self._versions: dict[str, int] = {}
+        self._acks = InputAcks()
         self._wakeup = asyncio.Event()
-        self._events_waiting = asyncio.Event()
         self._restored = False
-        self._unacked: list[tuple[int, int]] = []  # (mid, qos) of inputs handled, not yet acked
+        # The publishes of the present connection (`_publish`), not yet acknowledged.
+        self._live: aiomqtt.Client | None = None
+        self._sending: set[asyncio.Task[None]] = set()
+        self._events_in_flight: set[int] = set()
+        self._states_in_flight: set[str] = set()
+        self._send_failed: BaseException | None = None
+        self._states_due = 0.0  # loop time from which states no input waits for may leave
+        self._raised = 0  # alarm events and answers emitted, counted
+
+    @property
+    def unacknowledged(self) -> int:
+        """Inputs received on this connection and not yet acknowledged to the broker."""
+        return len(self._acks)
 
     # -- pure side ------------------------------------------------------------------------
 
@@ -171,7 +196,11 @@ class EngineService:
             message, ChairState | AlarmEvent | CommandResult | EngineStatus
         ):
             return
-        if isinstance(message, Reading | DeviceStatus | GatewayStatus):
+        if isinstance(message, Reading):
+            # The engine drops a reading it has seen by id, in each chair's own bounded
+            # window: keeping every reading's id here too held 20,000 of them (about 3 MB).
+            key = None
+        elif isinstance(message, DeviceStatus | GatewayStatus):
             key = getattr(message, "id", None)
         else:
             key = f"command:{message.id}"
@@ -184,14 +213,23 @@ class EngineService:
         if self._users is not None and inbound.topic.type == "command":
             self.engine.roles = self._users.roles()
         self._emit(self.engine.handle(chair, message, now, sender))
+        cause = self._acks.current
+        if cause is not None and self.engine.state_pending(chair):
+            # Its state is built when published (`_publish`): the input waits for it.
+            self._acks.wait_state(cause, chair, self._versions.get(chair, 0) + 1)
 
     def tick(self, now: datetime) -> None:
         self._emit(self.engine.tick(now))
 
     def _emit(self, outputs: Iterable[Output]) -> None:
+        cause = self._acks.current  # the input being handled, if any: it waits for these
         for out in outputs:
             if isinstance(out, ChairState):
-                self._states[out.chair] = out
+                version = self._versions.get(out.chair, 0) + 1
+                self._versions[out.chair] = version
+                self._states[out.chair] = (out, version)
+                if cause is not None:
+                    self._acks.wait_state(cause, out.chair, version)
             else:
                 if isinstance(out, AlarmEvent) and self.clock.rate != 1.0:
                     # A simulated clock: say how fast, so a replay knows how far apart in
@@ -201,7 +239,9 @@ class EngineService:
                 # command answered again after a restart is a second message).
                 key = out.id if isinstance(out, AlarmEvent) else f"result:{out.id}:{out.at}"
                 self._events.append(topics.engine_output(self.site, out), out.to_json(), key)
-                self._events_waiting.set()
+                self._raised += 1
+                if cause is not None:
+                    self._acks.wait_event(cause, key)
             if self.on_output is not None:
                 self.on_output(out)
         self._wakeup.set()
@@ -234,6 +274,7 @@ class EngineService:
             f"chairside-engine-{self.site}",
             will=will(topics.engine_status(self.site), self._status("offline")),
             clean_session=False,
+            max_inflight=CLIENT_IN_FLIGHT,
         )
         # Acknowledge an input once its effects are out.
         manual_acks(client)
@@ -244,7 +285,10 @@ class EngineService:
         log.warning("engine: broker %s lost (%s); retry in %.2fs", self.mqtt.url(), exc, delay)
 
     async def _session(self, client: aiomqtt.Client) -> None:
-        self._unacked = []  # message ids belong to a connection
+        # Message ids belong to a connection: what the last one left unacknowledged, the
+        # broker sends again. Publishes it left unconfirmed are sent again from the outbox.
+        self._acks = InputAcks()
+        self._live, self._send_failed = client, None
         for flt in ("readings/+", "devices/+/status", "gateway/status", "commands/+",
                     "commands"):
             await client.subscribe(topics.chairs_filter(self.site, flt), qos=QOS)
@@ -252,9 +296,25 @@ class EngineService:
             topics.engine_status(self.site), self._status("online").to_json(), qos=QOS,
             retain=True,
         )
+        # A barrier first: an input the broker gives again, now a duplicate with no outputs of
+        # its own, is not acknowledged before the outputs it caused on the last connection
+        # (still in the outbox) and every chair's present state are out.
+        self._acks.current = barrier = self._acks.received(None)
+        for entry in self._events.peek(len(self._events)):
+            self._acks.wait_event(barrier, entry.key)
         self._emit(self.engine.states(self.clock.now()))
+        self._acks.current = None
         self.connected.set()
-        await first_failure(self._consume(client), self._publish(client), self._ticker(client))
+        try:
+            await first_failure(self._consume(client), self._publish(client),
+                                self._ticker(client))
+        finally:
+            self._live = None
+            for task in list(self._sending):
+                task.cancel()
+            self._sending.clear()
+            self._events_in_flight.clear()
+            self._states_in_flight.clear()
 
     async def _restore(self, client: aiomqtt.Client) -> None:
         """Recover open sessions from every chair's retained ChairState.
@@ -299,20 +359,27 @@ class EngineService:
 
     async def _consume(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
-            self._handle(message)
+            raised = self._raised
+            self._handle(client, message)
+            if self._raised != raised:
+                # An alarm or an answer leaves before the next input waiting in the client's
+                # queue is handled: one turn for the publisher, one for its publish.
+                for _ in range(2):
+                    await asyncio.sleep(0)
 
-    def _handle(self, message: aiomqtt.Message) -> None:
-        self.process(message.topic.value, payload_bytes(message), self.clock.now())
+    def _handle(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
         if message.qos > 0:
-            self._unacked.append((message.mid, message.qos))
-            if len(self._unacked) >= ACK_SOON:
-                self._events_waiting.set()
+            self._acks.current = self._acks.received(message.mid, message.qos)
+        try:
+            self.process(message.topic.value, payload_bytes(message), self.clock.now())
+        finally:
+            self._acks.current = None
+        self._send_acks(client)  # one that caused nothing (a duplicate) needs no wait
         self._wakeup.set()
 
-    @staticmethod
-    def _ack(client: aiomqtt.Client, message: aiomqtt.Message) -> None:
-        if message.qos > 0:
-            ack(client, message.mid, message.qos)
+    def _send_acks(self, client: aiomqtt.Client) -> None:
+        for mid, qos in self._acks.ready():
+            ack(client, mid, qos)
 
     async def _ticker(self, client: aiomqtt.Client) -> None:
         status_topic = topics.engine_status(self.site)
@@ -328,37 +395,92 @@ class EngineService:
                 )
 
     async def _publish(self, client: aiomqtt.Client) -> None:
-        """Alarm events and command answers leave first, as soon as they exist. Chair states
-        are coalesced, only the newest per chair, and sent at most every
-        ``state_min_interval_s``: a burst of readings never holds an alarm back, and screens
-        and the recorder get the present without every intermediate step."""
+        """Alarm events and command answers leave first, as soon as they exist. A chair's
+        state leaves at once when an input waits for it, otherwise (time passing) at most
+        every ``state_min_interval_s``; either way one at a time per chair, the newest
+        replacing any older one not yet sent. Publishes do not wait on each other: each
+        PUBACK releases what waited for it (`_sent`)."""
+        loop = asyncio.get_running_loop()
         while True:
             raise_if_cancelled()
             self._wakeup.clear()
-            self._events_waiting.clear()
-            while len(self._events):
-                for entry in self._events.peek(200):
-                    await client.publish(entry.topic, entry.payload, qos=QOS)
-                    self._events.ack(entry.rowid)
-            # Every input handled so far is in these states or in the events just sent.
+            if self._send_failed is not None:
+                raise self._send_failed
+            # States are built here, not with each input: each chair as it stood after its
+            # last input, which the inputs waiting for that chair's next version then await.
             pending = self.engine.pending_states()
-            if pending:
+            if pending:  # (an empty emit would wake this loop again: it would spin)
                 self._emit(pending)
-            states, self._states = self._states, {}
-            acks, self._unacked = self._unacked, []
-            # A state lost to a dropped connection is harmless: on reconnecting, every
-            # chair's present state is published again, and unacknowledged inputs come back.
-            for chair, state in states.items():
-                await client.publish(
-                    topics.state(self.site, chair), state.to_json(), qos=QOS, retain=True
-                )
-            for mid, qos in acks:
-                ack(client, mid, qos)
-            if len(self._events) or len(self._unacked) >= ACK_SOON:
-                continue
-            if states or self._unacked:
+            self._send_events(client)
+            now = loop.time()
+            held = self._send_states(client, now)
+            if held:
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self.state_min_interval_s):
-                        await self._events_waiting.wait()
+                    async with asyncio.timeout(max(0.0, self._states_due - now)):
+                        await self._wakeup.wait()
             else:
                 await self._wakeup.wait()
+
+    def _send_events(self, client: aiomqtt.Client) -> None:
+        for entry in self._events.peek(len(self._events)):
+            if len(self._events_in_flight) >= EVENTS_IN_FLIGHT:
+                return
+            if entry.rowid in self._events_in_flight:
+                continue
+            self._events_in_flight.add(entry.rowid)
+            self._start(client, client.publish(entry.topic, entry.payload, qos=QOS),
+                        lambda e=entry: self._event_sent(e))  # type: ignore[misc]
+
+    def _send_states(self, client: aiomqtt.Client, now: float) -> bool:
+        """Publish the states that may leave now; whether some wait for the state timer."""
+        timed = now >= self._states_due
+        held = False
+        for chair in list(self._states):
+            if chair in self._states_in_flight or len(self._states_in_flight) >= STATES_IN_FLIGHT:
+                continue  # sent when the one in flight is acknowledged
+            waited_for = self._acks.waited_for(chair)
+            if not (waited_for or timed):
+                held = True
+                continue
+            state, version = self._states.pop(chair)
+            self._states_in_flight.add(chair)
+            # A state lost to a dropped connection is harmless: on reconnecting, every
+            # chair's present state is published again, and unacknowledged inputs come back.
+            self._start(client, client.publish(topics.state(self.site, chair), state.to_json(),
+                                       qos=QOS, retain=True),
+                        lambda c=chair, v=version: self._state_sent(c, v))  # type: ignore[misc]
+        if timed:
+            self._states_due = now + self.state_min_interval_s
+        return held
+
+    def _start(self, client: aiomqtt.Client, publish: Coroutine[object, object, None],
+               sent: Callable[[], None]) -> None:
+        task = asyncio.create_task(publish)
+        self._sending.add(task)
+
+        def done(task: asyncio.Task[None]) -> None:
+            self._sending.discard(task)
+            if task.cancelled():
+                return
+            if (exc := task.exception()) is not None:
+                self._send_failed = exc  # the publisher raises it: the connection is gone
+            elif self._live is client:  # not a connection since lost
+                sent()
+            self._wakeup.set()
+
+        task.add_done_callback(done)
+
+    def _event_sent(self, entry: OutboxEntry) -> None:
+        self._events.ack(entry.rowid)
+        self._events_in_flight.discard(entry.rowid)
+        self._acks.event_done(entry.key)
+        self._release()
+
+    def _state_sent(self, chair: str, version: int) -> None:
+        self._states_in_flight.discard(chair)
+        self._acks.state_done(chair, version)
+        self._release()
+
+    def _release(self) -> None:
+        if self._live is not None:
+            self._send_acks(self._live)

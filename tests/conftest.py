@@ -7,7 +7,7 @@ import pytest
 
 from tests.brokers import Broker, make_broker, mosquitto_path
 
-PURE = ("engine", "protocols", "config", "spool", "access/test_acl.py",
+PURE = ("engine", "protocols", "config", "spool", "service", "access/test_acl.py",
         "access/test_engine_access.py", "devices/test_health.py", "dashboard/test_floor.py")
 """Where the pure tests live: the cores on fake clocks and in-memory inputs, no broker, no
 terminal, no browser, no other process. `pytest -m pure` runs them in well under a minute."""

@@ -191,6 +191,11 @@ class Engine:
                 out.append(state)
         return out
 
+    def state_pending(self, chair: str) -> bool:
+        """Whether ``chair`` had inputs that no state built so far shows (``"deferred"``)."""
+        c = self._chairs.get(chair)
+        return c is not None and c.pending
+
     def next_deadline(self) -> datetime | None:
         """The first moment time alone can change any chair (None: none waits on time): a
         replay ticks there, rather than on a grid."""

@@ -1,0 +1,157 @@
+"""When the engine service acknowledges its inputs to a real broker: each as soon as the
+outputs it caused are acknowledged, never before, and not on the state timer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from datetime import UTC, datetime
+
+import aiomqtt
+import pytest
+
+import monitor.engine_service as engine_service
+from drivers import topics
+from drivers.clock import FakeClock
+from drivers.gateway import OutboxEntry
+from drivers.mqtt import make_client
+from drivers.wire import AlarmEvent, ChairState, CommandResult
+from monitor.engine import EngineConfig
+from monitor.engine_service import EngineService
+from tests.brokers import Broker
+from tests.integration.helpers import Observer, publish, running, site_filters, unique_site
+
+pytestmark = pytest.mark.broker
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+HOUR = 3600.0
+
+
+def reading(chair: str, rid: str, systolic: int, diastolic: int) -> bytes:
+    at = "2026-01-05T09:00:00.000Z"
+    return json.dumps({
+        "v": 1, "id": rid, "chair": chair, "device": "cuff", "source": "ble-2a35",
+        "kind": "blood_pressure", "measured_at": at, "received_at": at,
+        "values": {"systolic": systolic, "diastolic": diastolic}, "unit": "mm[Hg]",
+    }).encode()
+
+
+class Traced(EngineService):
+    """The engine service, writing down in order what the broker acknowledged to it and what
+    it acknowledged to the broker (by the input's id)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.trace: list[tuple[str, str]] = []
+        self._ids: dict[int, str] = {}
+
+    def _handle(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
+        payload = json.loads(bytes(message.payload))  # type: ignore[arg-type]
+        self._ids[message.mid] = str(payload.get("id"))
+        self.trace.append(("received", self._ids[message.mid]))
+        super()._handle(client, message)
+
+    def _event_sent(self, entry: OutboxEntry) -> None:
+        self.trace.append(("event acknowledged", json.loads(entry.payload)["id"]))
+        super()._event_sent(entry)
+
+    def _state_sent(self, chair: str, version: int) -> None:
+        self.trace.append(("state acknowledged", chair))
+        super()._state_sent(chair, version)
+
+    def acknowledged(self, mid: int) -> None:
+        self.trace.append(("input acknowledged", self._ids.get(mid, "?")))
+
+
+@pytest.fixture
+def traced_acks(monkeypatch: pytest.MonkeyPatch) -> list[Traced]:
+    services: list[Traced] = []
+    real = engine_service.ack
+
+    def ack(client: aiomqtt.Client, mid: int, qos: int) -> None:
+        for service in services:
+            service.acknowledged(mid)
+        real(client, mid, qos)
+
+    monkeypatch.setattr(engine_service, "ack", ack)
+    return services
+
+
+async def until(predicate: object, within: float = 15.0) -> None:
+    """Poll: the trace is the engine's, written from its callbacks."""
+    async with asyncio.timeout(within):
+        while not predicate():  # type: ignore[operator]  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+
+
+async def test_an_input_is_acknowledged_after_its_alarm_and_at_once_without_the_state_timer(
+    broker: Broker, traced_acks: list[Traced],
+) -> None:
+    site, chair = unique_site(), "chair-1"
+    mqtt = broker.settings
+    clock = FakeClock(T0)
+    # Neither the state timer nor a tick comes within the test: what is acknowledged is
+    # acknowledged because its outputs are out, not because a timer went off.
+    engine = Traced(mqtt, site, EngineConfig(), clock, restore_wait_s=0.2,
+                    tick_interval_s=HOUR, state_min_interval_s=HOUR)
+    traced_acks.append(engine)
+    observer = Observer(mqtt, site_filters(site))
+    readings = topics.reading(site, chair, "blood_pressure")
+    async with running(observer.run(), engine.run()):
+        await observer.ready.wait()
+        await engine.connected.wait()
+        await publish(mqtt, topics.commands(site, chair), json.dumps({
+            "v": 1, "id": "start", "type": "start_session", "at": "2026-01-05T09:00:00.000Z",
+            "by": "nurse", "patient_code": "P-1", "protocol": "spravato"}).encode())
+        await publish(mqtt, readings, reading(chair, "normal", 124, 78))
+        await publish(mqtt, readings, reading(chair, "high", 186, 96))
+        alarm = await observer.wait_for(
+            lambda p: isinstance(p, AlarmEvent) and p.reading_id == "high" and p.event == "raised")
+        await until(lambda: ("input acknowledged", "high") in engine.trace)
+        state = await observer.wait_for(
+            lambda p: isinstance(p, ChairState) and "blood_pressure" in p.latest
+            and p.latest["blood_pressure"].reading_id == "high")
+        assert state.alarms
+        assert engine.unacknowledged == 0
+
+    trace = engine.trace
+    result = next(r for r in observer.payloads(CommandResult) if r.id == "start")
+    # Every input was acknowledged only after the broker acknowledged what it caused: the
+    # command after its answer, the high BP after its alarm, each after a state of its chair.
+    start = trace.index(("input acknowledged", "start"))
+    assert trace.index(("event acknowledged", result.id)) < start
+    high = trace.index(("input acknowledged", "high"))
+    assert trace.index(("event acknowledged", alarm.id)) < high
+    normal = trace.index(("input acknowledged", "normal"))
+    assert start < normal < high  # in the order they came
+    for name, acked in (("start", start), ("normal", normal), ("high", high)):
+        # a state of its chair, published after it came, so one that includes it
+        received = trace.index(("received", name))
+        assert ("state acknowledged", chair) in trace[received:acked]
+
+
+async def test_a_duplicate_is_acknowledged_after_the_original_whose_outputs_are_out(
+    broker: Broker, traced_acks: list[Traced],
+) -> None:
+    site, chair = unique_site(), "chair-2"
+    mqtt = broker.settings
+    engine = Traced(mqtt, site, EngineConfig(), FakeClock(T0), restore_wait_s=0.2,
+                    tick_interval_s=HOUR, state_min_interval_s=HOUR)
+    traced_acks.append(engine)
+    readings = topics.reading(site, chair, "blood_pressure")
+    async with running(engine.run()):
+        await engine.connected.wait()
+        async with make_client(mqtt, "pub-" + unique_site()) as client:
+            for _ in range(2):  # a gateway's resend of the same reading
+                await client.publish(readings, reading(chair, "twice", 124, 78), qos=1)
+        await until(lambda: engine.trace.count(("input acknowledged", "twice")) == 2)
+    first = engine.trace.index(("input acknowledged", "twice"))
+    assert ("state acknowledged", chair) in engine.trace[:first]
+    assert engine.unacknowledged == 0
+
+
+async def test_every_client_disables_nagle_on_its_socket(broker: Broker) -> None:
+    async with make_client(broker.settings, "nodelay-" + unique_site()) as client:
+        sock = client._client.socket()
+        assert isinstance(sock, socket.socket)
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
