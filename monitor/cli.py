@@ -30,6 +30,7 @@ from monitor.cli_support import (
 from monitor.device_commands import commands as device_commands
 from monitor.recording.commands import COMMANDS as RECORDING_COMMANDS
 from monitor.serve import serve
+from monitor.sites import sites_command
 
 
 @click.group()
@@ -210,7 +211,7 @@ def check_config(config: Path | None) -> None:
     click.echo(settings.model_dump_json(indent=2, exclude={"mqtt": {"password"}}))
 
 
-for _command in (*device_commands(), serve, *RECORDING_COMMANDS, users_group):
+for _command in (*device_commands(), serve, *RECORDING_COMMANDS, users_group, sites_command):
     main.add_command(_command)
 
 if __name__ == "__main__":  # pragma: no cover
