@@ -114,11 +114,17 @@ def record(config: Path | None, broker: str | None, site: str | None, db: str | 
     recorder = Recorder(settings.mqtt, settings.site.id, store, WallClock(),
                         retention_days=settings.recorder.retention_days)
 
-    async def go() -> None:
+    async def go() -> int:
         try:
             await recorder.run()
+        except store_errors() as exc:
+            # Nothing of the batch was acknowledged: the broker gives it again to the
+            # recorder that systemd starts next.
+            click.echo(f"chairside: the recording store failed: {exc}", err=True)
+            return 1
         finally:
             store.close()
+        return 0
 
     sys.exit(run_async(go()))
 

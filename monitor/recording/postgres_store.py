@@ -20,6 +20,7 @@ from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.pq import TransactionStatus
 
 from drivers.wire import format_time
 
@@ -120,7 +121,11 @@ class PostgresStore:
         self.close()
 
     def close(self) -> None:
-        if self._in_tx and not self._db.closed:
+        """Commit what is pending, as the SQLite file does; a connection already lost has
+        nothing more to commit (what it held was never acknowledged)."""
+        idle_or_open = self._db.info.transaction_status in (
+            TransactionStatus.IDLE, TransactionStatus.INTRANS)
+        if self._in_tx and not self._db.broken and idle_or_open:
             self.commit()
         self._db.close()
 

@@ -234,3 +234,26 @@ def test_an_unreachable_postgresql_is_one_line() -> None:
                        ) as caught:
         open_store("postgresql://chairside:secret@127.0.0.1:1/nowhere?connect_timeout=1")
     assert "secret" not in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_lost_postgresql_connection_fails_the_batch_and_commits_none_of_it(
+    postgres_url: str,
+) -> None:
+    import psycopg
+
+    from monitor.recording.store import store_errors
+
+    store = open_store(postgres_url)
+    topic = topics.reading("east", CHAIR, "spo2")
+    _append(store, topic, b"kept", key="reading:0")
+    store.commit()
+    _append(store, topic, b"lost", key="reading:1")
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                      " WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    with pytest.raises(store_errors()):
+        _append(store, topic, b"after", key="reading:2")
+        store.commit()
+    store.close()  # nothing more to commit, and no second failure
+    with open_store(postgres_url) as again:
+        assert [m.payload for m in again.messages()] == [b"kept"]
