@@ -53,7 +53,9 @@ class PostgresServer:
         with psycopg.connect(self.admin_url, autocommit=True) as db:
             db.execute(f'CREATE DATABASE "{name}"')
         info = psycopg.conninfo.conninfo_to_dict(self.admin_url)
-        return f"postgresql://{info['user']}@{info['host']}:{info['port']}/{name}"
+        user = f"{info['user']}@" if info.get("user") else ""
+        host, port = info.get("host") or "127.0.0.1", info.get("port") or "5432"
+        return f"postgresql://{user}{host}:{port}/{name}"
 
     def drop_database(self, url: str) -> None:
         name = url.rsplit("/", 1)[1]
@@ -168,6 +170,6 @@ def start_server() -> PostgresServer:
 def unavailable(reason: str) -> None:
     """Skip, saying why; under CI a missing PostgreSQL fails the run instead."""
     message = f"no PostgreSQL for the central-store tests: {reason}"
-    if os.environ.get("CI") == "true":
+    if os.environ.get("CI", "").lower() == "true":
         pytest.fail(message + " (required under CI)", pytrace=False)
     pytest.skip(message)
