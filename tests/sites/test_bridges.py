@@ -21,7 +21,8 @@ from monitor.access.commands import write_files
 from monitor.access.directory import User, new
 from monitor.access.passwords import hash_password
 from monitor.sites import bridge_state_topic, load, write
-from tests.brokers import Mosquitto, mosquitto_path, signing_in
+from tests.access.site import make_ca
+from tests.brokers import Mosquitto, free_port, mosquitto_path, signing_in
 from tests.integration.helpers import Observer, publish, running
 
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(120)]
@@ -228,5 +229,49 @@ async def test_two_sites_bridged_to_a_region(tmp_path: Path, binary: str,
                             "the retained state at the region")
     finally:
         await uplink.stop()
+        for broker in brokers.values():
+            broker.stop()
+
+
+
+async def test_a_bridge_over_tls_checks_the_regions_certificate(
+    tmp_path: Path, binary: str, region_files: Path,
+) -> None:
+    """Over TLS, with the CA the sites file names, east's state goes up; a bridge given
+    another CA never connects, so what its broker holds never reaches the region."""
+    tls, other = make_ca(tmp_path / "ca"), make_ca(tmp_path / "other-ca")
+    port = free_port()
+    out = {"good": tmp_path / "good", "wrong": tmp_path / "wrong"}
+    (tmp_path / "region").mkdir()
+    region = Mosquitto(tmp_path / "region", binary, extra_config=[
+        *signing_in(out["good"] / "region.passwd", out["good"] / "region.acl"),
+        f"listener {port} 127.0.0.1", f"cafile {tls.ca}", f"certfile {tls.cert}",
+        f"keyfile {tls.key}", "tls_version tlsv1.2"])
+    brokers = {"region": region}
+    for name, ca in (("good", tls.ca), ("wrong", other.ca)):
+        path = region_files / f"{name}.toml"
+        path.write_text(f'[region]\nhost = "127.0.0.1"\nport = {port}\ncafile = "{ca}"\n'
+                        'users = "region-users.toml"\n[sites.east]\nenv_file = "east.env"\n')
+        write(load(path), out[name], iterations=1000)
+        conf = (out[name] / "bridge-east.conf").read_text()
+        assert f"bridge_cafile {ca}" in conf.splitlines()
+        (tmp_path / f"site-{name}").mkdir()
+        brokers[name] = Mosquitto(tmp_path / f"site-{name}", binary, extra_config=[
+            line.replace("chairside-bridge-east", f"chairside-bridge-east-{name}")
+            for line in conf.splitlines()])
+    for broker in brokers.values():
+        broker.start()
+    state = topics.state("east", "c1")
+    at_region = Observer(as_user(region, "region-qa"), [state])
+    try:
+        async with running(at_region.run()):
+            await at_region.ready.wait()
+            await publish(as_user(brokers["wrong"]), state, b"from-the-wrong-ca", retain=True)
+            await publish(as_user(brokers["good"]), state, b"over-tls", retain=True)
+            await until(lambda: (state, b"over-tls") in at_region.raw, 15,
+                        "east's state over TLS")
+            await asyncio.sleep(2)  # the other bridge retries each second, and fails
+            assert (state, b"from-the-wrong-ca") not in at_region.raw
+    finally:
         for broker in brokers.values():
             broker.stop()
