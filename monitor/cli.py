@@ -37,6 +37,7 @@ LAZY: dict[str, tuple[str, str]] = {
     "simulate": ("monitor.device_commands", "commands"),
     "serve": ("monitor.serve", "serve"),
     "users": ("monitor.access.commands", "users_group"),
+    "sites": ("monitor.sites", "sites_command"),
     **{name: ("monitor.recording.commands", "COMMANDS")
        for name in ("record", "sessions", "export", "replay", "report", "rems-due", "qa",
                     "audit")},

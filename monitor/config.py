@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -41,6 +42,10 @@ WHOLE_TABLES: frozenset[tuple[str, ...]] = frozenset(
     {("engine", "protocols"), ("gateway", "chairs")}
 )
 """Tables keyed by the site's own names: a layer that names one replaces it whole."""
+
+
+SECRET_ERROR = "secret_in_config"
+"""A value refused because it holds a secret: the message does not repeat it."""
 
 
 class ConfigError(Exception):
@@ -171,7 +176,28 @@ class RecorderSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     path: Path = Path("var/recording.db")
+    store: str | None = Field(
+        default=None,
+        description="where the recorder writes and QA reads: a `postgresql://user@host/db` "
+        "URL for a store the sites of a region share (its password in PGPASSWORD or a libpq "
+        "password file, never here), or an SQLite file's path; absent: `path`",
+    )
     retention_days: int = Field(default=400, ge=1)
+
+    @field_validator("store")
+    @classmethod
+    def _no_secret(cls, value: str | None) -> str | None:
+        if value is not None and value.startswith(("postgresql://", "postgres://")):
+            credentials = value.split("://", 1)[1].split("@", 1)
+            if (len(credentials) == 2 and ":" in credentials[0]) or "password=" in value:
+                raise PydanticCustomError(
+                    SECRET_ERROR, "a password in the store URL: give it in PGPASSWORD or a "
+                    "libpq password file (PGPASSFILE) instead")
+        return value
+
+    def where(self) -> str | Path:
+        """The store to open: ``store`` if set, else the SQLite file at ``path``."""
+        return self.store if self.store else self.path
 
 
 class Settings(BaseSettings):
@@ -295,6 +321,8 @@ def describe_error(where: str, exc: ValidationError) -> str:
             continue
         value = err.get("input")
         shown = repr(value) if not isinstance(value, dict | list) else "(table)"
+        if err["type"] == SECRET_ERROR:
+            shown = "(not shown: it holds a secret)"
         rule = err["msg"].removeprefix("Value error, ")  # our validators' own words
         lines.append(f"{where}: {key} = {shown}: {rule}")
     if len(lines) > 1:

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from tests.brokers import Broker, make_broker, mosquitto_path
+from tests.postgres import NoPostgres, PostgresServer, start_server, unavailable
 
 PURE = ("engine", "protocols", "config", "spool", "service", "access/test_acl.py",
         "access/test_engine_access.py", "devices/test_health.py", "dashboard/test_floor.py")
@@ -45,3 +46,26 @@ def own_broker(tmp_path: Path) -> Iterator[Broker]:
     b.start()
     yield b
     b.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer | str]:
+    """The tests' PostgreSQL for the whole run, started on first use; or why there is none."""
+    try:
+        server = start_server()
+    except NoPostgres as exc:
+        yield str(exc)
+        return
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer | str) -> Iterator[str]:
+    """A new database of its own for one test (skips, or under CI fails, without a server)."""
+    if isinstance(postgres_server, str):
+        unavailable(postgres_server)
+        raise AssertionError  # unreachable: skip and fail raise
+    url = postgres_server.create_database()
+    yield url
+    postgres_server.drop_database(url)

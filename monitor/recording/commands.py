@@ -1,14 +1,14 @@
 """The recording's commands: ``record``, ``sessions``, ``export``, ``replay``, ``report``.
 
-A SESSION argument is a session id from ``chairside sessions`` (or a prefix naming only one)
-in the recording file; a FILE argument is a wire log (``.jsonl``) exported before. A problem
-with the input is one line on standard error and exit code 2, never a traceback.
+A SESSION argument is a session id from ``chairside sessions`` (or a prefix naming only one;
+``site/id`` in a store that several sites share) in the recording; a FILE argument is a
+wire log (``.jsonl``) exported before. A problem with the input is one line on standard
+error and exit code 2, never a traceback.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
@@ -34,7 +34,7 @@ from . import fhir, rems_form, report_html, wirelog
 from .recorder import Recorder, reindex
 from .replay import Replay, alarm_events, compare, prepare, timeline_line
 from .report import ReportError, build
-from .store import Store
+from .store import RecordingStore, StoreError, is_url, open_store, store_errors
 from .wirelog import WireRecord
 
 EXIT_INPUT = 2
@@ -50,19 +50,27 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def _db_option(func: F) -> F:
     return click.option(
-        "--db", "db", type=click.Path(path_type=Path, dir_okay=False), default=None,
-        help="recording file (default: [recorder].path)",
+        "--db", "db", default=None, metavar="FILE|URL",
+        help="recording file, or a postgresql:// URL (default: [recorder].store, else .path)",
     )(func)
 
 
-def _open_store(settings: Settings, db: Path | None) -> Store:
-    path = db or settings.recorder.path
-    if not path.is_file():
-        _fail(f"no recording at {path} (run `chairside record`, or give --db)")
-    return Store(path)
+def _where(settings: Settings, db: str | None) -> str | Path:
+    return (db if is_url(db) else Path(db)) if db else settings.recorder.where()
 
 
-def _load(settings: Settings, db: Path | None, source: str) -> tuple[wirelog.WireLog, str]:
+def _open_store(settings: Settings, db: str | None, *, create: bool = False) -> RecordingStore:
+    where = _where(settings, db)
+    if not create and not is_url(where) and not Path(where).is_file():
+        _fail(f"no recording at {where} (run `chairside record`, or give --db)")
+    try:
+        return open_store(where)
+    except StoreError as exc:
+        _fail(str(exc))
+    raise AssertionError  # pragma: no cover
+
+
+def _load(settings: Settings, db: str | None, source: str) -> tuple[wirelog.WireLog, str]:
     """A wire log from a file, or a session's from the recording."""
     path = Path(source)
     if path.suffix == ".jsonl" or path.is_file():
@@ -77,10 +85,10 @@ def _load(settings: Settings, db: Path | None, source: str) -> tuple[wirelog.Wir
         return log, log.source
 
 
-def _session_log(store: Store, source: str) -> wirelog.WireLog:
+def _session_log(store: RecordingStore, source: str) -> wirelog.WireLog:
     """A recorded session's wire log; KeyError when the recording has no such session."""
     session = store.find_session(source)
-    return wirelog.WireLog(exporting.session_records(store, session), [], session.id)
+    return wirelog.WireLog(exporting.session_records(store, session), [], session.name)
 
 
 def _out(output: Path | None) -> TextIO:
@@ -99,18 +107,24 @@ def _engine_config(path: Path) -> EngineConfig:
 @click.command()
 @broker_options
 @_db_option
-def record(config: Path | None, broker: str | None, site: str | None, db: Path | None) -> None:
+def record(config: Path | None, broker: str | None, site: str | None, db: str | None) -> None:
     """Record every message of the site (persistent session; nothing lost on restarts)."""
     settings = settings_from(config, broker, site)
-    store = Store(db or settings.recorder.path)
+    store = _open_store(settings, db, create=True)
     recorder = Recorder(settings.mqtt, settings.site.id, store, WallClock(),
                         retention_days=settings.recorder.retention_days)
 
-    async def go() -> None:
+    async def go() -> int:
         try:
             await recorder.run()
+        except store_errors() as exc:
+            # Nothing of the batch was acknowledged: the broker gives it again to the
+            # recorder that systemd starts next.
+            click.echo(f"chairside: the recording store failed: {exc}", err=True)
+            return 1
         finally:
             store.close()
+        return 0
 
     sys.exit(run_async(go()))
 
@@ -119,22 +133,25 @@ def record(config: Path | None, broker: str | None, site: str | None, db: Path |
 @config_option
 @_db_option
 @click.option("--chair", default=None, help="only this chair's sessions")
+@click.option("--site", "site", default=None, help="only this site's (in a shared store)")
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per session")
 @click.option("--reindex", "rebuild", is_flag=True,
               help="rebuild the session index from the messages first")
-def sessions(config: Path | None, db: Path | None, chair: str | None, as_json: bool,
-             rebuild: bool) -> None:
+def sessions(config: Path | None, db: str | None, chair: str | None, site: str | None,
+             as_json: bool, rebuild: bool) -> None:
     """List the recorded sessions: chair, patient code, protocol, start, end, monitoring
-    minutes and alarm counts."""
+    minutes and alarm counts (named site/id where the store holds several sites)."""
     settings = settings_from(config)
     with _open_store(settings, db) as store:
         if rebuild:
-            reindex(store)
-        rows = store.sessions(chair=chair)
+            reindex(store, site)
+        rows = store.sessions(chair=chair, site=site)
+    shared = len({row.site for row in rows}) > 1
     if as_json:
         for row in rows:
             click.echo(json.dumps({
-                "id": row.id, "chair": row.chair, "patient_code": row.patient_code,
+                "id": row.name if shared else row.id, "site": row.site, "chair": row.chair,
+                "patient_code": row.patient_code,
                 "protocol": row.protocol, "started_at": _iso(row.started_at),
                 "ended_at": _iso(row.ended_at), "end": row.end_kind or "open",
                 "monitoring_min": round(row.monitoring_min(), 1),
@@ -148,7 +165,7 @@ def sessions(config: Path | None, db: Path | None, chair: str | None, as_json: b
         counts = row.alarm_counts()
         end = f"{row.ended_at:%Y-%m-%d %H:%M}" if row.ended_at else "open"
         click.echo(
-            f"{row.id:<26} {row.chair:<10} {row.patient_code or '-':<10} "
+            f"{row.name if shared else row.id:<26} {row.chair:<10} {row.patient_code or '-':<10} "
             f"{row.protocol or '-':<12} {row.started_at:%Y-%m-%d %H:%M} {end:<16} "
             f"{row.monitoring_min():>6.1f}  {counts['high']}/{counts['medium']}/{counts['low']}"
         )
@@ -171,7 +188,7 @@ def _iso(when: datetime | None) -> str | None:
                    "offset")
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="write here instead of standard output")
-def export(config: Path | None, db: Path | None, session: str, fmt: str, anonymize: bool,
+def export(config: Path | None, db: str | None, session: str, fmt: str, anonymize: bool,
            output: Path | None) -> None:
     """Export a session: its wire log (jsonl), its readings (csv), or a FHIR R4 Bundle of
     vital-sign Observations (fhir)."""
@@ -218,7 +235,7 @@ def _parse_time(value: str, day: datetime) -> datetime:
               help="begin at this time (HH:MM[:SS] UTC on the session's day, or ISO 8601)")
 @click.option("--against", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="compare with a replay under this configuration instead of the recording")
-def replay(config: Path | None, db: Path | None, source: str, headless: bool, speed: float,
+def replay(config: Path | None, db: str | None, source: str, headless: bool, speed: float,
            start_at: str | None, against: Path | None) -> None:
     """Feed a recorded session (or a .jsonl wire log) through the engine on the recording's
     clock: into the dashboard, or --headless as an alarm timeline. With --config, see which
@@ -275,7 +292,7 @@ def replay(config: Path | None, db: Path | None, source: str, headless: bool, sp
               help="time to acknowledge a high alarm (default: [engine] escalation_s.high)")
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="write here instead of standard output")
-def report(config: Path | None, db: Path | None, source: str, fmt: str, chair: str | None,
+def report(config: Path | None, db: str | None, source: str, fmt: str, chair: str | None,
            ack_within: float | None, output: Path | None) -> None:
     """The session's monitoring record and compliance checks (REMS form, QA)."""
     settings = settings_from(config)
@@ -305,7 +322,7 @@ def report(config: Path | None, db: Path | None, source: str, fmt: str, chair: s
 @config_option
 @_db_option
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per session")
-def rems_due(config: Path | None, db: Path | None, as_json: bool) -> None:
+def rems_due(config: Path | None, db: str | None, as_json: bool) -> None:
     """The REMS Patient Monitoring Forms due: every finished Spravato session with the day
     its form is due (7 days after it ended) and the days left, soonest first. Make each
     form with `chairside report SESSION --format rems`."""
@@ -336,15 +353,16 @@ def _qa_job(job: tuple[str, str, str, EngineConfig]) -> dict[str, Any] | str:
     """One session's report, in a worker process: a wire log file, or a session of a
     recording. A string says why it could not be made."""
     kind, where, source, engine = job
+    expected: tuple[type[Exception], ...] = (ReportError, KeyError, OSError, *store_errors())
     try:
         if kind == "log":
             log, name = wirelog.read(Path(where)), where
         else:
-            with Store(Path(where)) as store:
+            with open_store(where if is_url(where) else Path(where)) as store:
                 log = _session_log(store, source)
                 name = log.source
         return build(log, engine, source=name).data
-    except (ReportError, KeyError, OSError, sqlite3.Error) as exc:
+    except expected as exc:
         return f"{source or where}: {exc}"
 
 
@@ -373,7 +391,7 @@ def _day(value: str, tz: Any, end: bool = False) -> datetime:
               help="processes to use (default: every core)")
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="write here instead of standard output")
-def qa(config: Path | None, db: Path | None, start: str, end: str, logs: Path | None,
+def qa(config: Path | None, db: str | None, start: str, end: str, logs: Path | None,
        fmt: str, workers: int | None, output: Path | None) -> None:
     """The month at a glance: sessions, the compliance rate of each check, every failed
     check with its evidence, alarms by priority and condition, time to acknowledge,
@@ -390,10 +408,10 @@ def qa(config: Path | None, db: Path | None, start: str, end: str, logs: Path | 
     if logs is not None:
         jobs = [("log", str(p), "", settings.engine) for p in month.wire_logs(logs)]
     else:
-        path = db or settings.recorder.path
+        where = _where(settings, db)
         with _open_store(settings, db) as store:
             rows = [r for r in store.sessions() if lo <= r.started_at < hi]
-        jobs = [("session", str(path), r.id, settings.engine) for r in rows]
+        jobs = [("session", str(where), r.name, settings.engine) for r in rows]
     with click.progressbar(length=len(jobs), label="sessions", file=sys.stderr) as bar:
         reports, problems = month.build_reports(jobs, _qa_job, workers=workers,
                                                 progress=bar.update)
@@ -418,7 +436,7 @@ def qa(config: Path | None, db: Path | None, start: str, end: str, logs: Path | 
 @click.option("--day", default=None, metavar="DATE", help="a day (YYYY-MM-DD, the site's time)")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
-def audit(config: Path | None, db: Path | None, session: str | None, day: str | None,
+def audit(config: Path | None, db: str | None, session: str | None, day: str | None,
           fmt: str) -> None:
     """Who did what: every command of a session or a day, with the user the broker
     authenticated, the user's role, and the engine's answer and reasons."""

@@ -20,7 +20,7 @@ from drivers.mqtt import PayloadDecoder
 from drivers.wire import ManualBp, Reading, StartSession, format_time, parse_time
 
 from .sessions import SAME_START
-from .store import SessionRow, Store, StoredMessage
+from .store import RecordingStore, SessionRow, StoredMessage
 from .wirelog import WireRecord
 
 TAIL = timedelta(seconds=30)
@@ -30,29 +30,32 @@ ANONYMOUS = "ANON"
 """Put where a patient code was: the contract needs one, and this one names nobody."""
 
 
-def session_records(store: Store, session: SessionRow) -> list[WireRecord]:
-    """The session's wire log, lead-in first, in arrival order."""
-    start = session.started_at
-    for message in store.latest_before(session.chair, "command", start + SAME_START, 20):
+def session_records(store: RecordingStore, session: SessionRow) -> list[WireRecord]:
+    """The session's wire log, lead-in first, in arrival order (of its own site only: chair
+    names repeat from site to site)."""
+    start, site = session.started_at, session.site
+    for message in store.latest_before(session.chair, "command", start + SAME_START, 20,
+                                       site=site):
         if b'"start_session"' in message.payload and message.received_at >= start - SAME_START:
             start = min(start, message.received_at)
             break
     until = session.ended_at + TAIL if session.ended_at is not None else None
-    following = [s for s in store.sessions(chair=session.chair) if s.started_at > start
+    following = [s for s in store.sessions(chair=session.chair, site=site)
+                 if s.started_at > start
                  and s.id != session.id]
     if following:
         cap = min(s.started_at for s in following) - timedelta(milliseconds=1)
         until = cap if until is None else min(until, cap)
     lead: list[StoredMessage] = []
-    lead += store.latest_before(session.chair, "state", start)
-    lead += store.latest_before(session.chair, "gateway_status", start)
+    lead += store.latest_before(session.chair, "state", start, site=site)
+    lead += store.latest_before(session.chair, "gateway_status", start, site=site)
     seen: set[str] = set()
-    for message in store.latest_before(session.chair, "device_status", start, 100):
+    for message in store.latest_before(session.chair, "device_status", start, 100, site=site):
         if message.topic not in seen:
             seen.add(message.topic)
             lead.append(message)
     lead.sort(key=lambda m: m.seq)
-    body = store.messages(chair=session.chair, since=start, until=until)
+    body = store.messages(chair=session.chair, since=start, until=until, site=site)
     return [_record(m) for m in [*lead, *body]]
 
 

@@ -33,7 +33,7 @@ from drivers.mqtt import (
 from drivers.wire import Reading, Recorded
 
 from .sessions import SessionTracker
-from .store import Store
+from .store import RecordingStore
 
 log = logging.getLogger(__name__)
 
@@ -84,13 +84,14 @@ def classify(topic: str, payload: bytes, decoder: PayloadDecoder) -> Classified:
 
 
 class Recorder:
-    """Appends a site's messages to a Store, keeps the session index and the retention."""
+    """Appends a site's messages to a store, keeps the site's session index and retention
+    (other sites may share the store: each recorder minds its own)."""
 
     def __init__(
         self,
         mqtt: MqttSettings,
         site: str,
-        store: Store,
+        store: RecordingStore,
         clock: Clock,
         *,
         client_id: str | None = None,
@@ -103,7 +104,7 @@ class Recorder:
         self.client_id = client_id or f"chairside-recorder-{site}"
         self.retention_days = retention_days
         self.decoder = PayloadDecoder(logging.getLogger(__name__ + ".payloads"))
-        self.tracker = SessionTracker(store.open_sessions())
+        self.tracker = SessionTracker(store.open_sessions(site=self.site))
         self.connected = asyncio.Event()
         self.recorded = 0
         self.duplicates = 0
@@ -137,7 +138,7 @@ class Recorder:
             self.truncated += 1
         seq = self.store.append(
             topic, kept, now, key=key, type=found.type, chair=found.chair,
-            valid=found.valid, error=error, retained=retained,
+            valid=found.valid, error=error, retained=retained, site=self.site,
         )
         if found.valid and isinstance(found.payload, Reading) and found.chair is not None:
             self._last_reading = (found.chair, found.payload.id)
@@ -150,6 +151,7 @@ class Recorder:
             log.info("recorded an invalid message on %s: %s", topic, found.error)
             return True
         for row in self.tracker.observe(found.chair, found.payload, now):
+            row.site = self.site
             self.store.save_session(row)
         return True
 
@@ -159,7 +161,7 @@ class Recorder:
         if self._last_purge is not None and now - self._last_purge < timedelta(days=1):
             return
         self._last_purge = now
-        sessions, messages = self.store.purge(now, self.retention_days)
+        sessions, messages = self.store.purge(now, self.retention_days, site=self.site)
         if sessions or messages:
             log.info("retention: deleted %d sessions and %d messages", sessions, messages)
 
@@ -223,18 +225,21 @@ class Recorder:
             self.purge_if_due(now)
 
 
-def reindex(store: Store) -> int:
-    """Rebuild the session index from the messages (after an upgrade, or to check it)."""
+def reindex(store: RecordingStore, site: str | None = None) -> int:
+    """Rebuild the session index from the messages (after an upgrade, or to check it), of
+    one site or of every site in the store; returns how many sessions it holds then."""
     decoder = PayloadDecoder(logging.getLogger(__name__ + ".payloads"))
-    tracker = SessionTracker()
-    store.clear_sessions()
+    trackers: dict[str | None, SessionTracker] = {}
+    store.clear_sessions(site=site)
     count = 0
-    for message in store.messages():
+    for message in store.messages(site=site):
         if not message.valid or message.type is None:
             continue
         found = classify(message.topic, message.payload, decoder)
+        tracker = trackers.setdefault(message.site, SessionTracker())
         for row in tracker.observe(found.chair, found.payload, message.received_at):
+            row.site = message.site
             store.save_session(row)
             count += 1
     store.commit()
-    return len(store.sessions()) if count else 0
+    return len(store.sessions(site=site)) if count else 0

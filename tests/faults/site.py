@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import sqlite3
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import aiomqtt
+import psycopg
 from pydantic import SecretStr
 
 from drivers import topics
@@ -267,9 +269,11 @@ class Site:
 
     def __init__(self, workdir: Path, binary: str, chairs: list[str], *,
                  autosave_interval: int = 3600, spool_capacity: int = 200_000,
-                 spool_dir: Path | None = None, signed_in: bool = False) -> None:
+                 spool_dir: Path | None = None, signed_in: bool = False,
+                 store: str | None = None) -> None:
         """``signed_in``: every process, the screen and the nurse connect with their own user
-        and password, and the broker enforces the ACL that `chairside users` writes."""
+        and password, and the broker enforces the ACL that `chairside users` writes.
+        ``store``: the recorder writes to this PostgreSQL URL instead of an SQLite file."""
         self.workdir = workdir
         self.site = "f" + uuid.uuid4().hex[:8]
         self.chairs = chairs
@@ -282,6 +286,7 @@ class Site:
                                 extra_config=extra)
         self.spool_dir = spool_dir or workdir / "spool"
         self.recording = workdir / "recording.db"
+        self.store = store
         self.config = workdir / "config.toml"
         self._write_config(spool_capacity)
         self.engine = Proc("engine", ["engine", "--config", str(self.config),
@@ -336,6 +341,7 @@ confirm_by = "recorder"
 {chairs}
 [recorder]
 path = "{self.recording}"
+{f'store = "{self.store}"' if self.store else ""}
 {f'[access]{chr(10)}users = "{self.directory.path}"' if self.directory else ""}
 [engine]
 state_interval_s = 1.0
@@ -414,8 +420,25 @@ delay_s = {GATEWAY_OFFLINE_DELAY_S}
             found[rid] = (reading.chair, reading.device, reading.seq)
         return found
 
+    def _central(self, sql: str) -> list[tuple[Any, ...]]:
+        """Rows of the PostgreSQL recording (none before the recorder made its tables)."""
+        assert self.store is not None
+        with psycopg.connect(self.store, autocommit=True) as db:
+            try:
+                return db.execute(sql).fetchall()
+            except psycopg.errors.UndefinedTable:
+                return []
+
+    def _readings(self) -> list[tuple[str, dict[str, Any]]]:
+        """(chair, payload) of every valid reading in the PostgreSQL recording."""
+        rows = self._central("SELECT chair, payload FROM messages"
+                             " WHERE type = 'reading' AND valid")
+        return [(str(chair), json.loads(bytes(payload))) for chair, payload in rows]
+
     def recorded(self) -> Counter[str]:
         """How many times each reading id is in the recording."""
+        if self.store is not None:
+            return Counter(str(payload["id"]) for _, payload in self._readings())
         if not self.recording.exists():
             return Counter()
         db = sqlite3.connect(f"file:{self.recording}?mode=ro", uri=True, timeout=10)
@@ -427,6 +450,9 @@ delay_s = {GATEWAY_OFFLINE_DELAY_S}
         return Counter(str(r[0]) for r in rows)
 
     def errors_recorded(self) -> list[str]:
+        if self.store is not None:
+            return [str(r[0]) for r in self._central(
+                "SELECT error FROM messages WHERE NOT valid")]
         db = sqlite3.connect(f"file:{self.recording}?mode=ro", uri=True, timeout=10)
         try:
             return [str(r[0]) for r in db.execute(
@@ -453,13 +479,17 @@ delay_s = {GATEWAY_OFFLINE_DELAY_S}
         and the last recorded: readings lost before the gateway took them leave a gap that
         no ledger shows. (A gateway restart skips to its next reserved block, and a refused
         reading keeps its number: gaps there are expected.)"""
-        db = sqlite3.connect(f"file:{self.recording}?mode=ro", uri=True, timeout=10)
-        try:
-            rows = db.execute(
-                "SELECT chair, json_extract(payload, '$.device'), json_extract(payload, '$.seq')"
-                " FROM messages WHERE type = 'reading' AND valid = 1").fetchall()
-        finally:
-            db.close()
+        if self.store is not None:
+            rows = [(chair, p.get("device"), p.get("seq")) for chair, p in self._readings()]
+        else:
+            db = sqlite3.connect(f"file:{self.recording}?mode=ro", uri=True, timeout=10)
+            try:
+                rows = db.execute(
+                    "SELECT chair, json_extract(payload, '$.device'),"
+                    " json_extract(payload, '$.seq')"
+                    " FROM messages WHERE type = 'reading' AND valid = 1").fetchall()
+            finally:
+                db.close()
         seqs: dict[str, set[int]] = {}
         for chair, device, seq in rows:
             if seq is not None:

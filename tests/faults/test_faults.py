@@ -182,6 +182,25 @@ async def test_recorder_sigkill(tmp_path: Path, binary: str) -> None:
         await nothing_lost(site)
 
 
+async def test_recorder_sigkill_writing_to_a_central_store(
+    tmp_path: Path, binary: str, postgres_url: str
+) -> None:
+    """The recorder writes to PostgreSQL and is SIGKILLed twice mid-stream: whatever it had
+    not committed it had not acknowledged, so the broker and the gateways give it again;
+    what it had committed is dropped as a duplicate when it comes again."""
+    site = Site(tmp_path, binary, ["c1"], store=postgres_url)
+    async with live(site):
+        for _ in range(2):
+            await asyncio.sleep(2)  # recording under way
+            recorded = sum(site.recorded().values())
+            assert recorded > 0, site.logs()
+            site.recorder.kill()
+            await asyncio.sleep(3)  # readings go on, unrecorded
+            site.recorder.start()
+        await nothing_lost(site)
+    assert not site.recording.exists()  # every message went to PostgreSQL
+
+
 # -- the gateways -------------------------------------------------------------------------
 
 async def test_gateway_sigkill_with_a_full_spool(tmp_path: Path, binary: str) -> None:

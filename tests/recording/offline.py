@@ -11,7 +11,7 @@ from drivers.mqtt import MqttSettings
 from monitor.engine import EngineConfig
 from monitor.recording.recorder import Recorder
 from monitor.recording.replay import with_engine_outputs
-from monitor.recording.store import Store
+from monitor.recording.store import RecordingStore, Store
 from monitor.recording.wirelog import WireRecord
 from tests.recording.scenario import SITE, spravato_inputs
 
@@ -30,6 +30,18 @@ def record_offline(db: Path, records: list[WireRecord] | None = None,
         recorder.record(record.topic, record.payload, record.received_at)
     store.commit()
     return store
+
+
+def record_site(store: RecordingStore, site: str,
+                records: tuple[WireRecord, ...] | None = None) -> Recorder:
+    """Record a session (by default the Spravato one) as ``site``'s recorder would, into a
+    store that other sites may share."""
+    recorder = Recorder(MqttSettings(), site, store, FakeClock())
+    for record in spravato_recording() if records is None else records:
+        topic = record.topic.replace(f"/{SITE}/", f"/{site}/", 1)
+        recorder.record(topic, record.payload, record.received_at)
+    store.commit()
+    return recorder
 
 
 @cache

@@ -20,19 +20,21 @@ from monitor.recording.recorder import KEPT_INVALID, MAX_PAYLOAD, Recorder, rein
 from monitor.recording.store import Store
 from tests.brokers import Broker
 from tests.integration.helpers import running, unique_site
+from tests.recording.conftest import StoreFactory
 from tests.recording.scenario import START, hr
 
 SITE = "east"
 CHAIR = "chair-1"
 
 
-def recorder(tmp_path: Path, clock: FakeClock | None = None, **kw: object) -> Recorder:
-    return Recorder(MqttSettings(), SITE, Store(tmp_path / "rec.db"), clock or FakeClock(START),
+def recorder(open_recording: StoreFactory, clock: FakeClock | None = None,
+             **kw: object) -> Recorder:
+    return Recorder(MqttSettings(), SITE, open_recording(), clock or FakeClock(START),
                     **kw)  # type: ignore[arg-type]
 
 
-def test_duplicates_are_dropped_and_everything_else_kept(tmp_path: Path) -> None:
-    rec = recorder(tmp_path)
+def test_duplicates_are_dropped_and_everything_else_kept(open_recording: StoreFactory) -> None:
+    rec = recorder(open_recording)
     reading = hr(CHAIR, START, 72)
     topic = topics.reading(SITE, CHAIR, "heart_rate")
     assert rec.record(topic, reading.to_json(), START)
@@ -51,8 +53,8 @@ def test_duplicates_are_dropped_and_everything_else_kept(tmp_path: Path) -> None
     assert (rec.recorded, rec.duplicates, rec.invalid) == (4, 2, 0)
 
 
-def test_malformed_payloads_are_recorded_raw_and_marked(tmp_path: Path) -> None:
-    rec = recorder(tmp_path)
+def test_malformed_payloads_are_recorded_raw_and_marked(open_recording: StoreFactory) -> None:
+    rec = recorder(open_recording)
     topic = topics.reading(SITE, CHAIR, "spo2")
     bad = {
         topic: b"{not json",
@@ -77,9 +79,11 @@ def test_store_is_wal_with_full_sync(tmp_path: Path) -> None:
     assert store._db.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL
 
 
-def test_retention_deletes_old_sessions_and_their_messages(tmp_path: Path) -> None:
+def test_retention_deletes_old_sessions_and_their_messages(
+    open_recording: StoreFactory,
+) -> None:
     clock = FakeClock(START)
-    rec = recorder(tmp_path, clock)
+    rec = recorder(open_recording, clock)
     commands = topics.commands(SITE, CHAIR)
 
     def session(at_days: int, code: str) -> None:

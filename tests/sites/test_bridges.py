@@ -1,0 +1,277 @@
+"""Three real Mosquittos on loopback: a regional broker and two sites bridged to it by the
+configuration `chairside sites` writes. What must go up goes up, commands come down to their
+own site only, readings stay at the site unless it says otherwise, the regional broker
+enforces its ACL, and an uplink cut queues what must go up while the bridge's state shows
+the site unreachable."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from drivers import topics
+from drivers.mqtt import MqttSettings
+from monitor.access.commands import write_files
+from monitor.access.directory import User, new
+from monitor.access.passwords import hash_password
+from monitor.sites import bridge_state_topic, load, write
+from tests.access.site import make_ca
+from tests.brokers import Mosquitto, free_port, mosquitto_path, signing_in
+from tests.integration.helpers import Observer, publish, running
+
+pytestmark = [pytest.mark.broker, pytest.mark.timeout(120)]
+
+
+class Uplink:
+    """A site's route to the region, as a TCP relay that can go down: every connection on it
+    closes and new ones are refused until it is restored (a router that lost its line)."""
+
+    def __init__(self, port: int) -> None:
+        self.target = port
+        self.port = 0
+        self.down = False
+        self._server: asyncio.Server | None = None
+        self._open: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    def drop(self) -> None:
+        self.down = True
+        for writer in list(self._open):
+            writer.transport.abort()
+
+    def restore(self) -> None:
+        self.down = False
+
+    async def stop(self) -> None:
+        self.drop()
+        if self._server is not None:
+            self._server.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.down:
+            writer.transport.abort()
+            return
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
+        self._open |= {writer, up_writer}
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            dst.transport.abort()
+
+        try:
+            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        finally:
+            self._open -= {writer, up_writer}
+
+
+async def until(check: Callable[[], object], within: float, what: str) -> None:
+    deadline = time.monotonic() + within
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {within:.0f} s: {what}")
+        await asyncio.sleep(0.05)
+
+
+def pw(user: str) -> str:
+    return f"pw-of-{user}"
+
+
+def as_user(broker: Mosquitto, user: str | None = None) -> MqttSettings:
+    return MqttSettings(broker="external", host="127.0.0.1", port=broker.port, keepalive_s=5,
+                        reconnect_max_s=0.5, username=user,
+                        password=SecretStr(pw(user)) if user else None)
+
+
+@pytest.fixture
+def binary() -> str:
+    found = mosquitto_path()
+    if found is None:
+        pytest.skip("the bridge tests need Mosquitto")
+    return found
+
+
+@pytest.fixture
+def region_files(tmp_path: Path) -> Iterator[Path]:
+    """The sites file of region with sites east and west (west sends its readings up too),
+    and the region's own users: a physician and QA."""
+    for site in ("east", "west"):
+        (tmp_path / f"{site}.env").write_text(
+            f"# the bridge's account at the region\nREMOTE_USERNAME=bridge-{site}\n"
+            f"REMOTE_PASSWORD={pw(f'bridge-{site}')}\n")
+    people = new(tmp_path / "region-users.toml", "region")
+    people = people.with_user("dr-a", User(role="physician")).with_user(
+        "region-qa", User(role="qa"))
+    write_files(people, {u: hash_password(pw(u), iterations=1000) for u in people.users})
+    yield tmp_path
+
+
+def sites_file(folder: Path, region_port: int) -> Path:
+    path = folder / "sites.toml"
+    path.write_text(f"""
+[region]
+host = "127.0.0.1"
+port = {region_port}
+keepalive_s = 2
+users = "region-users.toml"
+
+[sites.east]
+env_file = "east.env"
+
+[sites.west]
+env_file = "west.env"
+readings = true
+""")
+    return path
+
+
+async def test_two_sites_bridged_to_a_region(tmp_path: Path, binary: str,
+                                             region_files: Path) -> None:
+    out = tmp_path / "out"
+    (tmp_path / "region").mkdir()
+    region = Mosquitto(tmp_path / "region", binary, extra_config=signing_in(
+        out / "region.passwd", out / "region.acl"))
+    uplink = Uplink(region.port)
+    await uplink.start()
+    write(load(sites_file(region_files, region.port)), out, iterations=1000)
+    brokers = {"region": region}
+    for site in ("east", "west"):
+        conf = (out / f"bridge-{site}.conf").read_text()
+        if site == "east":  # east reaches the region through the uplink the test can cut
+            conf = conf.replace(f"address 127.0.0.1:{region.port}",
+                                f"address 127.0.0.1:{uplink.port}")
+        (tmp_path / site).mkdir()
+        brokers[site] = Mosquitto(tmp_path / site, binary, extra_config=conf.splitlines())
+    for broker in brokers.values():
+        broker.start()
+    at_region = Observer(as_user(region, "region-qa"), ["chairside/#"])
+    at_east = Observer(as_user(brokers["east"]), ["chairside/#"])
+    at_west = Observer(as_user(brokers["west"]), ["chairside/#"])
+    east, west = as_user(brokers["east"]), as_user(brokers["west"])
+
+    def seen(observer: Observer, topic: str, payload: bytes | None = None) -> int:
+        return sum(1 for t, p in observer.raw if t == topic and payload in (None, p))
+
+    try:
+        async with running(at_region.run(), at_east.run(), at_west.run()):
+            for observer in (at_region, at_east, at_west):
+                await observer.ready.wait()
+            for site in ("east", "west"):
+                await until(lambda s=site: seen(at_region, bridge_state_topic(s), b"1"),  # type: ignore[misc]
+                            15, f"{site}'s bridge up at the region")
+
+            # Up: states, alarms, answers and the engine's status; readings only from west.
+            state, alarm = topics.state("east", "c1"), topics.alarms("east", "c1")
+            reading = topics.reading("east", "c1", "spo2")
+            await publish(east, reading, b"r-east")
+            await publish(east, state, b"state-1", retain=True)
+            await publish(east, topics.command_results("east", "c1"), b"answer-1")
+            await publish(east, topics.engine_status("east"), b"online", retain=True)
+            await publish(east, alarm, b"alarm-1")
+            await publish(west, topics.reading("west", "c1", "spo2"), b"r-west")
+            await until(lambda: seen(at_region, alarm, b"alarm-1"), 10, "east's alarm up")
+            await until(lambda: seen(at_region, topics.reading("west", "c1", "spo2")), 10,
+                        "west's reading up (west sends readings)")
+            assert seen(at_region, state, b"state-1") == 1
+            assert seen(at_region, topics.command_results("east", "c1"), b"answer-1") == 1
+            assert seen(at_region, topics.engine_status("east"), b"online") == 1
+            assert not seen(at_region, reading), "east's readings stay at east"
+
+            # Down: a remote physician's command reaches its site only; the region's ACL
+            # drops one under another sender's name.
+            doctor = as_user(region, "dr-a")
+            await publish(doctor, topics.commands("east", "c1", "nurse"), b"forged")
+            await publish(doctor, topics.commands("east", "c1", "dr-a"), b"override")
+            command = topics.commands("east", "c1", "dr-a")
+            await until(lambda: seen(at_east, command, b"override"), 10,
+                        "the remote command at east")
+            assert not seen(at_east, topics.commands("east", "c1", "nurse"))
+            assert not any("/commands/" in t for t, _ in at_west.raw)
+
+            # The uplink is cut: the region shows east unreachable (the bridge's will),
+            # east keeps working and queues; commands sent meanwhile wait at the region.
+            uplink.drop()
+            await until(lambda: at_region.raw[-1:] == [(bridge_state_topic("east"), b"0")]
+                        or seen(at_region, bridge_state_topic("east"), b"0"), 15,
+                        "east's bridge down at the region")
+            await until(lambda: seen(at_east, bridge_state_topic("east"), b"0"), 15,
+                        "east's bridge down at east")
+            queued = [f"alarm-q{i}".encode() for i in range(20)]
+            for payload in queued:
+                await publish(east, alarm, payload)
+            await publish(east, state, b"state-2", retain=True)
+            await publish(doctor, command, b"while-down")
+            await asyncio.sleep(1)
+            assert not any(p in queued for _, p in at_region.raw)
+            uplink.restore()
+            await until(lambda: seen(at_region, state, b"state-2"), 20,
+                        "east's queued state at the region once the uplink is back")
+            assert [p for t, p in at_region.raw if t == alarm] == [b"alarm-1", *queued]
+            await until(lambda: seen(at_region, bridge_state_topic("east"), b"1") >= 2, 10,
+                        "east's bridge up again at the region")
+            await until(lambda: seen(at_east, command, b"while-down"), 10,
+                        "the command sent during the outage at east")
+            # A screen that starts now at the region sees east's latest state, retained.
+            late = Observer(as_user(region, "region-qa"), [state])
+            async with running(late.run()):
+                await until(lambda: late.raw == [(state, b"state-2")], 10,
+                            "the retained state at the region")
+    finally:
+        await uplink.stop()
+        for broker in brokers.values():
+            broker.stop()
+
+
+
+async def test_a_bridge_over_tls_checks_the_regions_certificate(
+    tmp_path: Path, binary: str, region_files: Path,
+) -> None:
+    """Over TLS, with the CA the sites file names, east's state goes up; a bridge given
+    another CA never connects, so what its broker holds never reaches the region."""
+    tls, other = make_ca(tmp_path / "ca"), make_ca(tmp_path / "other-ca")
+    port = free_port()
+    out = {"good": tmp_path / "good", "wrong": tmp_path / "wrong"}
+    (tmp_path / "region").mkdir()
+    region = Mosquitto(tmp_path / "region", binary, extra_config=[
+        *signing_in(out["good"] / "region.passwd", out["good"] / "region.acl"),
+        f"listener {port} 127.0.0.1", f"cafile {tls.ca}", f"certfile {tls.cert}",
+        f"keyfile {tls.key}", "tls_version tlsv1.2"])
+    brokers = {"region": region}
+    for name, ca in (("good", tls.ca), ("wrong", other.ca)):
+        path = region_files / f"{name}.toml"
+        path.write_text(f'[region]\nhost = "127.0.0.1"\nport = {port}\ncafile = "{ca}"\n'
+                        'users = "region-users.toml"\n[sites.east]\nenv_file = "east.env"\n')
+        write(load(path), out[name], iterations=1000)
+        conf = (out[name] / "bridge-east.conf").read_text()
+        assert f"bridge_cafile {ca}" in conf.splitlines()
+        (tmp_path / f"site-{name}").mkdir()
+        brokers[name] = Mosquitto(tmp_path / f"site-{name}", binary, extra_config=[
+            line.replace("chairside-bridge-east", f"chairside-bridge-east-{name}")
+            for line in conf.splitlines()])
+    for broker in brokers.values():
+        broker.start()
+    state = topics.state("east", "c1")
+    at_region = Observer(as_user(region, "region-qa"), [state])
+    try:
+        async with running(at_region.run()):
+            await at_region.ready.wait()
+            await publish(as_user(brokers["wrong"]), state, b"from-the-wrong-ca", retain=True)
+            await publish(as_user(brokers["good"]), state, b"over-tls", retain=True)
+            await until(lambda: (state, b"over-tls") in at_region.raw, 15,
+                        "east's state over TLS")
+            await asyncio.sleep(2)  # the other bridge retries each second, and fails
+            assert (state, b"from-the-wrong-ca") not in at_region.raw
+    finally:
+        for broker in brokers.values():
+            broker.stop()
