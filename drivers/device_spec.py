@@ -14,11 +14,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from drivers.errors import ChairsideError
 from drivers.protocols.registry import PROTOCOLS
 from drivers.topics import TopicError, check_ident
 
 
-class DeviceSpecError(ValueError):
+class DeviceSpecError(ChairsideError, ValueError):
     """A device spec that cannot be used; the message names the spec and what is wrong."""
 
 

@@ -13,7 +13,7 @@ import socket
 import ssl
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +26,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from drivers import topics
+from drivers.errors import ChairsideError
 from drivers.tasks import stop_if_cancelled
 from drivers.wire import (
     COMMAND_ADAPTER,
@@ -160,7 +161,7 @@ def will(topic: str, payload: BaseModel) -> aiomqtt.Will:
     return aiomqtt.Will(topic, payload.model_dump_json(exclude_none=True), qos=QOS, retain=True)
 
 
-class BrokerRefused(Exception):
+class BrokerRefused(ChairsideError):
     """The broker refused this client's user name or password: trying again cannot help,
     so the process stops and says so (exit code 2 on the command line)."""
 
@@ -342,11 +343,6 @@ def _validation_reason(exc: ValidationError) -> str:
         loc = ".".join(str(p) for p in err["loc"]) or "payload"
         parts.append(f"{loc}: {err['msg']}")
     return "; ".join(parts)
-
-
-async def subscribe_all(client: aiomqtt.Client, filters: Iterable[str]) -> None:
-    for flt in filters:
-        await client.subscribe(flt, qos=QOS)
 
 
 @asynccontextmanager

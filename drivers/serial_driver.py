@@ -37,6 +37,7 @@ import serial
 
 from drivers.clock import Clock
 from drivers.device_spec import DeviceSpec
+from drivers.errors import ChairsideError
 from drivers.mqtt import Backoff
 from drivers.protocols.base import Framer
 from drivers.protocols.nonin import encode_format_select
@@ -50,7 +51,7 @@ ACK = 0x06
 NAK = 0x15
 
 
-class PortGone(ConnectionError):
+class PortGone(ChairsideError, ConnectionError):
     """The port disappeared or its far end closed; the message says how."""
 
 

@@ -37,6 +37,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, NamedTuple
 
+from drivers.errors import ChairsideError
+
 try:  # POSIX: one Spool per file, across processes.
     import fcntl
 except ImportError:  # pragma: no cover - Windows: no cross-process guard
@@ -59,7 +61,7 @@ CREATE TABLE spool (
 """
 
 
-class SpoolError(RuntimeError):
+class SpoolError(ChairsideError, RuntimeError):
     """The spool cannot be opened or used; the message names the file and the cause."""
 
 

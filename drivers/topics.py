@@ -27,6 +27,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from drivers.errors import ChairsideError
 from drivers.wire import KINDS, AlarmEvent, ChairState, CommandResult
 
 ROOT = "chairside/v1"
@@ -48,7 +49,7 @@ TopicType = Literal[
 ]
 
 
-class TopicError(ValueError):
+class TopicError(ChairsideError, ValueError):
     """A topic that is not part of the contract, or an identifier that cannot be used in one."""
 
 

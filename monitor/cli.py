@@ -33,8 +33,8 @@ from monitor.cli_support import (
 )
 
 LAZY: dict[str, tuple[str, str]] = {
-    "gateway": ("monitor.device_commands", "commands"),
-    "simulate": ("monitor.device_commands", "commands"),
+    "gateway": ("monitor.device_cli", "commands"),
+    "simulate": ("monitor.device_cli", "commands"),
     "serve": ("monitor.serve", "serve"),
     "users": ("monitor.access.commands", "users_group"),
     "sites": ("monitor.sites", "sites_command"),

@@ -28,6 +28,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from drivers.errors import ChairsideError
 from drivers.mqtt import MqttSettings
 from drivers.topics import TopicError, check_ident
 from monitor.engine.config import EngineConfig
@@ -48,7 +49,7 @@ SECRET_ERROR = "secret_in_config"
 """A value refused because it holds a secret: the message does not repeat it."""
 
 
-class ConfigError(Exception):
+class ConfigError(ChairsideError):
     """The configuration cannot be used; the message says which key and why."""
 
 

@@ -41,6 +41,7 @@ from typing import Literal
 import click
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from drivers.errors import ChairsideError
 from drivers.topics import ROOT, check_ident
 
 from .access import passwords
@@ -63,7 +64,7 @@ def bridge_state_topic(site: str) -> str:
     return f"{BRIDGE_ROOT}/{check_ident(site, 'site')}/state"
 
 
-class SitesError(Exception):
+class SitesError(ChairsideError):
     """The sites file or an env file it names cannot be used: one line."""
 
 

@@ -135,7 +135,7 @@ class DirectChair:
         self._next_cuff_s = first_cuff_s
         self._states: dict[str, DeviceState] = {}
 
-    def _t(self, when: datetime) -> float:
+    def _elapsed_s(self, when: datetime) -> float:
         return (when - self.session_start).total_seconds()
 
     def _status(
@@ -151,7 +151,7 @@ class DirectChair:
 
     def step(self, when: datetime, *, cuff: bool) -> None:
         """Report what every device measures at ``when`` (the cuff only when it cycles)."""
-        t = self._t(when)
+        t = self._elapsed_s(when)
         vitals = self.patient.vitals(t, self.scenario.dose_at_s)
         faults = self.patient.faults_at(t)
         for device in DEVICES:
@@ -173,7 +173,7 @@ class DirectChair:
         """Sample on a fixed simulated cadence, catching up on every due sample after a
         pause, so what the devices report never depends on how busy the machine is."""
         async for when in paced(self.clock, self.session_start, self.sample_period_s):
-            t = self._t(when)
+            t = self._elapsed_s(when)
             cuff = self._next_cuff_s <= t
             if cuff:
                 self._next_cuff_s += self.cuff_interval_s

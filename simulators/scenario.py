@@ -18,6 +18,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from drivers.errors import ChairsideError
+
 DeviceKind = Literal["bp_cuff", "oximeter", "hr_monitor"]
 DEVICE_KINDS: tuple[DeviceKind, ...] = ("bp_cuff", "oximeter", "hr_monitor")
 FaultKind = Literal["dropout", "sensor_off", "garbage", "disconnect"]
@@ -27,7 +29,7 @@ _PACKAGE = "simulators"
 _FOLDER = "scenarios"
 
 
-class ScenarioError(ValueError):
+class ScenarioError(ChairsideError, ValueError):
     """A scenario that cannot be found, parsed or validated; the message names the key."""
 
 

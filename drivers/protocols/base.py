@@ -23,11 +23,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any, Protocol
 
+from drivers.errors import ChairsideError
 from drivers.value_ranges import Unit, value_range
 from drivers.wire import Kind, Quality, Reading, ReadingValue, new_id
 
 
-class FrameError(ValueError):
+class FrameError(ChairsideError, ValueError):
     """A frame that cannot be decoded. The only exception a decoder ever raises."""
 
     def __init__(self, protocol: str, offset: int, reason: str) -> None:

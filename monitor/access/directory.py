@@ -15,12 +15,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from drivers.errors import ChairsideError
 from drivers.topics import check_ident
 
 from .roles import ROLES, Role
 
 
-class DirectoryError(ValueError):
+class DirectoryError(ChairsideError, ValueError):
     """A user directory that cannot be read, or a change that cannot be made."""
 
 

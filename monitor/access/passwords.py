@@ -16,12 +16,14 @@ import os
 import secrets
 from pathlib import Path
 
+from drivers.errors import ChairsideError
+
 ITERATIONS = 100_000
 SALT_BYTES = 12
 MIN_LENGTH = 8
 
 
-class PasswordError(ValueError):
+class PasswordError(ChairsideError, ValueError):
     """A password that cannot be used, or a password file that cannot be read."""
 
 

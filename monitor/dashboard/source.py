@@ -14,6 +14,7 @@ import aiomqtt
 from textual.message import Message
 
 from drivers import topics
+from drivers.errors import ChairsideError
 from drivers.mqtt import (
     QOS,
     BrokerRefused,
@@ -31,7 +32,7 @@ from .messages import Received, Refused
 log = logging.getLogger("monitor.dashboard.app")
 
 
-class NotConnected(Exception):
+class NotConnected(ChairsideError):
     """A command cannot be sent: there is no connection to the broker."""
 
 

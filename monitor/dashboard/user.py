@@ -19,6 +19,7 @@ import aiomqtt
 from pydantic import SecretStr
 
 from drivers.clock import Clock
+from drivers.errors import ChairsideError
 from drivers.mqtt import BrokerRefused, MqttSettings, connected
 from monitor.access.directory import Directory
 from monitor.access.roles import PEOPLE, Role
@@ -33,7 +34,7 @@ WRONG = "wrong user name or password"
 SIGN_IN_TIMEOUT_S = 15.0
 
 
-class SignInRefused(Exception):
+class SignInRefused(ChairsideError):
     """This user cannot sign in at a screen; the message says why, in one line."""
 
 

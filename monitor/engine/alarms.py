@@ -72,7 +72,7 @@ class AlarmBook:
     def get(self, condition: str, subject: str = "") -> Alarm | None:
         return self.alarms.get((condition, subject))
 
-    def assert_(
+    def holds(
         self,
         now: datetime,
         condition: str,

@@ -406,7 +406,7 @@ class Chair:
                                  self.config.no_data_s)
         for condition, result in results.items():
             if result.fired is not None:
-                events += self.book.assert_(
+                events += self.book.holds(
                     now, condition, "physiological", result.fired.rule.priority,
                     result.fired.message, latching=result.latching,
                     reading_id=result.fired.sample.reading_id, audio=self.config.audio_pause,

@@ -172,7 +172,7 @@ def _symptoms(chair: Chair, cmd: Symptoms, now: datetime) -> list[AlarmEvent]:
         kinds.append("hypertensive encephalopathy")
     message = (f"symptoms of {' or '.join(kinds)}: {', '.join(seen)} (reported by {cmd.by}); "
                "refer for emergency care immediately")
-    events = chair.book.assert_(now, EMERGENCY, "physiological", "high", message,
+    events = chair.book.holds(now, EMERGENCY, "physiological", "high", message,
                                 latching=True, reading_id=cmd.id,
                                 audio=chair.config.audio_pause)
     alarm = chair.book.alarms[(EMERGENCY, "")]

@@ -202,7 +202,9 @@ class ProtocolConfig(_Frozen):
         return self
 
 
-def _bp(name: str, kind: Literal["pre_dose", "at", "every", "pre_discharge"], **kw: Any) -> Any:
+def _bp_check(
+    name: str, kind: Literal["pre_dose", "at", "every", "pre_discharge"], **kw: Any
+) -> Any:
     return BpCheckSpec(name=name, kind=kind, **kw)
 
 
@@ -214,13 +216,13 @@ def _default_protocols() -> dict[str, ProtocolConfig]:
             observation_min=120.0,
             requires_spo2=True,
             bp_checks=[
-                _bp("pre_dose", "pre_dose"),
-                _bp("40_min", "at", offset_min=40.0, window_before_min=5.0,
+                _bp_check("pre_dose", "pre_dose"),
+                _bp_check("40_min", "at", offset_min=40.0, window_before_min=5.0,
                     window_after_min=10.0),
-                _bp("closer", "every", every_min=15.0, window_before_min=2.0,
+                _bp_check("closer", "every", every_min=15.0, window_before_min=2.0,
                     window_after_min=5.0, required=False,
                     only_with=["psychostimulant", "maoi"]),
-                _bp("pre_discharge", "pre_discharge", window_before_min=20.0),
+                _bp_check("pre_discharge", "pre_discharge", window_before_min=20.0),
             ],
         ),
         "iv_ketamine": ProtocolConfig(
@@ -231,12 +233,12 @@ def _default_protocols() -> dict[str, ProtocolConfig]:
             infusion_min=40.0,
             requires_spo2=True,
             bp_checks=[
-                _bp("pre_dose", "pre_dose"),
-                _bp("infusion", "every", every_min=10.0, until="infusion_end",
+                _bp_check("pre_dose", "pre_dose"),
+                _bp_check("infusion", "every", every_min=10.0, until="infusion_end",
                     window_before_min=2.0, window_after_min=5.0, required=False),
-                _bp("recovery", "every", anchor="infusion_end", every_min=15.0,
+                _bp_check("recovery", "every", anchor="infusion_end", every_min=15.0,
                     window_before_min=2.0, window_after_min=5.0, required=False),
-                _bp("pre_discharge", "pre_discharge", window_before_min=20.0),
+                _bp_check("pre_discharge", "pre_discharge", window_before_min=20.0),
             ],
         ),
         "im_ketamine": ProtocolConfig(
@@ -245,10 +247,10 @@ def _default_protocols() -> dict[str, ProtocolConfig]:
             observation_min=120.0,
             requires_spo2=True,
             bp_checks=[
-                _bp("pre_dose", "pre_dose"),
-                _bp("post_dose", "every", every_min=15.0, until="observation_end",
+                _bp_check("pre_dose", "pre_dose"),
+                _bp_check("post_dose", "every", every_min=15.0, until="observation_end",
                     window_before_min=2.0, window_after_min=5.0, required=False),
-                _bp("pre_discharge", "pre_discharge", window_before_min=20.0),
+                _bp_check("pre_discharge", "pre_discharge", window_before_min=20.0),
             ],
         ),
     }

@@ -17,7 +17,7 @@ from drivers.wire import ActiveAlarm, BpCheck, DischargeReadiness, UnmetConditio
 
 from .checks import Check, describe
 from .deadlines import INSTANT, soonest
-from .readings import fmt, show_time
+from .readings import show_time, shown_number
 from .session import Session
 
 
@@ -110,8 +110,9 @@ def _blood_pressure(session: Session, now: datetime) -> list[UnmetCondition]:
     if latest.systolic >= limits.systolic_below or latest.diastolic >= limits.diastolic_below:
         out.append(_unmet(
             "bp_limits",
-            f"latest BP {fmt(latest.systolic)}/{fmt(latest.diastolic)} mmHg; discharge needs "
-            f"SYS < {fmt(limits.systolic_below)} and DIA < {fmt(limits.diastolic_below)}",
+            f"latest BP {shown_number(latest.systolic)}/{shown_number(latest.diastolic)} mmHg; "
+            f"discharge needs SYS < {shown_number(limits.systolic_below)} and "
+            f"DIA < {shown_number(limits.diastolic_below)}",
         ))
     return out
 

@@ -241,7 +241,7 @@ class Engine:
         message = (f"the engine restarted and could not recover this chair ({why}): a session "
                    "may be open and unmonitored; check the patient and start it again")
         events: list[Output] = []
-        events += c.book.assert_(now, NOT_RECOVERED, "technical", "high", message,
+        events += c.book.holds(now, NOT_RECOVERED, "technical", "high", message,
                                  latching=True)
         events += c.book.release(now, NOT_RECOVERED)
         c.forget_evaluation(now)

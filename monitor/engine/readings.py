@@ -155,7 +155,7 @@ _PARAMETERS: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 
-def fmt(value: float) -> str:
+def shown_number(value: float) -> str:
     """A number as a screen shows it: whole numbers plain, others to one decimal."""
     rounded = round(value, 1)
     if rounded == int(rounded):

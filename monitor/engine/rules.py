@@ -17,7 +17,7 @@ from datetime import datetime
 from drivers.wire import PRIORITY_RANK, Kind, Priority
 
 from .config import AlarmRule, Limit, NoDataLimits, RulePhase
-from .readings import BpSample, Sample, fmt
+from .readings import BpSample, Sample, shown_number
 
 _NAMES = {
     "systolic": ("SYS", "mmHg"),
@@ -83,13 +83,13 @@ def parameter_samples(
 def message(rule: AlarmRule, limit: Limit, value: float, baseline: BpSample | None) -> str:
     """Parameter, value and limit, e.g. ``SYS 186 >= 180 mmHg``."""
     name, unit = _NAMES[limit.parameter]
-    shown = fmt(value)
+    shown = shown_number(value)
     if limit.parameter.endswith("_rise"):
         shown = f"+{shown}" if value >= 0 else shown
-    text = f"{name} {shown} {limit.op} {fmt(limit.value)} {unit}"
+    text = f"{name} {shown} {limit.op} {shown_number(limit.value)} {unit}"
     if limit.parameter.endswith("_rise") and baseline is not None:
         base = baseline.systolic if limit.parameter == "systolic_rise" else baseline.diastolic
-        text += f" from baseline {fmt(base)}"
+        text += f" from baseline {shown_number(base)}"
     return f"{rule.label} {text}" if rule.label else text
 
 

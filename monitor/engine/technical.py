@@ -224,7 +224,7 @@ class TechnicalConditions:
             return []
         if key in book.alarms and book.alarms[key].active:
             return []
-        return book.assert_(
+        return book.holds(
             now,
             condition,
             "technical",
@@ -250,7 +250,7 @@ class TechnicalConditions:
                     if slot.spec.kind == "pre_dose"
                     else " before discharge"
                 )
-                events += book.assert_(
+                events += book.holds(
                     now,
                     "bp_check_due",
                     "technical",
@@ -265,11 +265,11 @@ class TechnicalConditions:
                 self.missed.add(name)
                 closed = show_time(slot.window_end) if slot.window_end else "?"
                 text = f"BP check {name} missed: window closed at {closed}"
-                events += book.assert_(
+                events += book.holds(
                     now, "bp_check_due", "technical", due.priority, f"BP check {name} due",
                     subject=name,
                 )
-                events += book.assert_(
+                events += book.holds(
                     now,
                     "bp_check_due",
                     "technical",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from drivers.errors import ChairsideError
 from drivers.wire import (
     PRIORITY_RANK,
     AlarmEvent,
@@ -29,7 +30,7 @@ MARGIN = timedelta(seconds=5)
 """How far outside the session's span an input still counts as the session's."""
 
 
-class ReportError(Exception):
+class ReportError(ChairsideError):
     """The log holds no session to report on."""
 
 

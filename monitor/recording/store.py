@@ -24,6 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Protocol
 
+from drivers.errors import ChairsideError
 from drivers.wire import format_time
 
 MESSAGES_SCHEMA = """
@@ -160,7 +161,7 @@ class SessionRow:
         return max(0.0, (end - begin).total_seconds() / 60)
 
 
-class StoreError(Exception):
+class StoreError(ChairsideError):
     """The store cannot be opened: one line that says where and why."""
 
 

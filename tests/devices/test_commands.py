@@ -29,7 +29,7 @@ SOURCES = {"ble-2a35", "ble-2a36", "ble-2a37", "nonin-8", "masimo", "hl7", "ble-
 
 async def _command(name: str, *args: str, cwd: Path,
                    env: dict[str, str] | None = None) -> asyncio.subprocess.Process:
-    code = f"from monitor.device_commands import main; main({name!r})"
+    code = f"from monitor.device_cli import main; main({name!r})"
     return await asyncio.create_subprocess_exec(
         sys.executable, "-c", code, *args, cwd=cwd,
         env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
