@@ -3,8 +3,8 @@
 what arrives to the floor, refreshes the screen on view a few times a second (a newer state
 of a chair replaces one still queued), sends what the screens post (`messages`) and rings the
 bell. Screens read it through the `Host` protocol, never by importing this module. Where the
-site has a user directory it asks who is there first (`signin`, `user`); a kiosk signs nobody
-in and sends nothing.
+site has a user directory it asks who is there first (`signing`, `signin`, `user`); a kiosk
+signs nobody in and sends nothing.
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from datetime import tzinfo
 from pathlib import Path, PurePath
 from typing import ClassVar
 
-from textual import events
-from textual.app import App, SystemCommand
+from textual.app import SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
@@ -33,6 +32,7 @@ from .notices import answer_notice, overdue_notice
 from .outbox import Outbox, Sender
 from .overview import OverviewScreen
 from .signin import SignInScreen, ask_password
+from .signing import SigningIn
 from .source import BrokerSource
 from .user import ScreenUser, SignIn
 from .view import FlashTimer, apply_flash, refresh_screens
@@ -46,7 +46,7 @@ FLASH_S = 0.25
 """Wall seconds per flash step: high alarms toggle every step (2 Hz), medium every 4 (0.5 Hz)."""
 
 
-class DashboardApp(App[None]):
+class DashboardApp(SigningIn):
     """The overview, and a chair view per chair."""
 
     CSS_PATH: ClassVar[list[str | PurePath]] = [
@@ -95,12 +95,6 @@ class DashboardApp(App[None]):
     def get_default_screen(self) -> Screen[None]:
         return OverviewScreen(self.banner_text)
 
-    @property
-    def overview(self) -> OverviewScreen:
-        screen = self.screen_stack[0]
-        assert isinstance(screen, OverviewScreen)
-        return screen
-
     async def on_mount(self) -> None:
         self.set_interval(REFRESH_S, self.refresh_view)
         if self._exit_after_s is not None:
@@ -140,50 +134,6 @@ class DashboardApp(App[None]):
                 return None
         return None
 
-    # -- signing in ---------------------------------------------------------------------
-
-    async def sign_in_as(self, user: str, password: str) -> str | None:
-        """Sign ``user`` in (None), or say why not in one line; the sign-in screen stays."""
-        problem = await self.who.sign_in(user, password)
-        if problem is not None:
-            return problem
-        self.floor.forget()
-        self.floor.link.refused = None
-        if self.who.mqtt is not None:
-            self.listen()
-        # Not from here: this runs in the sign-in screen's worker, which leaving it cancels.
-        self.call_later(self._signed_in)
-        return None
-
-    async def _signed_in(self) -> None:
-        while isinstance(self.screen, SignInScreen):
-            await self.pop_screen()
-        await self.on_overview_ready()
-
-    def action_sign_out(self) -> None:
-        self.sign_out()
-
-    def sign_out(self, message: str = "") -> None:
-        """Back to the sign-in screen: the connection closes, every patient is forgotten."""
-        if self.who.signed_in is None:
-            return
-        self.workers.cancel_group(self, "mqtt")
-        self.who.sign_out()
-        self.outbox.source = None
-        self.floor.forget()
-        self.call_later(self._signed_out, message)
-
-    async def _signed_out(self, message: str) -> None:
-        while len(self.screen_stack) > 1:
-            await self.pop_screen()
-        await self.overview.clear()
-        await self.push_screen(SignInScreen(self.banner_text, self.site, message))
-
-    async def on_event(self, event: events.Event) -> None:
-        if isinstance(event, events.Key | events.MouseDown) and self.who.signed_in is not None:
-            self.who.idle.touch()
-        await super().on_event(event)
-
     # -- data in ------------------------------------------------------------------------
 
     def listen(self) -> None:
@@ -191,13 +141,6 @@ class DashboardApp(App[None]):
         source = BrokerSource(self.who.mqtt, self.site, self.floor.link, self.post_message)
         self.outbox.source = source
         self.run_worker(source.run(), group="mqtt", exclusive=True)
-
-    def on_refused(self, message: messages.Refused) -> None:
-        """The password was changed or the user disabled since: trying again cannot help."""
-        if self.who.signed_in is not None:
-            self.sign_out("the broker no longer accepts this user: sign in again")
-        else:
-            self.floor.link.refused = message.reason
 
     def on_received(self, message: messages.Received) -> None:
         self.ingest(message.inbound)
