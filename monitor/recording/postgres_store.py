@@ -24,7 +24,7 @@ from psycopg.pq import TransactionStatus
 
 from drivers.wire import format_time
 
-from .store import (
+from .store_base import (
     MESSAGE_COLUMNS,
     SESSION_COLUMNS,
     SessionRow,
