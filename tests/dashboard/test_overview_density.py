@@ -163,3 +163,23 @@ async def test_the_density_follows_a_resize_and_keeps_the_focused_chair() -> Non
         assert app.overview.density.kind == "full"
         focused = app.focused
         assert isinstance(focused, ChairTile) and focused.chair == "chair-5"
+
+
+async def test_compact_tiles_and_rows_flash_their_alarm() -> None:
+    """High flashes: the alarm line's lit block comes and goes with the flash phase."""
+    for count, kind in ((24, CompactTile), (50, ChairRow)):
+        names = chairs(count)
+        app, _, _ = S.make_app(names)
+        async with app.run_test(size=(160, 48)) as pilot:
+            fill(app, names, {"chair-7": "high"})
+            await app.refresh_view()
+            await pilot.pause()
+            tile = app.query_one("#tile-chair-7", ChairTile)
+            assert type(tile) is kind
+            app.overview.flash(True, True)
+            lit = tile.render()
+            app.overview.flash(False, False)
+            dark = tile.render()
+            assert not tile.lit
+            assert str(lit) == str(dark) and "*** SYS 186" in str(dark)  # the marker stays
+            assert lit.spans != dark.spans  # only the colour block went
