@@ -1,7 +1,7 @@
 """The floor as a dashboard knows it: the newest state of every chair, each chair's trends,
 the commands sent and their answers, the engine's status and the link to the broker, and the
 rules a screen follows about them (when monitoring counts as offline, when the bell rings,
-which commands have waited too long for an answer, what flashes).
+which commands have waited too long for an answer, what flashes, which chairs are alarming).
 
 Pure: no UI, no network, no event loop. Time comes from the injected clock, read when asked,
 so the tests drive every rule on a fake one; the screens only show what this holds.
@@ -10,6 +10,7 @@ so the tests drive every rule on a fake one; the screens only show what this hol
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -236,3 +237,13 @@ class Floor:
             return (-rank, -unacked, chair_key(chair))
 
         return sorted(chairs, key=key)
+
+    def alarming(self, chairs: Iterable[str]) -> list[str]:
+        """Those of ``chairs`` that call for eyes wherever they are on the screen: an alarm of
+        medium or high priority nobody has acknowledged. The overview asks it of the chairs
+        scrolled out of sight, to say how many there are."""
+        return [
+            chair for chair in chairs
+            if (state := self.states.get(chair)) is not None and any(
+                a.priority in FLASHING and not a.acknowledged for a in state.alarms)
+        ]

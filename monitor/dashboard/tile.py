@@ -12,7 +12,7 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import Static
 
-from drivers.wire import PRIORITY_RANK, ActiveAlarm, ChairState
+from drivers.wire import PRIORITY_RANK, ActiveAlarm, ChairState, LatestValue
 from monitor.config import DashboardSettings
 from monitor.dashboard.format import (
     age_s,
@@ -24,9 +24,28 @@ from monitor.dashboard.format import (
     observation_text,
 )
 
-_VITALS = (("blood_pressure", "BP  "), ("heart_rate", "HR  "), ("spo2", "SpO2"))
+VITALS = (("blood_pressure", "BP  "), ("heart_rate", "HR  "), ("spo2", "SpO2"))
+StaleLimits = dict[str, float]
 _LOOKS = frozenset({"stale", "alarm-high", "alarm-medium", "alarm-low", "alarm-technical"})
 """The classes a tile's state sets."""
+
+
+def vital(state: ChairState, kind: str, label: str) -> tuple[LatestValue | None, str, str]:
+    """A vital's latest value, label and text; without a heart-rate device the oximeter's
+    pulse rate, labelled as such."""
+    latest = state.latest.get(kind)
+    value = fmt_value(kind, latest)
+    if kind == "heart_rate" and latest is None:
+        oximeter = state.latest.get("spo2")
+        pulse = oximeter.values.get("pulse_rate") if oximeter else None
+        if oximeter is not None and isinstance(pulse, int | float):
+            return oximeter, "PR  ", f"{pulse:.0f}"
+    return latest, label, value
+
+
+def value_style(latest: LatestValue, old: bool) -> str:
+    """Struck through when invalid, grey when old, bold when current."""
+    return "dim strike" if latest.quality == "invalid" else ("dim" if old else "bold")
 
 
 class ChairTile(Static, can_focus=True):
@@ -50,6 +69,9 @@ class ChairTile(Static, can_focus=True):
     ChairTile.alarm-technical.alarm-low { border: round cyan; }
     ChairTile.stale { color: $text-disabled; border: round $panel-lighten-2; }
     """
+
+    QUIET: ClassVar[str] = "no alarms"
+    """What the alarm line says when there is none."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "select", "Open chair", show=False),
@@ -107,7 +129,6 @@ class ChairTile(Static, can_focus=True):
                 a is b or a == b for a, b in zip(seen, self._seen, strict=True)):
             return
         self._seen = seen
-        text = Text(no_wrap=True, overflow="ellipsis")
         top = state.highest_alarm() if state is not None else None
         self.priority = top.priority if top is not None else None
         self._set_classes(stale, top)
@@ -116,13 +137,32 @@ class ChairTile(Static, can_focus=True):
         if state is None:
             self.urgency = 0
             self._set_subtitle("")
-            text.append("no data yet\n", style="dim")
-            self._body = text
+            self._body = self.waiting()
             self._compose_text()
             return
-        session = state.session
         paused = state.audio_paused_until is not None and state.audio_paused_until > now
         self._set_subtitle("AUDIO PAUSED" if paused else "")
+        text = self.body(state, now, settings.stale_after_s, stale)
+        if top is None:
+            text.append(self.QUIET, style="dim")
+            self.urgency = 0
+        else:
+            self._alarm = (alarm_line(top, state, now, tz), top)
+            self.urgency = PRIORITY_RANK[top.priority]
+        self._body = text
+        self._compose_text(others=len(state.alarms) - 1)
+
+    def waiting(self) -> Text:
+        """What the tile says before the chair's first state."""
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append("no data yet\n", style="dim")
+        return text
+
+    def body(self, state: ChairState, now: datetime, limits: StaleLimits,
+             stale: bool) -> Text:
+        """Everything but the alarm line: the session, the clock, one line per vital."""
+        text = Text(no_wrap=True, overflow="ellipsis")
+        session = state.session
         if session:
             text.append(f"{session.patient_code}  ", style="bold")
             text.append(session.phase, style="bold")
@@ -130,16 +170,8 @@ class ChairTile(Static, can_focus=True):
         else:
             text.append("no session\n", style="dim")
         text.append(observation_text(state, now) + "\n")
-        limits = settings.stale_after_s
-        for kind, label in _VITALS:
-            latest = state.latest.get(kind)
-            value = fmt_value(kind, latest)
-            if kind == "heart_rate" and latest is None:
-                # No heart-rate device: the oximeter's pulse rate, labelled as such.
-                oximeter = state.latest.get("spo2")
-                pulse = oximeter.values.get("pulse_rate") if oximeter else None
-                if oximeter is not None and isinstance(pulse, int | float):
-                    latest, label, value = oximeter, "PR  ", f"{pulse:.0f}"
+        for kind, label in VITALS:
+            latest, label, value = vital(state, kind, label)
             line = Text(f"{label} ")
             if latest is None and kind in state.unreadable:
                 # A device sends it and the gateway cannot read it: say so, not "--".
@@ -149,10 +181,7 @@ class ChairTile(Static, can_focus=True):
                 line.append(f"{value:>9}", style="dim")
             else:
                 old = stale or is_old(kind, latest, now, limits)
-                style = "dim strike" if latest.quality == "invalid" else (
-                    "dim" if old else "bold"
-                )
-                line.append(f"{value:>9}", style=style)
+                line.append(f"{value:>9}", style=value_style(latest, old))
                 line.append(f"  {fmt_age(age_s(latest, now)):>4}", style="dim" if old else "")
                 if old:
                     line.append(" old", style="dim")
@@ -160,14 +189,7 @@ class ChairTile(Static, can_focus=True):
                     line.append(" ?", style="yellow")
             text.append_text(line)
             text.append("\n")
-        if top is None:
-            text.append("no alarms", style="dim")
-            self.urgency = 0
-        else:
-            self._alarm = (alarm_line(top, state, now, tz), top)
-            self.urgency = PRIORITY_RANK[top.priority]
-        self._body = text
-        self._compose_text(others=len(state.alarms) - 1)
+        return text
 
     def _set_classes(self, stale: bool, top: ActiveAlarm | None) -> None:
         """The tile's look, restyled only when it changes."""

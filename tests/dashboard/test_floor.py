@@ -175,3 +175,20 @@ def test_take_keeps_each_payload_and_returns_only_our_answers() -> None:
     assert floor.take(answer) is answer
     assert set(floor.states) == {"chair-1"} and floor.engine_status is not None
     assert len(floor.answers("chair-1")) == 2
+
+
+def test_alarming_chairs_are_those_with_an_unacknowledged_medium_or_high_alarm() -> None:
+    floor, clock = make_floor()
+    now = clock.now()
+    floor.take_state(S.chair_state("chair-1", "observation", now,
+                                   alarms=[S.alarm("chair-1", "high")]))
+    floor.take_state(S.chair_state("chair-2", "observation", now,
+                                   alarms=[S.alarm("chair-2", "medium", "technical")]))
+    floor.take_state(S.chair_state("chair-3", "observation", now,
+                                   alarms=[S.alarm("chair-3", "low")]))
+    floor.take_state(S.chair_state("chair-4", "observation", now, alarms=[
+        S.alarm("chair-4", "high", acknowledged=True), S.alarm("chair-4", "low")]))
+    floor.take_state(S.chair_state("chair-5", "observation", now))
+    chairs = ["chair-5", "chair-4", "chair-3", "chair-2", "chair-1", "chair-9"]
+    assert floor.alarming(chairs) == ["chair-2", "chair-1"]  # in the order asked
+    assert floor.alarming([]) == []

@@ -64,6 +64,30 @@ def test_overview(snap_compare: Snap, size: str) -> None:
     assert snap_compare(app, terminal_size=SIZES[size], run_before=fill_overview(app))
 
 
+def fill_floor(app: DashboardApp, count: int) -> Callable[[Pilot[None]], Any]:
+    """``count`` chairs, each like one of OVERVIEW's in turn."""
+    async def run_before(pilot: Pilot[None]) -> None:
+        now = NOW["observation"]
+        for i in range(count):
+            chair = f"chair-{i + 1}"
+            _, phase, alarms = OVERVIEW[i % len(OVERVIEW)]
+            feed(app, chair_state(chair, phase, now, alarms=[
+                alarm(chair, priority, kind) for priority, kind in alarms]))
+        feed(app, EngineStatus(state="online", at=now))
+        await app.refresh_view()
+        await pilot.pause()
+
+    return run_before
+
+
+@pytest.mark.parametrize("count", [24, 50])
+def test_overview_of_a_large_floor(snap_compare: Snap, count: int) -> None:
+    """Every chair on one 160x48 screen: compact tiles at 24 chairs, a line each at 50."""
+    app, _, _ = make_app([f"chair-{i}" for i in range(1, count + 1)],
+                         banner="DEMO - simulated patients")
+    assert snap_compare(app, terminal_size=(160, 48), run_before=fill_floor(app, count))
+
+
 def test_overview_sorted_by_chair(snap_compare: Snap) -> None:
     app, _, _ = make_app([c for c, _, _ in OVERVIEW])
     assert snap_compare(app, terminal_size=(120, 40), run_before=fill_overview(app),
