@@ -2,7 +2,7 @@
 configuration `chairside sites` writes. What must go up goes up, commands come down to their
 own site only, readings stay at the site unless it says otherwise, the regional broker
 enforces its ACL, and an uplink cut queues what must go up while the bridge's state shows
-the site unreachable."""
+the site unreachable, on a dashboard at the region too."""
 
 from __future__ import annotations
 
