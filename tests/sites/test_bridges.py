@@ -335,7 +335,8 @@ async def test_a_remote_screen_shows_a_site_unreachable_while_its_bridge_is_down
             await publish(as_user(east), state, queued.to_json(), retain=True)
 
             uplink.restore()
-            await until(lambda: banner() is None and not tile_stale(), 10,
+            # Mosquitto's restart of the bridge backs off with jitter: 20 s as above.
+            await until(lambda: banner() is None and not tile_stale(), 20,
                         "east reachable and live again once the uplink is back")
             assert app.floor.states["c1"].to_json() == queued.to_json(), "the state east queued"
     finally:
