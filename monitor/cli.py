@@ -157,8 +157,11 @@ def engine(config: Path | None, broker: str | None, site: str | None) -> None:
 @click.option("--kiosk", is_flag=True,
               help="a read-only wall display: no sign-in, no commands; connects as [mqtt] "
                    "username (a display account)")
+@click.option("--remote", is_flag=True,
+              help="watch the site from the regional broker: its bridge's state says when it "
+                   "is unreachable, and no command is sent to it then")
 def dashboard(config: Path | None, broker: str | None, site: str | None, chair: str | None,
-              kiosk: bool) -> None:
+              kiosk: bool, remote: bool) -> None:
     """The Textual dashboard, connected to the configured broker. With [access] users, it
     asks who is there before it shows a patient."""
     from monitor.access.directory import Directory, DirectoryError, load
@@ -178,7 +181,7 @@ def dashboard(config: Path | None, broker: str | None, site: str | None, chair: 
     app = DashboardApp(settings.mqtt, settings.site.id, settings.dashboard, WallClock(),
                        chairs=chairs, chair=chair, protocols=list(settings.engine.protocols),
                        tz=settings.site.zone(), directory=directory, kiosk=kiosk,
-                       idle_lock_s=settings.access.idle_lock_s)
+                       idle_lock_s=settings.access.idle_lock_s, remote=remote)
     app.run()
 
 

@@ -10,7 +10,7 @@ from tests.postgres import NoPostgres, PostgresServer, start_server, unavailable
 
 PURE = ("engine", "protocols", "config", "spool", "service", "access/test_acl.py",
         "access/test_engine_access.py", "devices/test_health.py", "dashboard/test_floor.py",
-        "dashboard/test_density.py")
+        "dashboard/test_density.py", "dashboard/test_floor_bridge.py")
 """Where the pure tests live: the cores on fake clocks and in-memory inputs, no broker, no
 terminal, no browser, no other process. `pytest -m pure` runs them in well under a minute."""
 SLOW_LANES = ("broker", "tmux", "browser", "faults")

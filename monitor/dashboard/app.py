@@ -27,7 +27,7 @@ from monitor.config import DashboardSettings
 from . import messages
 from .chair import ChairScreen
 from .chair_actions import COMMAND_ACTIONS, ActionChairScreen
-from .floor import Floor, chair_key, command_type
+from .floor import Bridge, Floor, chair_key, command_type
 from .notices import answer_notice, overdue_notice
 from .outbox import Outbox, Sender
 from .overview import OverviewScreen
@@ -73,6 +73,7 @@ class DashboardApp(SigningIn):
         protocols: Sequence[str] | None = None, tz: tzinfo | None = None, blink: bool = True,
         sender: Sender | None = None, directory: Directory | None = None,
         sign_in: SignIn | None = None, kiosk: bool = False, idle_lock_s: float = 300.0,
+        remote: bool = False,
     ) -> None:
         super().__init__()
         self.site, self.settings, self.clock, self.tz, self.blink = site, settings, clock, tz, blink
@@ -80,6 +81,10 @@ class DashboardApp(SigningIn):
                               sign_in=sign_in, kiosk=kiosk, idle_lock_s=idle_lock_s,
                               sends_commands=self.SENDS_COMMANDS)
         self.floor = Floor(settings, clock, mqtt.url() if mqtt is not None else None)
+        self.floor.tz = tz
+        if remote:
+            # Watching the site from the regional broker: its bridge says if it is in reach.
+            self.floor.bridge = Bridge(site)
         self.banner_text = banner
         self.protocols = list(protocols or DEFAULT_PROTOCOLS)
         self.bell_count = 0
@@ -138,12 +143,16 @@ class DashboardApp(SigningIn):
 
     def listen(self) -> None:
         assert self.who.mqtt is not None
-        source = BrokerSource(self.who.mqtt, self.site, self.floor.link, self.post_message)
+        source = BrokerSource(self.who.mqtt, self.site, self.floor.link, self.post_message,
+                              bridge=self.floor.bridge is not None)
         self.outbox.source = source
         self.run_worker(source.run(), group="mqtt", exclusive=True)
 
     def on_received(self, message: messages.Received) -> None:
         self.ingest(message.inbound)
+
+    def on_bridge_state(self, message: messages.BridgeState) -> None:
+        self.floor.take_bridge(message.up)
 
     def ingest(self, inbound: Inbound) -> None:
         """Take one decoded message (from the broker, a replay, or a test)."""

@@ -1,7 +1,8 @@
 """The floor as a dashboard knows it: the newest state of every chair, each chair's trends,
 the commands sent and their answers, the engine's status and the link to the broker, and the
-rules a screen follows about them (when monitoring counts as offline, when the bell rings,
-which commands have waited too long for an answer, what flashes, which chairs are alarming).
+rules a screen follows about them (when monitoring counts as offline, when a site watched
+from the regional broker counts as unreachable, when the bell rings, which commands have
+waited too long for an answer, what flashes, which chairs are alarming).
 
 Pure: no UI, no network, no event loop. Time comes from the injected clock, read when asked,
 so the tests drive every rule on a fake one; the screens only show what this holds.
@@ -12,10 +13,11 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Protocol
 
 from drivers.wire import ChairState, CommandBase, CommandResult, EngineStatus
+from monitor.localtime import clock_time
 
 from .format import urgency
 from .history import ChairHistory
@@ -82,6 +84,18 @@ class Link:
     """The broker's refusal of this screen's credentials, while it stands."""
 
 
+@dataclass
+class Bridge:
+    """A site watched from the regional broker: what its bridge last said of itself
+    (Mosquitto's notification: up or down, the down being the bridge's last will)."""
+
+    site: str
+    up: bool | None = None
+    """None until the bridge's state has been heard."""
+    down_since: datetime | None = None
+    """When the bridge was heard to be down."""
+
+
 class Floor:
     """Everything a dashboard knows of the site, and its rules, on an injected clock."""
 
@@ -100,6 +114,12 @@ class Floor:
         self.flash_step = 0
         self._sounding: set[str] = set()
         self._last_bell: datetime | None = None
+        self.bridge: Bridge | None = None
+        """Set where the screen watches its site from the regional broker."""
+        self.last_heard_at: datetime | None = None
+        """When anything of the site last arrived (a state, an answer, the engine's status)."""
+        self.tz: tzinfo | None = None
+        """The site's zone, for the times the banners say."""
 
     def forget(self) -> None:
         """Nothing of any patient is kept (signed out); the link starts afresh."""
@@ -111,12 +131,15 @@ class Floor:
         self.sent.clear()
         self.engine_status = None
         self.last_state_at = None
+        self.last_heard_at = None  # the bridge's word is kept: it holds nothing of a patient
         self._sounding.clear()
 
     # -- what arrives ------------------------------------------------------------------
 
     def take(self, payload: object) -> CommandResult | None:
         """Take what arrived; an answer to a command sent here is returned (to be said)."""
+        if isinstance(payload, ChairState | EngineStatus | CommandResult):
+            self.last_heard_at = self.clock.now()
         if isinstance(payload, ChairState):
             self.take_state(payload)
         elif isinstance(payload, EngineStatus):
@@ -132,6 +155,18 @@ class Floor:
 
     def take_status(self, status: EngineStatus) -> None:
         self.engine_status = status
+
+    def take_bridge(self, up: bool) -> None:
+        """The site's bridge says it is up or down (ignored where no bridge is followed)."""
+        bridge = self.bridge
+        if bridge is None or bridge.up is up:
+            return
+        now = self.clock.now()
+        bridge.up = up
+        bridge.down_since = None if up else now
+        if up:
+            # Silence is counted from the bridge's return, not from before the outage.
+            self.last_heard_at = now
 
     def take_result(self, result: CommandResult) -> bool:
         """Keep an answer for its chair's view; True when it answers a command sent here."""
@@ -167,6 +202,39 @@ class Floor:
 
     # -- the rules ------------------------------------------------------------------------
 
+    def unreachable_since(self) -> datetime | None:
+        """Since when the site watched from the region is out of reach, or None: its bridge
+        said it is down, or, once it said it is up, nothing of the site came within the
+        offline rule's limit (a bridge can hang without its will being sent yet)."""
+        bridge = self.bridge
+        if bridge is None or bridge.up is None:
+            return None
+        if not bridge.up:
+            return bridge.down_since
+        heard = self.last_heard_at
+        if heard is None:
+            return None
+        silent = (self.clock.now() - heard).total_seconds()
+        return heard if silent > self.rules.offline_after_s * self.clock.rate else None
+
+    def unreachable(self) -> str | None:
+        """The banner of a site out of reach, or None; a command to it is not sent."""
+        since = self.unreachable_since()
+        if since is None or self.bridge is None:
+            return None
+        return (f"SITE {self.bridge.site} UNREACHABLE since "
+                f"{clock_time(since, self.tz, seconds=True)}: the chairs below are its last "
+                "known state, not live")
+
+    def not_sendable(self) -> str | None:
+        """Why no command may leave for the site now, or None."""
+        since = self.unreachable_since()
+        if since is None or self.bridge is None:
+            return None
+        return (f"site {self.bridge.site} unreachable since "
+                f"{clock_time(since, self.tz, seconds=True)}: the command would wait at the "
+                "region and act whenever the site came back")
+
     def offline(self) -> str | None:
         """Why the screen cannot be trusted as live, or None."""
         link = self.link
@@ -176,6 +244,8 @@ class Floor:
             if link.ever_connected:
                 return f"MONITORING OFFLINE: lost the broker {link.url}"
             return f"MONITORING OFFLINE: connecting to the broker {link.url}"
+        if (unreachable := self.unreachable()) is not None:
+            return unreachable
         if self.engine_status is not None and self.engine_status.state == "offline":
             return "MONITORING OFFLINE: the engine has stopped"
         if self.last_state_at is None:

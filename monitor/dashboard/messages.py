@@ -30,6 +30,14 @@ class Received(Message):
         )
 
 
+class BridgeState(Message):
+    """The watched site's bridge to the regional broker says it is up or down."""
+
+    def __init__(self, up: bool) -> None:
+        super().__init__()
+        self.up = up
+
+
 class OpenChair(Message):
     """Show this chair's view."""
 

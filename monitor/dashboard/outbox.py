@@ -35,13 +35,18 @@ class Outbox:
         await self.source.publish(chair, command, user)
 
     async def send(self, chair: str, command: CommandBase) -> bool:
-        """Send now; False (and said) when it could not leave."""
+        """Send now; False (and said) when it could not leave, or must not: a site out of
+        reach would get it whenever it came back, long after the screen showed why."""
+        kind = command_type(command).replace("_", " ")
+        if (why := self.floor.not_sendable()) is not None:
+            self.notify(f"NOT SENT: {why}", title=f"{chair} · {kind}", severity="error",
+                        timeout=10)
+            return False
         self.floor.sending(chair, command)
         try:
             await self._sender(chair, command)
         except SEND_ERRORS as exc:
             self.floor.not_sent(command)
-            kind = command_type(command).replace("_", " ")
             self.notify(f"NOT SENT: {exc}", title=f"{chair} · {kind}", severity="error",
                         timeout=10)
             return False

@@ -1,7 +1,9 @@
 """Where a live dashboard's data comes from: the broker. One connection (kept up by the one
 reconnect loop of every client) subscribes to the site's chair states, the engine's answers
 and its status, hands each decoded message to the App as a `Received`, and publishes the
-commands the screen sends. A replay feeds the same floor from a recording instead
+commands the screen sends. A screen that watches its site from the regional broker follows
+the site's bridge state as well (`BridgeState`), so it can tell the site is out of reach.
+A replay feeds the same floor from a recording instead
 (`monitor.recording.replay_app`)."""
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ from drivers.mqtt import (
     stay_connected,
 )
 from drivers.wire import CommandBase
+from monitor.sites import bridge_state_topic
 
 from .floor import Link
-from .messages import Received, Refused
+from .messages import BridgeState, Received, Refused
 
 log = logging.getLogger("monitor.dashboard.app")
 
@@ -40,9 +43,12 @@ class BrokerSource:
     """The site's states, answers and engine status from the broker, as one user."""
 
     def __init__(self, mqtt: MqttSettings, site: str, link: Link,
-                 post: Callable[[Message], object]) -> None:
+                 post: Callable[[Message], object], *, bridge: bool = False) -> None:
         self.mqtt = mqtt
         self.site = site
+        self.bridge_topic = bridge_state_topic(site) if bridge else None
+        """Where the site's bridge says whether it is up, followed at the region only: at
+        the site the same topic speaks of the uplink, which the site's screens need not."""
         self.link = link
         self.post = post
         self.decoder = PayloadDecoder(log)
@@ -58,10 +64,17 @@ class BrokerSource:
             await client.subscribe(topics.chairs_filter(self.site, "state"), qos=QOS)
             await client.subscribe(topics.chairs_filter(self.site, "command-results"), qos=QOS)
             await client.subscribe(topics.engine_status(self.site), qos=QOS)
+            if self.bridge_topic is not None:
+                await client.subscribe(self.bridge_topic, qos=QOS)
             self._client = client
             self.link.connected = self.link.ever_connected = True
             try:
                 async for message in client.messages:
+                    if message.topic.value == self.bridge_topic:
+                        word = payload_bytes(message).strip()
+                        if word in (b"0", b"1"):
+                            self.post(BridgeState(word == b"1"))
+                        continue
                     inbound = self.decoder.decode(
                         message.topic.value, payload_bytes(message), message.retain
                     )

@@ -2,7 +2,7 @@
 configuration `chairside sites` writes. What must go up goes up, commands come down to their
 own site only, readings stay at the site unless it says otherwise, the regional broker
 enforces its ACL, and an uplink cut queues what must go up while the bridge's state shows
-the site unreachable."""
+the site unreachable, on a dashboard at the region too."""
 
 from __future__ import annotations
 
@@ -10,19 +10,26 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
+from textual.widgets import Static
 
 from drivers import topics
+from drivers.clock import WallClock
 from drivers.mqtt import MqttSettings
 from monitor.access.commands import write_files
 from monitor.access.directory import User, new
 from monitor.access.passwords import hash_password
+from monitor.config import DashboardSettings
+from monitor.dashboard.app import DashboardApp
+from monitor.dashboard.tile import ChairTile
 from monitor.sites import bridge_state_topic, load, write
 from tests.access.site import make_ca
 from tests.brokers import Mosquitto, free_port, mosquitto_path, signing_in
+from tests.dashboard.states import chair_state
 from tests.integration.helpers import Observer, publish, running
 
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(120)]
@@ -274,4 +281,65 @@ async def test_a_bridge_over_tls_checks_the_regions_certificate(
             assert (state, b"from-the-wrong-ca") not in at_region.raw
     finally:
         for broker in brokers.values():
+            broker.stop()
+
+
+async def test_a_remote_screen_shows_a_site_unreachable_while_its_bridge_is_down(
+    tmp_path: Path, binary: str, region_files: Path,
+) -> None:
+    """The dashboard at the region, signed in as the region's physician, shows east's chair
+    live; the uplink is cut, the region sends the bridge's will, and the screen says east is
+    unreachable over greyed tiles within seconds; the uplink is back, the state east queued
+    meanwhile comes up, and the banner goes."""
+    out = tmp_path / "out"
+    (tmp_path / "region").mkdir()
+    region = Mosquitto(tmp_path / "region", binary, extra_config=signing_in(
+        out / "region.passwd", out / "region.acl"))
+    uplink = Uplink(region.port)
+    await uplink.start()
+    write(load(sites_file(region_files, region.port)), out, iterations=1000)
+    conf = (out / "bridge-east.conf").read_text().replace(
+        f"address 127.0.0.1:{region.port}", f"address 127.0.0.1:{uplink.port}")
+    (tmp_path / "east").mkdir()
+    east = Mosquitto(tmp_path / "east", binary, extra_config=conf.splitlines())
+    for broker in (region, east):
+        broker.start()
+    clock = WallClock()
+    app = DashboardApp(as_user(region, "dr-a"), "east", DashboardSettings(), clock,
+                       chairs=["c1"], tz=UTC, blink=False, remote=True)
+
+    def banner() -> str | None:
+        line = app.screen.query_one("#offline", Static)
+        return None if line.has_class("hidden") else str(line.render())
+
+    def tile_stale() -> bool:
+        return app.screen.query_one("#tile-c1", ChairTile).has_class("stale")
+
+    state = topics.state("east", "c1")
+    try:
+        async with app.run_test(size=(100, 30)):
+            await until(lambda: app.floor.bridge is not None and app.floor.bridge.up, 15,
+                        "east's bridge up, seen by the remote screen")
+            await publish(as_user(east), state,
+                          chair_state("c1", "observation", clock.now()).to_json(), retain=True)
+            await until(lambda: banner() is None and not tile_stale(), 5,
+                        "east's chair live on the remote screen")
+
+            uplink.drop()
+            await until(lambda: (banner() or "").startswith("SITE east UNREACHABLE since"), 5,
+                        "the remote screen shows east unreachable")
+            assert (banner() or "").endswith(
+                "the chairs below are its last known state, not live")
+            assert tile_stale()
+            queued = chair_state("c1", "pre_dose", clock.now())
+            await publish(as_user(east), state, queued.to_json(), retain=True)
+
+            uplink.restore()
+            # Mosquitto's restart of the bridge backs off with jitter: 20 s as above.
+            await until(lambda: banner() is None and not tile_stale(), 20,
+                        "east reachable and live again once the uplink is back")
+            assert app.floor.states["c1"].to_json() == queued.to_json(), "the state east queued"
+    finally:
+        await uplink.stop()
+        for broker in (region, east):
             broker.stop()
