@@ -21,7 +21,7 @@ from monitor.cli_support import broker_options, settings_from
 
 def dashboard_command(
     config: Path | None, broker: str | None, site: str | None, chair: str | None,
-    kiosk: bool = False,
+    kiosk: bool = False, remote: bool = False,
 ) -> str:
     """The shell command textual-serve runs for each browser tab."""
     argv = [sys.executable, "-m", "monitor.cli", "dashboard"]
@@ -35,6 +35,8 @@ def dashboard_command(
         argv += ["--chair", chair]
     if kiosk:
         argv.append("--kiosk")
+    if remote:
+        argv.append("--remote")
     return shlex.join(argv)
 
 
@@ -49,9 +51,11 @@ def dashboard_command(
               help="the address browsers use, when behind a proxy (default http://HOST:PORT)")
 @click.option("--kiosk", is_flag=True,
               help="a read-only wall display: no sign-in, no commands")
+@click.option("--remote", is_flag=True,
+              help="watch the site from the regional broker (see chairside dashboard --remote)")
 def serve(
     config: Path | None, broker: str | None, site: str | None, host: str | None,
-    port: int | None, chair: str | None, public_url: str | None, kiosk: bool,
+    port: int | None, chair: str | None, public_url: str | None, kiosk: bool, remote: bool,
 ) -> None:
     """The dashboard in a web browser: open http://HOST:PORT."""
     from textual_serve.server import Server
@@ -60,7 +64,7 @@ def serve(
     dashboard = settings.dashboard
     host = host or dashboard.serve_host
     port = port or dashboard.serve_port
-    command = dashboard_command(config, broker, site, chair, kiosk)
+    command = dashboard_command(config, broker, site, chair, kiosk, remote)
     server = Server(command, host=host, port=port, title=f"Chairside · {settings.site.name}",
                     public_url=public_url)
     server.serve()

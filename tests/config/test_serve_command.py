@@ -1,10 +1,14 @@
 """The command ``chairside serve`` runs for each browser tab: the same configuration, broker
-and site, and ``--kiosk`` passed on, so a wall display in a browser is read only too."""
+and site, and ``--kiosk`` and ``--remote`` passed on, so a wall display in a browser is read
+only too, and a remote tab follows the site's bridge."""
 
 from __future__ import annotations
 
 import shlex
 from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
 
 from monitor.serve import dashboard_command
 
@@ -15,9 +19,39 @@ def test_each_tab_runs_the_dashboard_with_the_same_options() -> None:
     assert argv[1:4] == ["-m", "monitor.cli", "dashboard"]
     assert argv[4:] == ["--config", "/etc/chairside.toml", "--broker", "mqtt://b:1883",
                         "--site", "clinic", "--chair", "chair-2"]
-    assert "--kiosk" not in argv
+    assert "--kiosk" not in argv and "--remote" not in argv
 
 
 def test_a_kiosk_tab_is_a_kiosk_dashboard() -> None:
     argv = shlex.split(dashboard_command(None, None, None, None, kiosk=True))
     assert argv[-2:] == ["dashboard", "--kiosk"]
+
+
+def test_a_remote_tab_watches_the_site_from_the_region() -> None:
+    argv = shlex.split(dashboard_command(None, "mqtts://region:8883", "east", None,
+                                         remote=True))
+    assert argv[-5:] == ["--broker", "mqtts://region:8883", "--site", "east", "--remote"]
+
+
+def test_the_dashboard_command_passes_remote_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`chairside dashboard --remote` builds a screen that follows the site's bridge."""
+    import monitor.dashboard.app as app_module
+    from monitor.cli import main
+
+    made: dict[str, object] = {}
+
+    class Recorded:
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            made.update(kwargs)
+
+        def run(self) -> None:
+            made["ran"] = True
+
+    monkeypatch.setattr(app_module, "DashboardApp", Recorded)
+    monkeypatch.setattr("monitor.cli.log_to_file", lambda path: None)
+    result = CliRunner().invoke(main, ["dashboard", "--site", "east", "--remote"])
+    assert result.exit_code == 0, result.output
+    assert made["remote"] is True and made["ran"] is True
+    result = CliRunner().invoke(main, ["dashboard", "--site", "east"])
+    assert result.exit_code == 0, result.output
+    assert made["remote"] is False
