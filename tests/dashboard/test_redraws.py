@@ -46,10 +46,12 @@ def counting(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, int]]:
 async def settled(pilot: Pilot[None], monkeypatch: pytest.MonkeyPatch) -> None:
     """Until what mounting the tiles asked of the screen is done: a loaded machine may run
     the first layout after the first pause, and it is not the refresh's cost."""
-    for _ in range(50):
+    quiet = 0
+    for _ in range(100):
         with counting(monkeypatch) as counts:
             await pilot.pause()
-        if counts["layouts"] == 0:
+        quiet = quiet + 1 if counts["layouts"] == 0 else 0
+        if quiet == 3:  # three turns of the loop in a row with nothing left to lay out
             return
     raise AssertionError("the screen never stopped laying out")
 
