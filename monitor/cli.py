@@ -160,12 +160,17 @@ def engine(config: Path | None, broker: str | None, site: str | None) -> None:
 @click.option("--remote", is_flag=True,
               help="watch the site from the regional broker: its bridge's state says when it "
                    "is unreachable, and no command is sent to it then")
+@click.option("--sites", default=None, metavar="SITE,SITE|all",
+              help="watch these sites from the regional broker, each in a group under its "
+                   "link (implies --remote); 'all': every site the region's broker has a "
+                   "bridge of that the signed-in user may see")
 def dashboard(config: Path | None, broker: str | None, site: str | None, chair: str | None,
-              kiosk: bool, remote: bool) -> None:
+              kiosk: bool, remote: bool, sites: str | None) -> None:
     """The Textual dashboard, connected to the configured broker. With [access] users, it
     asks who is there before it shows a patient."""
+    from drivers.topics import check_ident
     from monitor.access.directory import Directory, DirectoryError, load
-    from monitor.dashboard.app import DashboardApp
+    from monitor.dashboard.app import ALL_SITES, DashboardApp
 
     settings = settings_from(config, broker, site)
     directory: Directory | None = None
@@ -178,10 +183,22 @@ def dashboard(config: Path | None, broker: str | None, site: str | None, chair: 
     chairs = list(settings.gateway.chairs)
     if chair and chair not in chairs:
         chairs.append(chair)
+    watched: list[str] | None = None
+    if sites is not None:
+        watched = [name.strip() for name in sites.split(",") if name.strip()]
+        try:
+            for name in watched:
+                if name != ALL_SITES:
+                    check_ident(name, "site")
+        except ValueError as exc:
+            fail_config(f"--sites: {exc}")
+        if not watched or chair is not None:
+            fail_config("--sites: name one site or more, or 'all' (and open a chair from "
+                        "the overview, not with --chair)")
     app = DashboardApp(settings.mqtt, settings.site.id, settings.dashboard, WallClock(),
                        chairs=chairs, chair=chair, protocols=list(settings.engine.protocols),
                        tz=settings.site.zone(), directory=directory, kiosk=kiosk,
-                       idle_lock_s=settings.access.idle_lock_s, remote=remote)
+                       idle_lock_s=settings.access.idle_lock_s, remote=remote, sites=watched)
     app.run()
 
 

@@ -21,7 +21,7 @@ from monitor.cli_support import broker_options, settings_from
 
 def dashboard_command(
     config: Path | None, broker: str | None, site: str | None, chair: str | None,
-    kiosk: bool = False, remote: bool = False,
+    kiosk: bool = False, remote: bool = False, sites: str | None = None,
 ) -> str:
     """The shell command textual-serve runs for each browser tab."""
     argv = [sys.executable, "-m", "monitor.cli", "dashboard"]
@@ -37,6 +37,8 @@ def dashboard_command(
         argv.append("--kiosk")
     if remote:
         argv.append("--remote")
+    if sites:
+        argv += ["--sites", sites]
     return shlex.join(argv)
 
 
@@ -53,9 +55,12 @@ def dashboard_command(
               help="a read-only wall display: no sign-in, no commands")
 @click.option("--remote", is_flag=True,
               help="watch the site from the regional broker (see chairside dashboard --remote)")
+@click.option("--sites", default=None, metavar="SITE,SITE|all",
+              help="watch these sites from the regional broker (see chairside dashboard --sites)")
 def serve(
     config: Path | None, broker: str | None, site: str | None, host: str | None,
     port: int | None, chair: str | None, public_url: str | None, kiosk: bool, remote: bool,
+    sites: str | None,
 ) -> None:
     """The dashboard in a web browser: open http://HOST:PORT."""
     from textual_serve.server import Server
@@ -64,7 +69,7 @@ def serve(
     dashboard = settings.dashboard
     host = host or dashboard.serve_host
     port = port or dashboard.serve_port
-    command = dashboard_command(config, broker, site, chair, kiosk, remote)
+    command = dashboard_command(config, broker, site, chair, kiosk, remote, sites)
     server = Server(command, host=host, port=port, title=f"Chairside · {settings.site.name}",
                     public_url=public_url)
     server.serve()

@@ -31,13 +31,17 @@ from .floor import Bridge, Floor, chair_key, command_type
 from .notices import answer_notice, overdue_notice
 from .outbox import Outbox, Sender
 from .overview import OverviewScreen
+from .region_view import RegionScreen
 from .signin import SignInScreen, ask_password
 from .signing import SigningIn
-from .source import BrokerSource
+from .source import BrokerSource, SitesHeard
 from .user import ScreenUser, SignIn
 from .view import FlashTimer, apply_flash, refresh_screens
 
-__all__ = ["FLASH_S", "DashboardApp", "command_type"]
+__all__ = ["ALL_SITES", "FLASH_S", "DashboardApp", "command_type"]
+
+ALL_SITES = "all"
+"""In ``sites``: every site the region's broker has a bridge state of for this user."""
 
 DEFAULT_PROTOCOLS = ("spravato", "iv_ketamine", "im_ketamine")
 REFRESH_S = 0.25
@@ -73,31 +77,76 @@ class DashboardApp(SigningIn):
         protocols: Sequence[str] | None = None, tz: tzinfo | None = None, blink: bool = True,
         sender: Sender | None = None, directory: Directory | None = None,
         sign_in: SignIn | None = None, kiosk: bool = False, idle_lock_s: float = 300.0,
-        remote: bool = False,
+        remote: bool = False, sites: Sequence[str] | None = None,
     ) -> None:
         super().__init__()
         self.site, self.settings, self.clock, self.tz, self.blink = site, settings, clock, tz, blink
         self.who = ScreenUser(mqtt, site, clock, user or settings.user, directory=directory,
                               sign_in=sign_in, kiosk=kiosk, idle_lock_s=idle_lock_s,
                               sends_commands=self.SENDS_COMMANDS)
-        self.floor = Floor(settings, clock, mqtt.url() if mqtt is not None else None)
-        self.floor.tz = tz
-        if remote:
-            # Watching the site from the regional broker: its bridge says if it is in reach.
-            self.floor.bridge = Bridge(site)
+        self.url = mqtt.url() if mqtt is not None else None
+        self.sender = sender
+        self.remote = remote or sites is not None
+        self.region = sites is not None
+        """Several sites watched from the regional broker, each in a group of its own."""
+        self.discover = sites is not None and ALL_SITES in sites
+        self.floors: dict[str, Floor] = {}
+        self.outboxes: dict[str, Outbox] = {}
+        self._listening = False
+        # A floor of no site until one is looked at ("all" sites, none heard yet).
+        self.floor = self._new_floor(None)
+        self.outbox = Outbox(self.floor, self.who, sender, self.notify)
+        for name in ([site] if sites is None else [s for s in sites if s != ALL_SITES]):
+            self.add_site(name)
+        if self.floors:
+            self.look_at(next(iter(self.floors)))
         self.banner_text = banner
         self.protocols = list(protocols or DEFAULT_PROTOCOLS)
         self.bell_count = 0
-        self.outbox = Outbox(self.floor, self.who, sender, self.notify)
         self._initial_chairs = list(chairs or [])
         self._open_chair = chair
         self._exit_after_s = exit_after_s
         self._flash = FlashTimer(self, FLASH_S, self.flash_tick) if blink else None
         self._refreshing = False
 
+    # -- sites --------------------------------------------------------------------------
+
+    def _new_floor(self, site: str | None) -> Floor:
+        floor = Floor(self.settings, self.clock, self.url)
+        floor.tz = self.tz
+        if self.remote and site is not None:
+            # Watched from the regional broker: the site's bridge says if it is in reach.
+            floor.bridge = Bridge(site)
+        return floor
+
+    def add_site(self, site: str) -> Floor:
+        """A site to watch: its floor and its outbox (and its source, once listening)."""
+        if (known := self.floors.get(site)) is not None:
+            return known
+        floor = self.floors[site] = self._new_floor(site)
+        floor.flash_step = self.floor.flash_step
+        self.outboxes[site] = Outbox(floor, self.who, self.sender, self.notify)
+        if self._listening:
+            self._listen_to(site)
+        return floor
+
+    def look_at(self, site: str) -> None:
+        """The site whose chair is in view: its floor, and where its commands leave."""
+        self.site, self.floor, self.outbox = site, self.floors[site], self.outboxes[site]
+
+    def every_floor(self) -> list[Floor]:
+        floors = list(self.floors.values())
+        return floors if self.floor in floors else [self.floor, *floors]
+
+    def on_site_heard(self, message: messages.SiteHeard) -> None:
+        self.add_site(message.site)
+        self.call_later(self.refresh_view)
+
     # -- screens ------------------------------------------------------------------------
 
     def get_default_screen(self) -> Screen[None]:
+        if self.region:
+            return RegionScreen(self.banner_text)
         return OverviewScreen(self.banner_text)
 
     async def on_mount(self) -> None:
@@ -114,19 +163,25 @@ class DashboardApp(SigningIn):
         """The overview is composed: its tiles, then the chair view if one was asked for."""
         if not self.who.showing:
             return
-        for chair in sorted(self._initial_chairs, key=chair_key):
+        for chair in sorted(self._initial_chairs if not self.region else (), key=chair_key):
             await self.overview.tile(chair)
         if self._open_chair is not None:
             self.open_chair(self._open_chair)
         else:
             await self.refresh_view()
 
-    def open_chair(self, chair: str) -> None:
-        if self.who.showing:
-            self.push_screen(self.CHAIR_SCREEN(chair, self.banner_text, self.tz))
+    def open_chair(self, chair: str, site: str | None = None) -> None:
+        if not self.who.showing:
+            return
+        if site is not None and site in self.floors:
+            self.look_at(site)
+        banner = self.banner_text
+        if self.region:  # which site's chair this is, on every line of its view
+            banner = f"site {self.site}" + (f" · {banner}" if banner else "")
+        self.push_screen(self.CHAIR_SCREEN(chair, banner, self.tz))
 
     def on_open_chair(self, message: messages.OpenChair) -> None:
-        self.open_chair(message.chair)
+        self.open_chair(message.chair, message.site)
 
     def on_show_now(self, _: messages.ShowNow) -> None:
         self.call_later(self.refresh_view)
@@ -142,25 +197,49 @@ class DashboardApp(SigningIn):
     # -- data in ------------------------------------------------------------------------
 
     def listen(self) -> None:
+        """A connection per site (each its own link on its floor), and at the region watching
+        "all" one more that hears of the sites."""
         assert self.who.mqtt is not None
-        source = BrokerSource(self.who.mqtt, self.site, self.floor.link, self.post_message,
-                              bridge=self.floor.bridge is not None)
-        self.outbox.source = source
-        self.run_worker(source.run(), group="mqtt", exclusive=True)
+        self.workers.cancel_group(self, "mqtt")
+        self._listening = True
+        for site in self.floors:
+            self._listen_to(site)
+        if self.discover:
+            self.run_worker(SitesHeard(self.who.mqtt, self.post_message).run(), group="mqtt")
+
+    def _listen_to(self, site: str) -> None:
+        assert self.who.mqtt is not None
+        floor = self.floors[site]
+        source = BrokerSource(self.who.mqtt, site, floor.link, self.post_message,
+                              bridge=floor.bridge is not None)
+        self.outboxes[site].source = source
+        self.run_worker(source.run(), group="mqtt")
+
+    def stop_listening(self) -> None:
+        self._listening = False
+        self.workers.cancel_group(self, "mqtt")
+        for outbox in self.outboxes.values():
+            outbox.source = None
 
     def on_received(self, message: messages.Received) -> None:
-        self.ingest(message.inbound)
+        self.ingest(message.inbound, message.site)
 
     def on_bridge_state(self, message: messages.BridgeState) -> None:
-        self.floor.take_bridge(message.up)
+        floor = self.floors.get(message.site) if message.site is not None else self.floor
+        if floor is not None:
+            floor.take_bridge(message.up)
 
-    def ingest(self, inbound: Inbound) -> None:
-        """Take one decoded message (from the broker, a replay, or a test)."""
+    def ingest(self, inbound: Inbound, site: str | None = None) -> None:
+        """Take one decoded message (from the broker, a replay, or a test) of ``site``
+        (None: the site in view)."""
         if not self.who.showing:
             return  # nobody is signed in: nothing of a patient is kept, nor shown
-        answer = self.floor.take(inbound.payload)
+        floor = self.floor if site is None else self.floors.get(site)
+        if floor is None:
+            return
+        answer = floor.take(inbound.payload)
         if self._flash is not None:
-            self._flash.want(self.floor.flashing())
+            self._flash.want(any(f.flashing() for f in self.floors.values()))
         if answer is not None:
             override = self.who.refusal("override_discharge") is None
             self.notify(**answer_notice(answer, self.tz, override))
@@ -207,7 +286,8 @@ class DashboardApp(SigningIn):
 
     def flash_tick(self) -> None:
         if self.is_running:
-            self.floor.flash_step += 1
+            for floor in self.every_floor():
+                floor.flash_step += 1
             apply_flash(self)
 
     async def refresh_view(self) -> None:
@@ -215,9 +295,11 @@ class DashboardApp(SigningIn):
             return  # already at it, or shutting down (screens are being taken apart)
         self._refreshing = True
         try:
-            for pending in self.floor.expire_pending():
-                self.notify(**overdue_notice(pending, self.tz))
-            if self.floor.bell_due():
+            floors = self.every_floor()
+            for floor in floors:
+                for pending in floor.expire_pending():
+                    self.notify(**overdue_notice(pending, self.tz))
+            if [floor for floor in floors if floor.bell_due()]:  # every floor asked
                 self.ring()
             await refresh_screens(self)
             apply_flash(self)

@@ -35,7 +35,14 @@ class Density:
     def side(self, place: int, columns: int, top: float, lines: int) -> int:
         """Where the widget at ``place`` of the grid lies against a view of ``lines`` lines
         scrolled to ``top``: -1 above it (wholly or in part), 1 below it, 0 inside."""
-        y = place // max(1, columns) * self.height
+        return self.side_at(self.y(place, columns), top, lines)
+
+    def y(self, place: int, columns: int) -> int:
+        """The first line of the widget at ``place`` of a grid of ``columns``."""
+        return place // max(1, columns) * self.height
+
+    def side_at(self, y: int, top: float, lines: int) -> int:
+        """Where a widget whose first line is ``y`` lies against the view (as `side`)."""
         if y < top:
             return -1
         return 1 if y + self.height > top + lines else 0

@@ -20,6 +20,9 @@ class Host(Protocol):
     what they may do. Requests go up as messages (`messages`)."""
 
     floor: Floor
+    """The floor of the site in view (on a screen of several sites: the chair view's)."""
+    floors: dict[str, Floor]
+    """The floor of every site watched, by site."""
     who: ScreenUser
     settings: DashboardSettings
     clock: Clock

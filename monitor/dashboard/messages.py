@@ -15,9 +15,11 @@ class Received(Message):
     """One decoded message from the broker. A newer state of the same chair supersedes one
     still waiting in the queue (Toolong's coalescing), so a burst collapses."""
 
-    def __init__(self, inbound: Inbound) -> None:
+    def __init__(self, inbound: Inbound, site: str | None = None) -> None:
         super().__init__()
         self.inbound = inbound
+        self.site = site
+        """The site it came from (None: the screen's one site)."""
 
     def can_replace(self, message: Message) -> bool:
         mine, theirs = self.inbound.payload, getattr(message, "inbound", None)
@@ -27,23 +29,35 @@ class Received(Message):
             and theirs is not None
             and isinstance(theirs.payload, ChairState)
             and theirs.payload.chair == mine.chair
+            and message.site == self.site
         )
 
 
 class BridgeState(Message):
-    """The watched site's bridge to the regional broker says it is up or down."""
+    """A watched site's bridge to the regional broker says it is up or down."""
 
-    def __init__(self, up: bool) -> None:
+    def __init__(self, up: bool, site: str | None = None) -> None:
         super().__init__()
         self.up = up
+        self.site = site
+
+
+class SiteHeard(Message):
+    """The region's broker holds a bridge state of this site: a site the signed-in user may
+    see (the region's ACL lets each user read the bridges of the sites they may watch)."""
+
+    def __init__(self, site: str) -> None:
+        super().__init__()
+        self.site = site
 
 
 class OpenChair(Message):
     """Show this chair's view."""
 
-    def __init__(self, chair: str) -> None:
+    def __init__(self, chair: str, site: str | None = None) -> None:
         super().__init__()
         self.chair = chair
+        self.site = site
 
 
 class ShowNow(Message):

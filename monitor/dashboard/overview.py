@@ -85,9 +85,13 @@ class OverviewScreen(Screen[None]):
     def _scrolled(self, _: float) -> None:
         self._note_out_of_view()
 
+    def grids(self) -> list[Grid]:
+        """The grids the chairs are in: one, on a screen of one site."""
+        return [self.query_one("#chairs", Grid)]
+
     def on_resize(self, event: events.Resize) -> None:
-        self.query_one("#chairs", Grid).styles.grid_size_columns = self.density.columns(
-            event.size.width)
+        for grid in self.grids():
+            grid.styles.grid_size_columns = self.density.columns(event.size.width)
         if choose(len(self._tiles), event.size.width, event.size.height) != self.density:
             self.post_message(ShowNow())
         self.call_after_refresh(self._note_out_of_view)
@@ -97,7 +101,7 @@ class OverviewScreen(Screen[None]):
 
     def on_chair_tile_selected(self, message: ChairTile.Selected) -> None:
         message.stop()
-        self.post_message(OpenChair(message.chair))
+        self.post_message(OpenChair(message.chair, message.site))
 
     def action_toggle_sort(self) -> None:
         floor = self.host.floor
@@ -113,7 +117,7 @@ class OverviewScreen(Screen[None]):
                                 lambda name=name: self.post_message(OpenChair(name)))
 
     def tiles(self) -> list[ChairTile]:
-        return list(self.query_one("#chairs", Grid).query_children(ChairTile))
+        return [tile for grid in self.grids() for tile in grid.query_children(ChairTile)]
 
     async def tile(self, chair: str) -> ChairTile:
         if (known := self._tiles.get(chair)) is not None:
@@ -244,13 +248,13 @@ class OverviewScreen(Screen[None]):
         if focused in self._tiles:
             self._tiles[focused].focus(scroll_visible=False)
 
-    def _order(self, tiles: list[ChairTile], floor: Floor) -> None:
+    def _order(self, tiles: list[ChairTile], floor: Floor, grid: Grid | None = None) -> None:
         """Move only the tiles whose place changed: each move lays the grid out again."""
         by_chair = {tile.chair: tile for tile in tiles}
         wanted = [by_chair[chair] for chair in floor.ordered(list(by_chair))]
         if tiles == wanted:
             return
-        grid = self.query_one("#chairs", Grid)
+        grid = grid or self.query_one("#chairs", Grid)
         current = list(tiles)
         for place, tile in enumerate(wanted):
             if current[place] is not tile:

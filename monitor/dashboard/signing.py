@@ -35,6 +35,14 @@ class SigningIn(App[None]):
         """Start the data source (the App's)."""
         raise NotImplementedError
 
+    def stop_listening(self) -> None:
+        """Stop it, and every send with it."""
+        raise NotImplementedError
+
+    def every_floor(self) -> list[Floor]:
+        """The floor of every site the screen watches."""
+        raise NotImplementedError
+
     # The App's handler, declared only: Textual calls a message's handler in every class
     # of the MRO that defines one, so a stand-in here would run after the App's.
     on_overview_ready: Callable[[], Awaitable[None]]
@@ -44,8 +52,9 @@ class SigningIn(App[None]):
         problem = await self.who.sign_in(user, password)
         if problem is not None:
             return problem
-        self.floor.forget()
-        self.floor.link.refused = None
+        for floor in self.every_floor():
+            floor.forget()
+            floor.link.refused = None
         if self.who.mqtt is not None:
             self.listen()
         # Not from here: this runs in the sign-in screen's worker, which leaving it cancels.
@@ -64,10 +73,10 @@ class SigningIn(App[None]):
         """Back to the sign-in screen: the connection closes, every patient is forgotten."""
         if self.who.signed_in is None:
             return
-        self.workers.cancel_group(self, "mqtt")
+        self.stop_listening()
         self.who.sign_out()
-        self.outbox.source = None
-        self.floor.forget()
+        for floor in self.every_floor():
+            floor.forget()
         self.call_later(self._signed_out, message)
 
     async def _signed_out(self, message: str) -> None:
@@ -86,4 +95,5 @@ class SigningIn(App[None]):
         if self.who.signed_in is not None:
             self.sign_out("the broker no longer accepts this user: sign in again")
         else:
-            self.floor.link.refused = message.reason
+            for floor in self.every_floor():
+                floor.link.refused = message.reason

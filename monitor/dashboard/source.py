@@ -27,10 +27,10 @@ from drivers.mqtt import (
     stay_connected,
 )
 from drivers.wire import CommandBase
-from monitor.sites import bridge_state_topic
+from monitor.sites import BRIDGE_ROOT, bridge_state_topic
 
 from .floor import Link
-from .messages import BridgeState, Received, Refused
+from .messages import BridgeState, Received, Refused, SiteHeard
 
 log = logging.getLogger("monitor.dashboard.app")
 
@@ -73,13 +73,13 @@ class BrokerSource:
                     if message.topic.value == self.bridge_topic:
                         word = payload_bytes(message).strip()
                         if word in (b"0", b"1"):
-                            self.post(BridgeState(word == b"1"))
+                            self.post(BridgeState(word == b"1", self.site))
                         continue
                     inbound = self.decoder.decode(
                         message.topic.value, payload_bytes(message), message.retain
                     )
                     if inbound is not None:
-                        self.post(Received(inbound))
+                        self.post(Received(inbound, self.site))
             finally:
                 self._client = None
 
@@ -103,6 +103,34 @@ class BrokerSource:
             raise NotConnected("no connection to the broker")
         await client.publish(topics.commands(self.site, chair, user), command.to_json(),
                              qos=QOS)
+
+
+class SitesHeard:
+    """The sites whose bridge the regional broker holds a state of, as the signed-in user may
+    read them: each new one is posted as `SiteHeard` (a region screen watching "all")."""
+
+    def __init__(self, mqtt: MqttSettings, post: Callable[[Message], object]) -> None:
+        self.mqtt = mqtt
+        self.post = post
+        self.heard: set[str] = set()
+
+    async def run(self) -> None:
+        mqtt = self.mqtt
+        identifier = f"chairside-dashboard-sites-{uuid.uuid4().hex[:8]}"
+
+        async def session(client: aiomqtt.Client) -> None:
+            await client.subscribe(f"{BRIDGE_ROOT}/+/state", qos=QOS)
+            async for message in client.messages:
+                site = message.topic.value.split("/")[2]
+                if site not in self.heard:
+                    self.heard.add(site)
+                    self.post(SiteHeard(site))
+
+        try:
+            await stay_connected(mqtt, lambda: make_client(mqtt, identifier), session,
+                                 name="dashboard-sites")
+        except BrokerRefused as exc:
+            log.error("dashboard: %s", exc)  # each site's own source says so on its floor
 
 
 SEND_ERRORS = (NotConnected, aiomqtt.MqttError, OSError)

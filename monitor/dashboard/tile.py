@@ -80,13 +80,16 @@ class ChairTile(Static, can_focus=True):
     class Selected(Message):
         """The user chose this chair (enter or click): open its view."""
 
-        def __init__(self, chair: str) -> None:
+        def __init__(self, chair: str, site: str | None = None) -> None:
             super().__init__()
             self.chair = chair
+            self.site = site
 
-    def __init__(self, chair: str, **kwargs: object) -> None:
+    def __init__(self, chair: str, site: str | None = None, **kwargs: object) -> None:
         super().__init__("", **kwargs)  # type: ignore[arg-type]
         self.chair = chair
+        self.site = site
+        """The chair's site, on a screen of several sites (None: the screen's one site)."""
         self.urgency = 0
         self.priority: str | None = None
         self.border_title = chair
@@ -99,12 +102,12 @@ class ChairTile(Static, can_focus=True):
         self._seen: tuple[object, ...] | None = None
 
     def action_select(self) -> None:
-        self.post_message(self.Selected(self.chair))
+        self.post_message(self.Selected(self.chair, self.site))
 
     def on_click(self, event: events.Click) -> None:
         event.stop()
         self.focus()
-        self.post_message(self.Selected(self.chair))
+        self.post_message(self.Selected(self.chair, self.site))
 
     def flash(self, high_on: bool, medium_on: bool) -> None:
         """Set the flashing phase: high ~2 Hz, medium ~0.5 Hz, low steady."""

@@ -12,6 +12,7 @@ from textual.timer import Timer
 from .chair import ChairScreen
 from .host import host_of
 from .overview import OverviewScreen
+from .region_view import RegionScreen
 from .signin import SignInScreen
 from .widgets import Banners
 
@@ -57,6 +58,9 @@ async def refresh_screens(app: App[None]) -> None:
                 screen.show(floor.states.get(screen.chair), floor.histories.get(screen.chair),
                             floor.answers(screen.chair), now, host.settings.stale_after_s,
                             offline)
+                break
+            if isinstance(screen, RegionScreen):
+                await screen.show_sites(host.floors, now, host.settings, host.tz)
                 break
             if isinstance(screen, OverviewScreen):
                 await screen.show(floor, now, host.settings, offline, host.tz)

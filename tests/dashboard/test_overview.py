@@ -272,11 +272,11 @@ async def test_a_burst_of_states_collapses_to_the_newest_per_chair() -> None:
         handled: list[tuple[str, int]] = []
         original = app.ingest
 
-        def counting(inbound: Inbound) -> None:
+        def counting(inbound: Inbound, site: str | None = None) -> None:
             payload = inbound.payload
             assert isinstance(payload, ChairState)
             handled.append((payload.chair, int(payload.latest["blood_pressure"].values["systolic"])))
-            original(inbound)
+            original(inbound, site)
 
         app.ingest = counting  # type: ignore[method-assign]
         for systolic in range(100, 200):  # 100 states of chair-1, queued at once
