@@ -55,3 +55,35 @@ def test_the_dashboard_command_passes_remote_on(monkeypatch: pytest.MonkeyPatch)
     result = CliRunner().invoke(main, ["dashboard", "--site", "east"])
     assert result.exit_code == 0, result.output
     assert made["remote"] is False
+
+
+def test_the_dashboard_command_watches_several_sites(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--sites east,west` (or `all`) builds a screen of several sites; a name that cannot be
+    a site, or none at all, is a configuration error (exit 2) with the reason."""
+    import monitor.dashboard.app as app_module
+    from monitor.cli import main
+
+    made: dict[str, object] = {}
+
+    class Recorded:
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            made.update(kwargs)
+
+        def run(self) -> None:
+            made["ran"] = True
+
+    monkeypatch.setattr(app_module, "DashboardApp", Recorded)
+    monkeypatch.setattr("monitor.cli.log_to_file", lambda path: None)
+    result = CliRunner().invoke(main, ["dashboard", "--sites", "east, west"])
+    assert result.exit_code == 0, result.output
+    assert made["sites"] == ["east", "west"] and made["ran"] is True
+    result = CliRunner().invoke(main, ["dashboard", "--sites", "all"])
+    assert result.exit_code == 0 and made["sites"] == ["all"]
+    result = CliRunner().invoke(main, ["dashboard", "--sites", "east,we st"])
+    assert result.exit_code == 2 and "--sites: site 'we st' is not a valid identifier" in (
+        result.output)
+    result = CliRunner().invoke(main, ["dashboard", "--sites", ","])
+    assert result.exit_code == 2 and "name one site or more" in result.output
+    argv = shlex.split(dashboard_command(None, "mqtts://region:8883", None, None,
+                                         sites="east,west"))
+    assert argv[-2:] == ["--sites", "east,west"]
