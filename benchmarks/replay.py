@@ -11,13 +11,16 @@ replayed (decoding included) several ways:
 - from a full recording (inputs and a state per input, as the engine once published): the
   replay ticks where the engine published, and reproduces its alarms exactly; with and
   without states;
+- from the same recording as the recorder keeps it (only the states that say something new,
+  `monitor.recording.thinning`), which must replay to the same outputs;
 - reading the JSON Lines files back (inputs alone, and the full recording).
 
 Times are the process's CPU time (best of ``--repeat``).
 
-    uv run python benchmarks/replay.py [--hours H] [--repeat N]
+    uv run python benchmarks/replay.py [--hours H] [--repeat N] [--write FILE]
 
-Prints machine information and the results; records nothing.
+Prints machine information, each recording's size by topic, and the results; ``--write``
+also writes the recording as the recorder keeps it, as JSON Lines.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from drivers.wire import (
 from monitor.engine import EngineConfig
 from monitor.recording import wirelog
 from monitor.recording.replay import Replay, with_engine_outputs
+from monitor.recording.thinning import thin
 from monitor.recording.wirelog import WireLog, WireRecord
 
 SITE, CHAIR = "bench", "c1"
@@ -101,6 +105,24 @@ def machine() -> None:
     print(f"cpu      {cpu}, nproc {os.cpu_count()}")
 
 
+def sizes(name: str, records: list[WireRecord]) -> int:
+    """Print a recording's size as JSON Lines, by kind of topic; return the whole."""
+    by: dict[str, list[int]] = {}
+    for record in records:
+        parts = record.topic.split("/")
+        kind = "/".join(parts[5:7]) if len(parts) > 6 and parts[5] == "readings" else (
+            parts[5] if len(parts) > 5 else record.topic)
+        entry = by.setdefault(kind, [0, 0])
+        entry[0] += 1
+        entry[1] += len(wirelog.to_line(record)) + 1
+    total = sum(size for _, size in by.values())
+    print(f"{name}: {sum(n for n, _ in by.values())} messages, {total / 1e6:.2f} MB as "
+          "JSON Lines")
+    for kind, (count, size) in sorted(by.items(), key=lambda item: -item[1][1]):
+        print(f"  {kind:<28} {count:7} {size / 1e6:7.2f} MB {size / count:7.0f} B each")
+    return total
+
+
 def best(repeat: int, fn: object) -> float:
     times = []
     for _ in range(repeat):
@@ -114,6 +136,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hours", type=float, default=3.0)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--write", metavar="FILE",
+                        help="write the recording as the recorder keeps it")
     args = parser.parse_args()
     machine()
     config = EngineConfig()
@@ -125,9 +149,21 @@ def main() -> None:
     span = args.hours * 3600
     print(f"session  {args.hours:g} h: {len(inputs)} inputs; full recording {len(full)} "
           f"messages, {len(text.getvalue()) / 1e6:.1f} MB as JSON Lines")
+    kept = list(thin(full))
+    sizes("full recording, a state per input", full)
+    sizes("as the recorder keeps it", kept)
+    if args.write:
+        with open(args.write, "w") as fh:
+            wirelog.write(kept, fh)
+    same = (Replay(WireLog(list(kept)), config, states=False).run()
+            == Replay(WireLog(list(full)), config, states=False).run())
+    print(f"kept     replays to the same alarms and answers as the full recording: {same}")
     only = io.StringIO()
     wirelog.write(inputs, only)
     input_lines = only.getvalue().splitlines()
+    recorded = io.StringIO()
+    wirelog.write(kept, recorded)
+    kept_lines = recorded.getvalue().splitlines()
     print(f"inputs   {len(only.getvalue()) / 1e6:.1f} MB as JSON Lines")
     results = [
         ("replay, inputs only, alarms only", len(inputs),
@@ -145,6 +181,12 @@ def main() -> None:
          best(args.repeat, lambda: Replay(WireLog(list(full)), config, states=False).run())),
         ("read JSON Lines (full recording)", len(lines),
          best(args.repeat, lambda: wirelog.read_lines(lines))),
+        ("replay, as recorded", len(kept),
+         best(args.repeat, lambda: Replay(WireLog(list(kept)), config).run())),
+        ("replay, as recorded, alarms only", len(kept),
+         best(args.repeat, lambda: Replay(WireLog(list(kept)), config, states=False).run())),
+        ("read JSON Lines (as recorded)", len(kept_lines),
+         best(args.repeat, lambda: wirelog.read_lines(kept_lines))),
     ]
     for name, count, seconds in results:
         print(f"{name:<40} {seconds:7.2f} s  {count / seconds:9.0f} msg/s  "

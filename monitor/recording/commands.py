@@ -32,7 +32,7 @@ from monitor.engine import EngineConfig
 from . import export as exporting
 from . import fhir, rems_form, report_html, wirelog
 from .recorder import Recorder, reindex
-from .replay import Replay, alarm_events, compare, prepare, timeline_line
+from .replay import Grid, Replay, alarm_events, compare, prepare, timeline_line
 from .report import ReportError, build
 from .store import RecordingStore, StoreError, is_url, open_store, store_errors
 from .wirelog import WireRecord
@@ -247,7 +247,9 @@ def replay(config: Path | None, db: str | None, source: str, headless: bool, spe
         click.echo(f"chairside: {name}: {problem}", err=True)
     if not prepared.steps:
         _fail(f"{name}: no readings or commands to replay")
-    run = Replay(prepared, settings.engine, states=not headless)
+    # Against another configuration, time acts where either run's alarms may be due.
+    grid: Grid | None = "both" if against is not None else None
+    run = Replay(prepared, settings.engine, states=not headless, grid=grid)
     if not headless:
         from .replay_app import ReplayApp
 
@@ -261,7 +263,7 @@ def replay(config: Path | None, db: str | None, source: str, headless: bool, spe
     for event in events:
         click.echo(timeline_line(event))
     if against is not None:
-        other = Replay(prepared, _engine_config(against), states=False)
+        other = Replay(prepared, _engine_config(against), states=False, grid=grid)
         baseline, label = alarm_events(other.run()), f"the replay under {against}"
     elif prepared.recorded_alarms:
         baseline, label = prepared.recorded_alarms, "the recording"

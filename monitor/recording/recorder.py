@@ -5,6 +5,9 @@ the site's messages while the recorder or the broker restarts. It acknowledges a
 (QoS 1 PUBACK) only after the message is committed to disk, so a crash between receipt and
 write makes the broker deliver it again instead of losing it; the redelivery is then
 dropped as a duplicate.
+
+A chair's state is kept where it says something new (`thinning`): the rest say only what the
+recorded readings and time already do, and a replay regenerates them exactly.
 """
 
 from __future__ import annotations
@@ -30,10 +33,11 @@ from drivers.mqtt import (
     payload_bytes,
     stay_connected,
 )
-from drivers.wire import Reading, Recorded
+from drivers.wire import ChairState, Reading, Recorded
 
 from .sessions import SessionTracker
 from .store import RecordingStore
+from .thinning import StateThinning
 
 log = logging.getLogger(__name__)
 
@@ -110,14 +114,22 @@ class Recorder:
         self.duplicates = 0
         self.invalid = 0
         self.truncated = 0
+        self._last_state: dict[str, bytes] = {}
+        self.thinning: StateThinning[tuple[str, bytes, datetime, bool]] = StateThinning()
         self._last_reading: tuple[str, str] | None = None  # (chair, id) of the last recorded
         self._changed = asyncio.Condition()
         self._last_purge: datetime | None = None
 
     # -- the synchronous side (also used by tests and re-indexing) -----------------------
 
+    @property
+    def thinned(self) -> int:
+        """Chair states taken but not kept: nothing in them that the recording lacks."""
+        return self.thinning.dropped
+
     def record(self, topic: str, payload: bytes, now: datetime, retained: bool = False) -> bool:
-        """Append one message (uncommitted); False when it is a duplicate."""
+        """Append one message (uncommitted), or for a chair state that says nothing new,
+        take it without keeping it; False when it is a duplicate."""
         self._last_reading = None
         if len(payload) > MAX_PAYLOAD:
             found = Classified(None, None, topic, False,
@@ -127,6 +139,8 @@ class Recorder:
                 found = classify(topic, payload, self.decoder)
             except Exception as exc:  # a message that breaks decoding must not stop recording
                 found = Classified(None, None, topic, False, f"could not be decoded: {exc!r}")
+        if found.valid and isinstance(found.payload, ChairState) and found.chair is not None:
+            return self._record_state(found.chair, found, topic, payload, now, retained)
         key, kept, error = found.key, payload, found.error
         if not found.valid and len(payload) > KEPT_INVALID:
             # Kept in part, marked, and told apart from another by the digest of the whole.
@@ -165,10 +179,34 @@ class Recorder:
         if sessions or messages:
             log.info("retention: deleted %d sessions and %d messages", sessions, messages)
 
+    def _record_state(self, chair: str, found: Classified, topic: str, payload: bytes,
+                      now: datetime, retained: bool) -> bool:
+        if self._last_state.get(chair) == payload:
+            self.duplicates += 1  # a redelivery, or a retained state seen again
+            return False
+        self._last_state[chair] = payload
+        # The sessions follow every state; the store keeps those that say something new.
+        for row in self.tracker.observe(chair, found.payload, now):
+            row.site = self.site
+            self.store.save_session(row)
+        kept = self.thinning.take(chair, found.payload, (topic, payload, now, retained), now)
+        stored = [self._append(t, p, at, found, r) for t, p, at, r in kept]
+        self.recorded += sum(1 for seq in stored if seq is not None)
+        if stored and stored[-1] is None:
+            self.duplicates += 1
+            return False
+        return True
+
+    def _append(self, topic: str, payload: bytes, at: datetime, found: Classified,
+                retained: bool) -> int | None:
+        return self.store.append(topic, payload, at, key=found.key, type=found.type,
+                                 chair=found.chair, valid=True, retained=retained,
+                                 site=self.site)
+
     async def wait_recorded(self, count: int, within: float = 15.0) -> None:
-        """Wait until ``count`` messages have been recorded (tests, tools)."""
+        """Wait until ``count`` messages have been taken, kept or thinned (tests, tools)."""
         async with asyncio.timeout(within), self._changed:
-            await self._changed.wait_for(lambda: self.recorded >= count)
+            await self._changed.wait_for(lambda: self.recorded + self.thinned >= count)
 
     # -- the broker side -----------------------------------------------------------------
 

@@ -12,9 +12,13 @@ a delay ending, a check coming due, a value going stale), so an alarm that time 
 raises comes back at the moment it was due (the live engine, ticking every half second,
 raised it up to one tick later), and a quiet stretch of a session costs nothing.
 
-Under other limits (``--config``), an alarm that time alone raises comes back at the first
-moment after it was due at which the live engine acted: within a second while readings
-flow, at most the engine's state interval later.
+A recording keeps only the chair states that say something new (`thinning`), so through a
+quiet stretch it shows few moments where the live engine acted. Under other limits an alarm
+that time alone raises may be due at none of them: a replay compared with another
+configuration (``--against``) lets time act at the engine's deadlines as well, so that
+alarm comes back at the moment it was due. Compared with the recording itself, under
+other limits (``--config``), it comes back at the first moment after it was due at which the
+live engine acted or an input came.
 
 The engine's recorded outputs are what the replay is compared with, never inputs. A recording
 whose first messages are the engine's retained states (a session's lead-in) starts the engine
@@ -29,7 +33,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import cast
+from typing import Literal, cast
 
 from drivers import topics
 from drivers.mqtt import PayloadDecoder
@@ -43,6 +47,9 @@ from .wirelog import WireLog, WireRecord
 log = logging.getLogger(__name__)
 
 INPUTS = frozenset({"reading", "device_status", "gateway_status", "command"})
+
+Grid = bool | Literal["both"]
+"""Where a replay lets time act: see `Replay`."""
 
 
 class ReplayClock:
@@ -202,14 +209,16 @@ class Replay:
         wire: WireLog | Prepared,
         config: EngineConfig,
         *,
-        grid: bool | None = None,
+        grid: Grid | None = None,
         states: StatesMode = True,
     ) -> None:
         """``grid``: let time act where the engine's deadlines fall (True), only where the
-        live engine acted (False), or the latter when the recording shows it and the former
-        when not (None). ``states=False``: outputs are alarm events and answers only, several
-        times faster (``seek`` still gives the states at any moment); ``"changes"``: a state
-        only where something besides the latest values changed."""
+        live engine acted (False), at both (``"both"``: a replay under other limits, whose
+        alarms time raises are due where the live engine did nothing), or where the live
+        engine acted when the recording shows it and at the deadlines when not (None).
+        ``states=False``: outputs are alarm events and answers only, several times faster
+        (``seek`` still gives the states at any moment); ``"changes"``: a state only where
+        something besides the latest values changed."""
         self.prepared = wire if isinstance(wire, Prepared) else prepare(wire)
         self.config = config
         self.states = states
@@ -282,19 +291,24 @@ class Replay:
         Inputs at a moment come before a tick at that moment: the live service handles a
         message as it arrives, and a tick can only act on what it has."""
         out: list[Output] = []
+        times = self.prepared.engine_times
         if not self.grid:
-            times = self.prepared.engine_times
             side = bisect.bisect_right if inclusive else bisect.bisect_left
             for tick in times[bisect.bisect_right(times, after):side(times, upto)]:
                 out += self.engine.tick(tick)
             return out
         engine = self.engine
+        live = bisect.bisect_right(times, after) if self.grid == "both" else len(times)
         while True:
             # After a tick at t every chair's deadline lies beyond t, so this ends.
-            deadline = engine.next_deadline()
-            if deadline is None or deadline > upto or (not inclusive and deadline == upto):
+            due = engine.next_deadline()
+            while live < len(times) and times[live] <= after:
+                live += 1
+            if live < len(times) and (due is None or times[live] < due):
+                due = times[live]
+            if due is None or due > upto or (not inclusive and due == upto):
                 return out
-            after = max(after, deadline)
+            after = max(after, due)
             out += engine.tick(after)
 
     def _tick_after_inputs(self, when: datetime, handled: set[str]) -> bool:
@@ -307,7 +321,10 @@ class Replay:
             return False  # every chair was handled (chairs are those of the inputs)
         if self.grid:
             deadline = self.engine.next_deadline()
-            return deadline is not None and deadline <= when
+            if deadline is not None and deadline <= when:
+                return True
+            if self.grid is True:
+                return False
         return bool(self.prepared.engine_chairs.get(when, set()) - handled)
 
     def run(self) -> list[Output]:

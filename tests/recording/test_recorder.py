@@ -47,7 +47,8 @@ def test_duplicates_are_dropped_and_everything_else_kept(open_recording: StoreFa
     state_topic = topics.state(SITE, CHAIR)
     assert rec.record(state_topic, state.to_json(), START, retained=True)
     assert not rec.record(state_topic, state.to_json(), START, retained=True)
-    later = ChairState(chair=CHAIR, at=START + timedelta(seconds=5))
+    later = ChairState(chair=CHAIR, at=START + timedelta(seconds=5),
+                       unreadable={"spo2": "spo2: unit 'mmHg' is not one of %"})
     assert rec.record(state_topic, later.to_json(), START)
     rec.store.commit()
     assert (rec.recorded, rec.duplicates, rec.invalid) == (4, 2, 0)
