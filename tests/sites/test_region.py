@@ -23,11 +23,12 @@ import pytest
 
 from drivers import topics
 from drivers.clock import WallClock
+from drivers.mqtt import MqttSettings
 from drivers.wire import AlarmEvent, CommandResult, Discharge, Reading
 from monitor.recording.store import open_store
 from tests.faults.site import Nurse, Screen, Site
 from tests.integration.helpers import Observer, bp, publish, running
-from tests.sites.region import CUT, Region, running_region, until
+from tests.sites.region import CUT, running_region, until
 
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(240)]
 
@@ -68,13 +69,19 @@ def during(screen: Screen, start: float, end: float) -> set[bytes]:
             if start <= when <= end}
 
 
-async def override(region: Region, user: str, chair: str,
-                   answers: Observer) -> CommandResult:
-    """A discharge with an override reason sent from the region as ``user``; the answer the
-    site's engine sends back, as the region receives it."""
+def role_reasons(result: CommandResult) -> list[str]:
+    """Why the command was refused for its sender's role (the unmet conditions aside)."""
+    return [r for r in result.reasons if "may not override" in r]
+
+
+async def override(mqtt: MqttSettings, chair: str, answers: Observer) -> CommandResult:
+    """A discharge of a's chair with an override reason, sent as ``mqtt``'s user under its
+    own topic; the answer a's engine sends back, as the region receives it."""
+    user = mqtt.username
+    assert user is not None
     command = Discharge(at=datetime.now(UTC), by=user,
                         override_reason="reviewed remotely: fit to leave")
-    await publish(region.as_user(user), topics.commands("a", chair, user), command.to_json())
+    await publish(mqtt, topics.commands("a", chair, user), command.to_json())
     result: CommandResult = await answers.wait_for(
         lambda p: isinstance(p, CommandResult) and p.id == command.id, within=15)
     return result
@@ -126,12 +133,17 @@ async def test_a_region_of_two_sites(tmp_path: Path, binary: str, postgres_url: 
             at_b, event_b = raised(local[CUT], high_b)  # type: ignore[misc]
             print(f"b's alarm during the cut: at b {at_b - sent:.3f} s after the reading")
 
-            # Meanwhile the region overrides a discharge at a, held to the sender's role.
-            refused = await override(region, "region-nurse", "c1", answers)
+            # Meanwhile the region overrides a discharge at a, held to the sender's role as
+            # a's own nurse is: refused alike (the answer to a's nurse comes up too).
+            at_home = await override(a.nurse_mqtt, "c1", answers)
+            refused = await override(region.as_user("region-nurse"), "c1", answers)
             assert not refused.accepted, refused
             assert (refused.by, refused.role) == ("region-nurse", "nurse")
-            assert any("may not override" in r for r in refused.reasons), refused.reasons
-            accepted = await override(region, "region-dr", "c1", answers)
+            assert role_reasons(refused), refused.reasons
+            assert not at_home.accepted and at_home.role == "nurse"
+            assert [r.replace("region-nurse", "nurse") for r in role_reasons(refused)] \
+                == role_reasons(at_home), "the same refusal for the same role"
+            accepted = await override(region.as_user("region-dr"), "c1", answers)
             assert accepted.accepted, accepted.reasons
             assert (accepted.by, accepted.role) == ("region-dr", "physician")
             await until(lambda: (s := remote["a"].state("c1")) and s.session
