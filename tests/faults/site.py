@@ -23,7 +23,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -270,17 +270,24 @@ class Site:
     def __init__(self, workdir: Path, binary: str, chairs: list[str], *,
                  autosave_interval: int = 3600, spool_capacity: int = 200_000,
                  spool_dir: Path | None = None, signed_in: bool = False,
-                 store: str | None = None) -> None:
+                 store: str | None = None, site: str | None = None,
+                 guests: Mapping[str, User] | None = None,
+                 broker_config: Sequence[str] = ()) -> None:
         """``signed_in``: every process, the screen and the nurse connect with their own user
         and password, and the broker enforces the ACL that `chairside users` writes.
-        ``store``: the recorder writes to this PostgreSQL URL instead of an SQLite file."""
+        ``store``: the recorder writes to this PostgreSQL URL instead of an SQLite file.
+        ``site``: the site's id (default: a new one). ``guests``: users of the directory who
+        sign in elsewhere (a region's people, whose commands come down a bridge), so no
+        password of theirs is kept here. ``broker_config``: more lines for the broker's
+        configuration (a bridge to a region)."""
         self.workdir = workdir
-        self.site = "f" + uuid.uuid4().hex[:8]
+        self.site = site or "f" + uuid.uuid4().hex[:8]
         self.chairs = chairs
         (workdir / "broker").mkdir(parents=True, exist_ok=True)
-        self.directory = self._users(workdir / "access") if signed_in else None
+        self.directory = self._users(workdir / "access", guests or {}) if signed_in else None
         extra = [] if self.directory is None else signing_in(
             self.directory.passwd_path, self.directory.acl_path)
+        extra = [*extra, *broker_config]
         # Autosave once an hour: a SIGKILL loses whatever the broker held in memory only.
         self.broker = Mosquitto(workdir / "broker", binary, autosave_interval=autosave_interval,
                                 extra_config=extra)
@@ -296,13 +303,13 @@ class Site:
         self.gateways = {chair: self._gateway(chair) for chair in chairs}
         self.extra: dict[str, Reading] = {}  # readings the test published itself
 
-    def _users(self, folder: Path) -> Directory:
+    def _users(self, folder: Path, guests: Mapping[str, User]) -> Directory:
         folder.mkdir(parents=True, exist_ok=True)
         directory = new(folder / "users.toml", self.site)
         people = {"engine": User(role="engine"), "recorder": User(role="recorder"),
                   "nurse": User(role="nurse"), "screen": User(role="qa"),
                   **{f"gw-{c}": User(role="gateway", chair=c) for c in self.chairs}}
-        for name, user in people.items():
+        for name, user in {**people, **guests}.items():
             directory = directory.with_user(name, user)
         write_files(directory, {name: hash_password(self.password(name), iterations=1000)
                                 for name in people})

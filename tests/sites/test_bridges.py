@@ -7,139 +7,30 @@ the site unreachable, on a dashboard at the region too."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import time
-from collections.abc import Callable, Iterator
 from datetime import UTC
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
 from textual.widgets import Static
 
 from drivers import topics
 from drivers.clock import WallClock
-from drivers.mqtt import MqttSettings
-from monitor.access.commands import write_files
-from monitor.access.directory import User, new
-from monitor.access.passwords import hash_password
 from monitor.config import DashboardSettings
 from monitor.dashboard.app import DashboardApp
 from monitor.dashboard.tile import ChairTile
 from monitor.sites import bridge_state_topic, load, write
 from tests.access.site import make_ca
-from tests.brokers import Mosquitto, free_port, mosquitto_path, signing_in
+from tests.brokers import Mosquitto, free_port, signing_in
 from tests.dashboard.states import chair_state
 from tests.integration.helpers import Observer, publish, running
+from tests.sites.region import Uplink, as_user, sites_toml, until
 
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(120)]
 
 
-class Uplink:
-    """A site's route to the region, as a TCP relay that can go down: every connection on it
-    closes and new ones are refused until it is restored (a router that lost its line)."""
-
-    def __init__(self, port: int) -> None:
-        self.target = port
-        self.port = 0
-        self.down = False
-        self._server: asyncio.Server | None = None
-        self._open: set[asyncio.StreamWriter] = set()
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    def drop(self) -> None:
-        self.down = True
-        for writer in list(self._open):
-            writer.transport.abort()
-
-    def restore(self) -> None:
-        self.down = False
-
-    async def stop(self) -> None:
-        self.drop()
-        if self._server is not None:
-            self._server.close()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self.down:
-            writer.transport.abort()
-            return
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
-        self._open |= {writer, up_writer}
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(OSError, asyncio.IncompleteReadError):
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            dst.transport.abort()
-
-        try:
-            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-        finally:
-            self._open -= {writer, up_writer}
-
-
-async def until(check: Callable[[], object], within: float, what: str) -> None:
-    deadline = time.monotonic() + within
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {within:.0f} s: {what}")
-        await asyncio.sleep(0.05)
-
-
-def pw(user: str) -> str:
-    return f"pw-of-{user}"
-
-
-def as_user(broker: Mosquitto, user: str | None = None) -> MqttSettings:
-    return MqttSettings(broker="external", host="127.0.0.1", port=broker.port, keepalive_s=5,
-                        reconnect_max_s=0.5, username=user,
-                        password=SecretStr(pw(user)) if user else None)
-
-
-@pytest.fixture
-def binary() -> str:
-    found = mosquitto_path()
-    if found is None:
-        pytest.skip("the bridge tests need Mosquitto")
-    return found
-
-
-@pytest.fixture
-def region_files(tmp_path: Path) -> Iterator[Path]:
-    """The sites file of region with sites east and west (west sends its readings up too),
-    and the region's own users: a physician and QA."""
-    for site in ("east", "west"):
-        (tmp_path / f"{site}.env").write_text(
-            f"# the bridge's account at the region\nREMOTE_USERNAME=bridge-{site}\n"
-            f"REMOTE_PASSWORD={pw(f'bridge-{site}')}\n")
-    people = new(tmp_path / "region-users.toml", "region")
-    people = people.with_user("dr-a", User(role="physician")).with_user(
-        "region-qa", User(role="qa"))
-    write_files(people, {u: hash_password(pw(u), iterations=1000) for u in people.users})
-    yield tmp_path
-
-
 def sites_file(folder: Path, region_port: int) -> Path:
     path = folder / "sites.toml"
-    path.write_text(f"""
-[region]
-host = "127.0.0.1"
-port = {region_port}
-keepalive_s = 2
-users = "region-users.toml"
-
-[sites.east]
-env_file = "east.env"
-
-[sites.west]
-env_file = "west.env"
-readings = true
-""")
+    path.write_text(sites_toml(region_port, {"east": False, "west": True}))  # west: readings up
     return path
 
 

@@ -1,0 +1,192 @@
+"""A region of real processes, end to end: two sites, each with its Mosquitto bridged to a
+regional Mosquitto, its engine, its gateways with simulated devices and its recorder writing
+to one central PostgreSQL; the region's physician and nurse are in every site's directory.
+
+An alarm at site a reaches the region within a second of reaching a's broker. Site b's
+uplink is cut for 30 s: the region sees b's bridge down, b goes on alarming at its own
+broker, and what b queued comes up once the uplink is back. Every reading the gateways took
+and every alarm event the sites' brokers carried is then in the central recording. A
+discharge override sent from the region is held to the sender's role at the site, and its
+answer comes back to the region.
+
+`tests.sites.region.running_region` yields the running `Region` (its broker, people, sites
+and b's uplink): a remote screen attaches there, signed in as ``region-dr``."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from drivers import topics
+from drivers.clock import WallClock
+from drivers.mqtt import MqttSettings
+from drivers.wire import AlarmEvent, CommandResult, Discharge, Reading
+from monitor.recording.store import open_store
+from tests.faults.site import Nurse, Screen, Site
+from tests.integration.helpers import Observer, bp, publish, running
+from tests.sites.region import CUT, running_region, until
+
+pytestmark = [pytest.mark.broker, pytest.mark.timeout(240)]
+
+CUT_S = 30.0
+ALARM_UP_WITHIN_S = 1.0
+BRIDGE_BACK_WITHIN_S = 40.0
+"""Mosquitto restarts a bridge with a jittered backoff of up to 30 s (``restart_timeout 1
+30``), and after 30 s of refusals the next attempt may be that far off."""
+RECORDED_WITHIN_S = 30.0
+
+
+async def alarming_bp(site: Site, chair: str) -> Reading:
+    """A cuff reading of 194/112 sent as the chair's gateway sends one, on its own account
+    and topic; kept with the site's ground truth."""
+    reading = bp(chair, WallClock(), 194, 112)
+    site.extra[reading.id] = reading
+    await publish(site.as_user(f"gw-{chair}"),
+                  topics.reading(site.site, chair, "blood_pressure"), reading.to_json())
+    return reading
+
+
+def raised(screen: Screen, reading: Reading) -> tuple[float, AlarmEvent] | None:
+    """When the screen had the high BP alarm this reading raised, and the event."""
+    for when, event in screen.seen.alarms:
+        if event.reading_id == reading.id and event.condition == "bp_high" \
+                and event.event == "raised":
+            return when, event
+    return None
+
+
+def arrived(screen: Screen, event: AlarmEvent) -> float | None:
+    return next((when for when, e in screen.seen.alarms if e.id == event.id), None)
+
+
+def during(screen: Screen, start: float, end: float) -> set[bytes]:
+    """The states and alarm events the screen received between two moments."""
+    return {m.to_json() for when, m in [*screen.seen.history, *screen.seen.alarms]
+            if start <= when <= end}
+
+
+def role_reasons(result: CommandResult) -> list[str]:
+    """Why the command was refused for its sender's role (the unmet conditions aside)."""
+    return [r for r in result.reasons if "may not override" in r]
+
+
+async def override(mqtt: MqttSettings, chair: str, answers: Observer) -> CommandResult:
+    """A discharge of a's chair with an override reason, sent as ``mqtt``'s user under its
+    own topic; the answer a's engine sends back, as the region receives it."""
+    user = mqtt.username
+    assert user is not None
+    command = Discharge(at=datetime.now(UTC), by=user,
+                        override_reason="reviewed remotely: fit to leave")
+    await publish(mqtt, topics.commands("a", chair, user), command.to_json())
+    result: CommandResult = await answers.wait_for(
+        lambda p: isinstance(p, CommandResult) and p.id == command.id, within=15)
+    return result
+
+
+async def test_a_region_of_two_sites(tmp_path: Path, binary: str, postgres_url: str) -> None:
+    async with running_region(tmp_path, binary, postgres_url) as region:
+        a, b = region.sites["a"], region.sites[CUT]
+        local = region.local
+        remote = {name: Screen(region.as_user("region-dr"), name) for name in region.sites}
+        answers = Observer(region.as_user("region-dr"), [topics.command_results("a", "c1")])
+        readings = {name: Observer(site.mqtt, [topics.chairs_filter(name, "readings/+")])
+                    for name, site in region.sites.items()}
+        watchers = [*remote.values(), answers, *readings.values()]
+        async with running(*(w.run() for w in watchers)):
+            await answers.ready.wait()
+            for observer in readings.values():
+                await observer.ready.wait()
+            for name, site in region.sites.items():
+                await Nurse(site.nurse_mqtt, name).open_session("c1", local[name])
+                await until(lambda n=name: remote[n].state("c1")  # type: ignore[misc]
+                            and remote[n].state("c1").session, 15,  # type: ignore[union-attr]
+                            f"{name}'s open session at the region")
+
+            # An alarm at a: at the region within a second of a's own broker.
+            sent = time.monotonic()
+            high = await alarming_bp(a, "c1")
+            await until(lambda: raised(local["a"], high), 10, "a's high BP alarm at a")
+            at_site, event = raised(local["a"], high)  # type: ignore[misc]
+            await until(lambda: arrived(remote["a"], event), 10, "a's alarm at the region")
+            at_region = arrived(remote["a"], event)
+            assert at_region is not None
+            print(f"a's alarm: at a {at_site - sent:.3f} s after the reading was sent, "
+                  f"at the region {at_region - sent:.3f} s")
+            assert at_region - at_site < ALARM_UP_WITHIN_S
+            assert at_region - sent < ALARM_UP_WITHIN_S, "from the reading to the region"
+
+            # b's uplink is cut: the region sees b's bridge down; b alarms on its own.
+            mark = len(region.bridges.raw)
+            region.uplink.drop()
+            cut = time.monotonic()
+            await until(lambda: b"0" in region.bridge_states(CUT, mark), 10,
+                        "b's bridge down at the region")
+            print(f"b's bridge down at the region {time.monotonic() - cut:.3f} s after the cut")
+            sent = time.monotonic()
+            high_b = await alarming_bp(b, "c1")
+            await until(lambda: raised(local[CUT], high_b), 10,
+                        "b's high BP alarm at b, its uplink down")
+            at_b, event_b = raised(local[CUT], high_b)  # type: ignore[misc]
+            print(f"b's alarm during the cut: at b {at_b - sent:.3f} s after the reading")
+
+            # Meanwhile the region overrides a discharge at a, held to the sender's role as
+            # a's own nurse is: refused alike (the answer to a's nurse comes up too).
+            at_home = await override(a.nurse_mqtt, "c1", answers)
+            refused = await override(region.as_user("region-nurse"), "c1", answers)
+            assert not refused.accepted, refused
+            assert (refused.by, refused.role) == ("region-nurse", "nurse")
+            assert role_reasons(refused), refused.reasons
+            assert not at_home.accepted and at_home.role == "nurse"
+            assert [r.replace("region-nurse", "nurse") for r in role_reasons(refused)] \
+                == role_reasons(at_home), "the same refusal for the same role"
+            accepted = await override(region.as_user("region-dr"), "c1", answers)
+            assert accepted.accepted, accepted.reasons
+            assert (accepted.by, accepted.role) == ("region-dr", "physician")
+            await until(lambda: (s := remote["a"].state("c1")) and s.session
+                        and s.session.discharged_by == "region-dr", 10,
+                        "a's chair discharged by the region's physician, at the region")
+
+            await asyncio.sleep(max(0.0, CUT_S - (time.monotonic() - cut)))
+            assert b"1" not in region.bridge_states(CUT, mark)
+            assert not arrived(remote[CUT], event_b), "b's alarm passed a cut uplink"
+            assert b"0" not in region.bridge_states("a", mark), "a's bridge held"
+            region.uplink.restore()
+            back = time.monotonic()
+
+            # What b queued comes up: its bridge, the alarm, every state it published.
+            await until(lambda: b"1" in region.bridge_states(CUT, mark), BRIDGE_BACK_WITHIN_S,
+                        "b's bridge up again at the region")
+            print(f"b's bridge up at the region {time.monotonic() - back:.3f} s after restore")
+            await until(lambda: arrived(remote[CUT], event_b), 10,
+                        "b's alarm raised during the cut, at the region")
+            queued = during(local[CUT], cut, back)
+            await until(lambda: queued <= during(remote[CUT], back, time.monotonic()), 10,
+                        "every state and alarm event b published during the cut, at the region")
+            print(f"b queued {len(queued)} states and alarm events during the cut; "
+                  "all came up")
+
+            # Nothing is missing from the central recording: every reading a gateway took
+            # (its ledger) or a site's broker carried, and every alarm event it carried.
+            for name, site in region.sites.items():
+                took = set(site.accepted()) | {
+                    p.id for p in readings[name].payloads(Reading)}
+                alarms = {e.id for _, e in local[name].seen.alarms}
+                deadline = time.monotonic() + RECORDED_WITHIN_S
+                while True:
+                    missing = took - region.recorded(name, "reading")
+                    lost = alarms - region.recorded(name, "alarm")
+                    if not (missing or lost) or time.monotonic() > deadline:
+                        break
+                    await asyncio.sleep(0.5)
+                assert not missing, (
+                    f"{name}: {len(missing)} of {len(took)} readings missing: "
+                    f"{site.describe(sorted(missing))}\n{site.logs()}")
+                assert not lost, f"{name}: alarm events missing: {sorted(lost)}"
+                print(f"{name}: {len(took)} readings and {len(alarms)} alarm events, "
+                      "all in the central recording")
+            with open_store(region.store) as store:
+                assert {s.site for s in store.sessions()} == {"a", CUT}
