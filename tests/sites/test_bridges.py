@@ -2,7 +2,8 @@
 configuration `chairside sites` writes. What must go up goes up, commands come down to their
 own site only, readings stay at the site unless it says otherwise, the regional broker
 enforces its ACL, and an uplink cut queues what must go up while the bridge's state shows
-the site unreachable, on a dashboard at the region too."""
+the site unreachable, on a dashboard at the region too; a region screen of "all" sites
+finds each by its bridge."""
 
 from __future__ import annotations
 
@@ -233,4 +234,46 @@ async def test_a_remote_screen_shows_a_site_unreachable_while_its_bridge_is_down
     finally:
         await uplink.stop()
         for broker in (region, east):
+            broker.stop()
+
+
+async def test_a_region_screen_of_all_sites_finds_them_by_their_bridges(
+    tmp_path: Path, binary: str, region_files: Path,
+) -> None:
+    """`chairside dashboard --sites all` at the region: each site joins the overview when
+    its bridge's state arrives there, in a group of its own, and its chairs follow."""
+    out = tmp_path / "out"
+    (tmp_path / "region").mkdir()
+    region = Mosquitto(tmp_path / "region", binary, extra_config=signing_in(
+        out / "region.passwd", out / "region.acl"))
+    write(load(sites_file(region_files, region.port)), out, iterations=1000)
+    brokers = {"region": region}
+    for site in ("east", "west"):
+        (tmp_path / site).mkdir()
+        brokers[site] = Mosquitto(tmp_path / site, binary, extra_config=(
+            out / f"bridge-{site}.conf").read_text().splitlines())
+    region.start()
+    clock = WallClock()
+    app = DashboardApp(as_user(region, "dr-a"), "region", DashboardSettings(), clock,
+                       tz=UTC, blink=False, sites=["all"])
+    try:
+        async with app.run_test(size=(160, 48)):
+            await until(lambda: str(app.screen.query_one("#offline", Static).render())
+                        == "WAITING FOR THE REGION'S SITES", 5, "no site heard yet")
+            brokers["east"].start()
+            await until(lambda: "east" in app.floors, 15, "east heard of at the region")
+            assert "west" not in app.floors
+            brokers["west"].start()
+            await until(lambda: "west" in app.floors, 15, "west heard of at the region")
+            for site in ("east", "west"):
+                await publish(as_user(brokers[site]), topics.state(site, "c1"),
+                              chair_state("c1", "observation", clock.now()).to_json(),
+                              retain=True)
+            await until(lambda: all(app.screen.query(f"#tile-{s}-c1") for s in ("east", "west"))
+                        and app.screen.query_one("#offline", Static).has_class("hidden"), 10,
+                        "both sites' chairs on the overview, under their groups")
+            assert str(app.screen.query_one("#site-west", Static).render()).startswith(
+                "west · live · 1 chair")
+    finally:
+        for broker in brokers.values():
             broker.stop()
