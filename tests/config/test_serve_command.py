@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from monitor.cli import main as cli
 from monitor.serve import dashboard_command
 
 
@@ -33,56 +34,47 @@ def test_a_remote_tab_watches_the_site_from_the_region() -> None:
     assert argv[-5:] == ["--broker", "mqtts://region:8883", "--site", "east", "--remote"]
 
 
-def test_the_dashboard_command_passes_remote_on(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`chairside dashboard --remote` builds a screen that follows the site's bridge."""
+@pytest.fixture
+def made(monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
+    """What `chairside dashboard` builds its App with (the App itself does not run)."""
     import monitor.dashboard.app as app_module
-    from monitor.cli import main
 
-    made: dict[str, object] = {}
+    built: dict[str, object] = {}
 
     class Recorded:
         def __init__(self, *args: object, **kwargs: object) -> None:
-            made.update(kwargs)
+            built.update(kwargs)
 
         def run(self) -> None:
-            made["ran"] = True
+            built["ran"] = True
 
     monkeypatch.setattr(app_module, "DashboardApp", Recorded)
     monkeypatch.setattr("monitor.cli.log_to_file", lambda path: None)
-    result = CliRunner().invoke(main, ["dashboard", "--site", "east", "--remote"])
+    return built
+
+
+def test_the_dashboard_command_passes_remote_on(made: dict[str, object]) -> None:
+    """`chairside dashboard --remote` builds a screen that follows the site's bridge."""
+    result = CliRunner().invoke(cli, ["dashboard", "--site", "east", "--remote"])
     assert result.exit_code == 0, result.output
     assert made["remote"] is True and made["ran"] is True
-    result = CliRunner().invoke(main, ["dashboard", "--site", "east"])
+    result = CliRunner().invoke(cli, ["dashboard", "--site", "east"])
     assert result.exit_code == 0, result.output
     assert made["remote"] is False
 
 
-def test_the_dashboard_command_watches_several_sites(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_dashboard_command_watches_several_sites(made: dict[str, object]) -> None:
     """`--sites east,west` (or `all`) builds a screen of several sites; a name that cannot be
     a site, or none at all, is a configuration error (exit 2) with the reason."""
-    import monitor.dashboard.app as app_module
-    from monitor.cli import main
-
-    made: dict[str, object] = {}
-
-    class Recorded:
-        def __init__(self, *args: object, **kwargs: object) -> None:
-            made.update(kwargs)
-
-        def run(self) -> None:
-            made["ran"] = True
-
-    monkeypatch.setattr(app_module, "DashboardApp", Recorded)
-    monkeypatch.setattr("monitor.cli.log_to_file", lambda path: None)
-    result = CliRunner().invoke(main, ["dashboard", "--sites", "east, west"])
+    result = CliRunner().invoke(cli, ["dashboard", "--sites", "east, west"])
     assert result.exit_code == 0, result.output
     assert made["sites"] == ["east", "west"] and made["ran"] is True
-    result = CliRunner().invoke(main, ["dashboard", "--sites", "all"])
+    result = CliRunner().invoke(cli, ["dashboard", "--sites", "all"])
     assert result.exit_code == 0 and made["sites"] == ["all"]
-    result = CliRunner().invoke(main, ["dashboard", "--sites", "east,we st"])
+    result = CliRunner().invoke(cli, ["dashboard", "--sites", "east,we st"])
     assert result.exit_code == 2 and "--sites: site 'we st' is not a valid identifier" in (
         result.output)
-    result = CliRunner().invoke(main, ["dashboard", "--sites", ","])
+    result = CliRunner().invoke(cli, ["dashboard", "--sites", ","])
     assert result.exit_code == 2 and "name one site or more" in result.output
     argv = shlex.split(dashboard_command(None, "mqtts://region:8883", None, None,
                                          sites="east,west"))
