@@ -440,6 +440,9 @@ async def run(screens: list[str], seconds: float, count: int, profile: Path | No
                         floor.freeze()
                         await asyncio.sleep(3)
                         unchanged = await measure(parts, seconds)
+                except (TimeoutError, RuntimeError) as failed:  # the other screen still runs
+                    print(f"{screen}: not measured: {failed}", file=sys.stderr)
+                    continue
                 finally:
                     stop_publishing.set()
                     await publisher
