@@ -2,9 +2,16 @@
 
 A Mosquitto of the benchmark's own signs its users in (the site's password file and ACL, as
 `chairside users` writes them). A publisher, as the engine, sends every chair's state at
-1 Hz. The dashboard runs in tmux at 160x48 and signs in as a nurse by keys, as a person
-would. Its process's CPU time (utime + stime from /proc/PID/stat) and RSS are sampled over
-two phases:
+1 Hz. The screen signs in as a nurse, as a person would:
+
+- terminal: the dashboard runs in tmux at 160x48 and is typed into by keys;
+- browser: `chairside serve` (textual-serve) runs on a free port, headless Chromium opens
+  the page, and the benchmark types into the page's terminal (xterm.js); the tab's own
+  `chairside dashboard` process, the serve process and Chromium's processes (together) are
+  each measured.
+
+CPU time (utime + stime from /proc/PID/stat) and memory (RSS, and PSS, which shares a
+shared page among the processes mapping it) are sampled over two phases:
 
 - changing: every chair's vitals move each second, and every 15 s the chair with a high
   alarm and the one with a medium alarm move on (so the overview's order changes and
@@ -12,27 +19,38 @@ two phases:
 - unchanged: every chair's last state is published again each second, unchanged (low alarms
   only: nothing flashes), so only the ages on screen move.
 
-    uv run python benchmarks/dashboard_cpu.py [--seconds 60] [--chairs 24] [--profile FILE]
+    uv run python benchmarks/dashboard_cpu.py [--screen terminal|browser|both]
+        [--seconds 60] [--chairs 24] [--profile FILE]
 
-`--profile FILE` runs the dashboard under cProfile (much slower: for where the time goes,
-not for the CPU figures) and prints its top entries. Prints machine information and the
-results as Markdown; records nothing.
+`--screen both` measures the terminal (tmux), then the browser (headless Chromium), one
+after the other. `--profile
+FILE` runs the dashboard (under serve: the tab's dashboard) under cProfile (much slower: for
+where the time goes, not for the CPU figures) and prints its top entries. Prints machine
+information and the results as Markdown; records nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import platform
 import pstats
+import shlex
+import signal
+import socket as sockets
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+import aiohttp
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -40,11 +58,17 @@ sys.path.insert(0, str(ROOT))
 from drivers import topics  # noqa: E402
 from drivers.mqtt import QOS, MqttSettings, connected  # noqa: E402
 from drivers.wire import EngineStatus  # noqa: E402
+from tests.brokers import free_port  # noqa: E402
+from tests.browser.test_serve_in_chromium import HOOK, Page  # noqa: E402
 from tests.dashboard.states import alarm, chair_state  # noqa: E402
 from tests.signin_site import PASSWORDS, as_user, signing_broker, write_site  # noqa: E402
 
 SIZE = ("160", "48")
+WINDOW = (1445, 1010)  # Chromium's window: about 160x48 cells of textual-serve's terminal
 TICK = os.sysconf("SC_CLK_TCK")
+
+Pids = Callable[[], list[int]]
+"""The processes of one measured part, looked up at each sample (Chromium's come and go)."""
 
 
 def cpu_model() -> str:
@@ -63,11 +87,64 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+def memory_mb(pid: int) -> tuple[float, float]:
+    """(RSS, PSS) in MB; PSS counts a page shared by n processes as 1/n in each."""
+    rss = pss = 0.0
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Rss:"):
+                rss = int(line.split()[1]) / 1024
+            elif line.startswith("Pss:"):
+                pss = int(line.split()[1]) / 1024
+    return rss, pss
+
+
+def children() -> dict[int, list[int]]:
+    """Every process's children, from /proc."""
+    out: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            out.setdefault(ppid, []).append(int(entry.name))
+    return out
+
+
+def tree(root: int) -> list[int]:
+    """``root`` and all its descendants still alive."""
+    kids, out, todo = children(), [], [root]
+    while todo:
+        pid = todo.pop()
+        if alive(pid):
+            out.append(pid)
+        todo.extend(kids.get(pid, []))
+    return out
+
+
+def cmdline(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text().split("\0")
+    except OSError:
+        return []
+
+
+def dashboards_under(root: int) -> list[int]:
+    """The ``chairside dashboard`` processes started beneath ``root`` (not their shell)."""
+    return [pid for pid in tree(root)
+            if "monitor.cli" in (args := cmdline(pid)) and "dashboard" in args
+            and not args[0].endswith("sh")]
+
+
+def alive(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
+
+
+def start(argv: list[str], cwd: Path | None = None,
+          env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """A process in a session of its own (stopped with its children), output discarded."""
+    return subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
 
 
 def tmux(socket: str, *args: str) -> str:
@@ -136,77 +213,263 @@ async def publish(mqtt: MqttSettings, site: str, floor: Floor, stop: asyncio.Eve
             await asyncio.sleep(max(0.0, 1.0 - (time.monotonic() - began)))
 
 
-async def measure(pid: int, seconds: float) -> tuple[float, float, str]:
-    """(CPU % of one core, RSS MB at the end, load average during) over ``seconds``."""
-    cpu0, wall0 = cpu_seconds(pid), time.monotonic()
-    await asyncio.sleep(seconds / 2)
-    load = loadavg()
-    await asyncio.sleep(seconds / 2)
-    cpu1, wall1 = cpu_seconds(pid), time.monotonic()
-    return 100 * (cpu1 - cpu0) / (wall1 - wall0), rss_mb(pid), load
+@dataclass
+class Sample:
+    cpu: float  # % of one core
+    rss: float  # MB, summed over the part's processes
+    pss: float
+    processes: int
 
 
-async def run(seconds: float, count: int, profile: Path | None) -> None:
+@dataclass
+class Phase:
+    parts: dict[str, Sample]
+    load_before: str
+    load_during: str
+    load_after: str
+
+
+async def measure(parts: dict[str, Pids], seconds: float) -> Phase:
+    """Each part's CPU over ``seconds`` and its memory at the end.
+
+    A process that starts during the phase counts from zero; one that ends during it loses
+    its time since the start (Chromium's processes live as long as the tab here)."""
+    load_before = loadavg()
+    start = {name: {pid: cpu_seconds(pid) for pid in pids()} for name, pids in parts.items()}
+    wall0 = time.monotonic()
+    await asyncio.sleep(seconds / 2)
+    load_during = loadavg()
+    await asyncio.sleep(seconds / 2)
+    wall = time.monotonic() - wall0
+    out: dict[str, Sample] = {}
+    for name, pids in parts.items():
+        cpu = rss = pss = 0.0
+        alive = pids()
+        for pid in alive:
+            with contextlib.suppress(OSError):
+                cpu += cpu_seconds(pid) - start[name].get(pid, 0.0)
+                r, p = memory_mb(pid)
+                rss, pss = rss + r, pss + p
+        out[name] = Sample(100 * cpu / wall, rss, pss, len(alive))
+    return Phase(out, load_before, load_during, loadavg())
+
+
+@dataclass
+class Site:
+    tmp: Path
+    site: str
+    config: Path
+    mqtt: MqttSettings
+    chairs: list[str]
+    cells: str = ""  # the screen's size, columns x rows
+
+
+@contextlib.asynccontextmanager
+async def in_tmux(site: Site, profile: Path | None) -> AsyncIterator[dict[str, Pids]]:
+    """The dashboard in tmux at 160x48, signed in as the nurse by keys."""
+    socket, session = f"bench-{uuid.uuid4().hex[:6]}", "dash"
+    python = [sys.executable]
+    if profile is not None:
+        python += ["-m", "cProfile", "-o", str(profile)]
+    command = (f"cd {site.tmp} && PYTHONPATH={ROOT} exec {' '.join(python)} -m monitor.cli "
+               f"dashboard --config {site.config} --broker mqtt://127.0.0.1:{site.mqtt.port}")
+    tmux(socket, "new-session", "-d", "-s", session, "-x", SIZE[0], "-y", SIZE[1], command)
+    try:
+        await wait_for(socket, session, "User name")
+        tmux(socket, "send-keys", "-t", session, "-l", "amy")
+        tmux(socket, "send-keys", "-t", session, "Enter")
+        await asyncio.sleep(0.5)
+        tmux(socket, "send-keys", "-t", session, "-l", PASSWORDS["amy"])
+        tmux(socket, "send-keys", "-t", session, "Enter")
+        await wait_for(socket, session, site.chairs[-1])
+        site.cells = "x".join(SIZE)
+        pid = int(tmux(socket, "display", "-p", "-t", session, "#{pane_pid}"))
+        yield {"dashboard": lambda: [pid] if alive(pid) else []}
+        tmux(socket, "send-keys", "-t", session, "q")
+        await gone([pid])
+    finally:
+        await asyncio.to_thread(subprocess.run, ["tmux", "-L", socket, "kill-server"],
+                                capture_output=True)
+
+
+async def gone(pids: list[int]) -> None:
+    """Wait up to 20 s for the processes to end (a profile is written on the way out)."""
+    for _ in range(100):
+        if not any(map(alive, pids)):
+            return
+        await asyncio.sleep(0.2)
+
+
+def chromium() -> str:
+    import shutil
+
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        found = shutil.which(name)
+        if found:
+            return found
+    raise SystemExit("Chromium is not installed (Debian: apt-get install -y chromium)")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+async def listening(port: int, proc: subprocess.Popen[bytes], within: float = 60.0) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"exited with {proc.returncode}")
+        with contextlib.suppress(OSError), sockets.create_connection(("127.0.0.1", port), 0.2):
+            return
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"nothing listens on port {port}")
+
+
+def serve_argv(site: Site, port: int, profile: Path | None) -> list[str]:
+    """``chairside serve`` on ``port``; under ``profile``, each tab's dashboard runs under
+    cProfile (the serve process itself does not)."""
+    args = ["--config", str(site.config), "--broker", f"mqtt://127.0.0.1:{site.mqtt.port}",
+            "--host", "127.0.0.1", "--port", str(port)]
+    if profile is None:
+        return [sys.executable, "-m", "monitor.serve", *args]
+    prefix = shlex.join([sys.executable, "-m", "cProfile", "-o", str(profile)])
+    wrap = ("import sys, monitor.serve as s\n"
+            "build = s.dashboard_command\n"
+            f"s.dashboard_command = lambda *a, **k: {prefix!r} + ' ' + "
+            "build(*a, **k).split(' ', 1)[1]\n"
+            "s.serve()\n")
+    return [sys.executable, "-c", wrap, *args]
+
+
+@contextlib.asynccontextmanager
+async def in_chromium(site: Site, profile: Path | None) -> AsyncIterator[dict[str, Pids]]:
+    """``chairside serve`` opened in headless Chromium, signed in as the nurse by typing
+    into the page."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHAIRSIDE_")}
+    env["PYTHONPATH"] = str(ROOT)
+    server = start(serve_argv(site, port, profile), cwd=site.tmp, env=env)
+    browser_profile = site.tmp / "chromium-profile"
+    browser = start(
+        [chromium(), "--headless", "--no-sandbox", "--disable-gpu",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--no-first-run", "--no-default-browser-check", f"--user-data-dir={browser_profile}",
+         "--remote-debugging-port=0", "--remote-debugging-address=127.0.0.1",
+         f"--window-size={WINDOW[0]},{WINDOW[1]}", "about:blank"])
+    try:
+        await listening(port, server)
+        active = browser_profile / "DevToolsActivePort"
+        deadline = time.monotonic() + 60
+        while not (active.exists() and active.read_text().strip()):
+            if browser.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"Chromium did not start (exit code {browser.poll()})")
+            await asyncio.sleep(0.1)
+        devtools = int(active.read_text().splitlines()[0])
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{devtools}/json/list") as response:
+                targets = await response.json()
+            target = next(t for t in targets if t.get("type") == "page")
+            async with http.ws_connect(target["webSocketDebuggerUrl"], max_msg_size=0) as ws:
+                tab = Page(ws)
+                await tab.call("Page.enable")
+                await tab.call("Page.addScriptToEvaluateOnNewDocument", source=HOOK)
+                await tab.call("Page.navigate", url=f"http://127.0.0.1:{port}/")
+                await expect(tab, "Password")
+                await tab.type("amy")
+                await tab.enter()
+                await tab.type(PASSWORDS["amy"])
+                await tab.enter()
+                await expect(tab, site.chairs[-1])
+                size = await tab.call(
+                    "Runtime.evaluate", returnByValue=True,
+                    expression="[window.__chairsideTerminal.cols, "
+                               "window.__chairsideTerminal.rows].join('x')")
+                site.cells = str(size["result"]["value"])
+                dashboard = dashboards_under(server.pid)
+                if len(dashboard) != 1:
+                    raise RuntimeError(f"expected the tab's one dashboard, found {dashboard}")
+                yield {
+                    "dashboard (the tab's)": lambda: [p for p in dashboard if alive(p)],
+                    "serve": lambda: [server.pid] if server.poll() is None else [],
+                    "Chromium (all its processes)": lambda: tree(browser.pid),
+                }
+                await tab.type("q")
+                await gone(dashboard)
+    finally:
+        stop(browser)
+        stop(server)
+
+
+async def expect(tab: Page, text: str, within: float = 90.0) -> None:
+    screen = await tab.until(lambda seen: text in seen, within)
+    if text not in screen:
+        raise TimeoutError(f"{text!r} never appeared in the page:\n{screen}")
+
+
+SCREENS = {"terminal": in_tmux, "browser": in_chromium}
+
+
+async def run(screens: list[str], seconds: float, count: int, profile: Path | None) -> None:
     chairs = [f"chair-{i}" for i in range(1, count + 1)]
-    site = f"bench{uuid.uuid4().hex[:6]}"
-    with tempfile.TemporaryDirectory() as tmp_name:
-        tmp = Path(tmp_name)
-        directory = write_site(tmp, site, tuple(chairs))
-        config = tmp / "config.toml"
-        config.write_text(f'[site]\nid = "{site}"\n\n[access]\nusers = "{directory.path}"\n')
-        (tmp / "broker").mkdir()
-        with signing_broker(tmp / "broker", directory) as broker:
-            mqtt = broker.settings
-            floor, stop = Floor(chairs), asyncio.Event()
-            publisher = asyncio.create_task(publish(as_user(mqtt, "engine"), site, floor, stop))
-            socket = f"bench-{uuid.uuid4().hex[:6]}"
-            session = "dash"
-            python = [sys.executable]
-            if profile is not None:
-                python += ["-m", "cProfile", "-o", str(profile)]
-            command = (f"cd {tmp} && PYTHONPATH={ROOT} exec {' '.join(python)} -m monitor.cli "
-                       f"dashboard --config {config} --broker mqtt://127.0.0.1:{mqtt.port}")
-            tmux(socket, "new-session", "-d", "-s", session, "-x", SIZE[0], "-y", SIZE[1],
-                 command)
-            try:
-                await wait_for(socket, session, "User name")
-                tmux(socket, "send-keys", "-t", session, "-l", "amy")
-                tmux(socket, "send-keys", "-t", session, "Enter")
-                await asyncio.sleep(0.5)
-                tmux(socket, "send-keys", "-t", session, "-l", PASSWORDS["amy"])
-                tmux(socket, "send-keys", "-t", session, "Enter")
-                await wait_for(socket, session, chairs[-1])
-                pid = int(tmux(socket, "display", "-p", "-t", session, "#{pane_pid}"))
-                await asyncio.sleep(10)  # warm up: every tile mounted, the trends filling
-                changing = await measure(pid, seconds)
-                floor.freeze()
-                await asyncio.sleep(3)
-                unchanged = await measure(pid, seconds)
-                tmux(socket, "send-keys", "-t", session, "q")
-                for _ in range(100):  # the profile is written on the way out
-                    if not await asyncio.to_thread(os.path.exists, f"/proc/{pid}"):
-                        break
-                    await asyncio.sleep(0.2)
-            finally:
-                stop.set()
-                await publisher
-                await asyncio.to_thread(subprocess.run, ["tmux", "-L", socket, "kill-server"],
-                                        capture_output=True)
-    report(seconds, count, changing, unchanged, profile)
+    results: list[tuple[str, str, Phase, Phase]] = []
+    loads = [loadavg()]
+    for screen in screens:
+        name = f"bench{uuid.uuid4().hex[:6]}"
+        with tempfile.TemporaryDirectory() as tmp_name:
+            tmp = Path(tmp_name)
+            directory = write_site(tmp, name, tuple(chairs))
+            config = tmp / "config.toml"
+            config.write_text(f'[site]\nid = "{name}"\n\n[access]\nusers = "{directory.path}"\n')
+            (tmp / "broker").mkdir()
+            with signing_broker(tmp / "broker", directory) as broker:
+                site = Site(tmp, name, config, broker.settings, chairs)
+                floor, stop_publishing = Floor(chairs), asyncio.Event()
+                publisher = asyncio.create_task(
+                    publish(as_user(broker.settings, "engine"), name, floor, stop_publishing))
+                began = f"{datetime.now(UTC):%Y-%m-%d %H:%M}"
+                try:
+                    async with SCREENS[screen](site, profile) as parts:
+                        await asyncio.sleep(10)  # warm up: every tile mounted, trends filling
+                        changing = await measure(parts, seconds)
+                        floor.freeze()
+                        await asyncio.sleep(3)
+                        unchanged = await measure(parts, seconds)
+                except (TimeoutError, RuntimeError) as failed:  # the other screen still runs
+                    print(f"{screen}: not measured: {failed}", file=sys.stderr)
+                    continue
+                finally:
+                    stop_publishing.set()
+                    await publisher
+        results.append((f"{screen} {site.cells}", began, changing, unchanged))
+    loads.append(loadavg())
+    report(results, seconds, count, profile, loads)
 
 
-def report(seconds: float, count: int, changing: tuple[float, float, str],
-           unchanged: tuple[float, float, str], profile: Path | None) -> None:
+def report(results: list[tuple[str, str, Phase, Phase]], seconds: float, count: int,
+           profile: Path | None, loads: list[str]) -> None:
     print(f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     print(f"machine: {os.cpu_count()} cores (nproc), {cpu_model()}")
     print(f"python: {platform.python_version()}")
-    print(f"{count} chairs at 1 Hz, tmux {SIZE[0]}x{SIZE[1]}, {seconds:.0f} s per phase"
+    print(f"load average (/proc/loadavg, 1/5/15 min): {loads[0]} before, {loads[1]} after")
+    print(f"{count} chairs at 1 Hz, {seconds:.0f} s per phase"
           + (" (under cProfile)" if profile else ""))
     print()
-    print("| phase | CPU (% of one core) | RSS (MB) | load average during |")
-    print("|---|---|---|---|")
-    for name, (cpu, rss, load) in (("changing", changing), ("unchanged", unchanged)):
-        print(f"| {name} | {cpu:.1f} | {rss:.0f} | {load} |")
+    print("| screen | began (UTC) | process | phase | CPU (% of one core) | RSS (MB) | PSS (MB) "
+          "| processes | 1-min load before / during / after |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for screen, began, *phases in results:
+        for phase_name, phase in zip(("changing", "unchanged"), phases, strict=True):
+            load = " / ".join(x.split()[0] for x in (phase.load_before, phase.load_during,
+                                                      phase.load_after))
+            for part, s in phase.parts.items():
+                print(f"| {screen} | {began} | {part} | {phase_name} | {s.cpu:.1f} | "
+                      f"{s.rss:.0f} | {s.pss:.0f} | {s.processes} | {load} |")
     if profile is not None and profile.exists():
         print()
         stats = pstats.Stats(str(profile))
@@ -216,12 +479,17 @@ def report(seconds: float, count: int, changing: tuple[float, float, str],
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--screen", choices=("terminal", "browser", "both"),
+                        default="terminal")
     parser.add_argument("--seconds", type=float, default=60.0, help="per phase")
     parser.add_argument("--chairs", type=int, default=24)
     parser.add_argument("--profile", type=Path, default=None, metavar="FILE")
     args = parser.parse_args()
     profile = args.profile.resolve() if args.profile is not None else None
-    asyncio.run(run(args.seconds, args.chairs, profile))
+    screens = ["terminal", "browser"] if args.screen == "both" else [args.screen]
+    if profile is not None and len(screens) > 1:
+        parser.error("--profile needs one --screen")
+    asyncio.run(run(screens, args.seconds, args.chairs, profile))
 
 
 if __name__ == "__main__":
