@@ -5,6 +5,7 @@ configuration; or, only where Mosquitto is not installed and CI is unset, the em
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import shutil
@@ -34,16 +35,21 @@ def free_port() -> int:
     open); it then holds the port and the restarted broker cannot listen. Ports outside the
     range are never handed to clients."""
     low = _ephemeral_low()
-    candidates = list(range(max(1024, low - 12000), low))
-    random.shuffle(candidates)
-    for port in candidates:
+    span = range(max(1024, low - 12000), low)
+    for port in (random.choice(span) for _ in range(len(span))):
+        if port in _handed_out:  # free now, but given to a broker that has not started yet
+            continue
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue
+            _handed_out.add(port)
             return port
     raise RuntimeError("no free port below the ephemeral range")
+
+
+_handed_out: set[int] = set()
 
 
 def mosquitto_path() -> str | None:
@@ -64,6 +70,42 @@ def _wait_listening(port: int, timeout: float = 10.0) -> None:
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"broker did not listen on port {port} within {timeout}s")
+
+
+def _listening_inodes(port: int) -> set[str]:
+    """The inodes of the sockets listening on ``port`` (Linux's /proc/net/tcp)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":
+                    found.add(fields[9])
+    return found
+
+
+def _wait_owned(proc: subprocess.Popen[bytes], port: int, log: Path,
+                timeout: float = 10.0) -> None:
+    """Until ``proc`` itself listens on ``port``. Something else answering there (a broker
+    left on it, or one of ours given the same port) would let the test talk to the wrong
+    broker; a Mosquitto that could not listen exits, and the test is told why."""
+    deadline = time.monotonic() + timeout
+    fds = Path(f"/proc/{proc.pid}/fd")
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            said = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise RuntimeError(f"Mosquitto exited ({proc.returncode}) instead of listening on "
+                               f"port {port}: {said.strip() or 'nothing in its log'}")
+        if not fds.exists():  # no /proc here: a connection is all there is to go on
+            _wait_listening(port, max(0.1, deadline - time.monotonic()))
+            return
+        inodes = _listening_inodes(port)
+        with contextlib.suppress(OSError):
+            if inodes and any(os.readlink(fd).removeprefix("socket:[").rstrip("]") in inodes
+                              for fd in fds.iterdir()):
+                return
+        time.sleep(0.02)
+    raise RuntimeError(f"Mosquitto did not listen on port {port} within {timeout}s")
 
 
 def signing_in(password_file: Path, acl_file: Path) -> list[str]:
@@ -118,7 +160,7 @@ class Mosquitto:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        _wait_listening(self.port)
+        _wait_owned(self.proc, self.port, self.log)
 
     def kill(self) -> None:
         """SIGKILL: no clean shutdown, so what it had not yet saved is gone."""

@@ -92,7 +92,7 @@ async def test_a_nurses_override_is_refused_and_a_physicians_accepted(
     site = Site(secure)
     async with running(site.engine.run(), site.seen.run()):
         await asyncio.wait_for(site.engine.connected.wait(), 10)
-        await site.seen.ready.wait()
+        await site.seen.subscribed()
         assert (await site.answer(await site.command(
             "ana", "chair-1", "start_session", patient_code="P1", protocol="spravato"))).accepted
         assert (await site.answer(await site.command("ana", "chair-1", "dose_given"))).accepted
@@ -111,7 +111,7 @@ async def test_a_forged_by_changes_nothing(secure: SecureBroker) -> None:
     site = Site(secure)
     async with running(site.engine.run(), site.seen.run()):
         await asyncio.wait_for(site.engine.connected.wait(), 10)
-        await site.seen.ready.wait()
+        await site.seen.subscribed()
         # The payload claims the physician; the topic (which the broker let ana use) says ana.
         forged = await site.answer(await site.command(
             "ana", "chair-1", "start_session", by="dr-lee", patient_code="P1",
@@ -131,7 +131,7 @@ async def test_a_forged_by_changes_nothing(secure: SecureBroker) -> None:
 async def test_a_gateway_cannot_publish_another_chairs_readings(secure: SecureBroker) -> None:
     site = Site(secure)
     async with running(site.seen.run()):
-        await site.seen.ready.wait()
+        await site.seen.subscribed()
         gw1 = secure.settings("gw-1")
         await _send(gw1, topics.reading(SITE, "chair-2", "spo2"), _reading("chair-2"))
         await _send(gw1, topics.gateway_status(SITE, "chair-2"), b'{"v":1}')
@@ -145,7 +145,7 @@ async def test_qa_and_a_wall_display_can_publish_nothing(secure: SecureBroker) -
     site = Site(secure)
     async with running(site.engine.run(), site.seen.run()):
         await asyncio.wait_for(site.engine.connected.wait(), 10)
-        await site.seen.ready.wait()
+        await site.seen.subscribed()
         before = len(site.seen.raw)
         tried: list[str] = []
         for user in ("qa1", "wall"):
@@ -222,7 +222,7 @@ async def test_the_audit_names_who_did_what(secure: SecureBroker, tmp_path: Path
     async with running(site.engine.run(), site.seen.run(), recorder.run()):
         await asyncio.wait_for(site.engine.connected.wait(), 10)
         await asyncio.wait_for(recorder.connected.wait(), 10)
-        await site.seen.ready.wait()
+        await site.seen.subscribed()
         for user, kind, fields in (
             ("ana", "start_session", {"patient_code": "P7", "protocol": "spravato"}),
             ("ana", "dose_given", {}),

@@ -20,6 +20,7 @@ from drivers.wire import DeviceStatus, Reading
 from simulators.devices import SimContext
 from simulators.patient import Patient
 from simulators.scenario import Scenario, load_scenario
+from tests.integration.helpers import subscribed
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -115,6 +116,10 @@ class PersistentObserver:
                             self.statuses.append(inbound.payload)
             except aiomqtt.MqttError:
                 await asyncio.sleep(0.2)
+
+    async def subscribed(self, within: float = 15.0) -> None:
+        """Until subscribed the first time (it keeps trying while the broker is away)."""
+        await subscribed(self.ready, within, f"the persistent observer of {self.site}")
 
 
 def status_reasons(statuses: list[DeviceStatus], device: str) -> list[tuple[str, str | None]]:

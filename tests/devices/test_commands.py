@@ -114,7 +114,7 @@ async def test_a_gateway_reads_a_ble_device_simulated_by_another_process(
         async with asyncio.timeout(20):
             address = (await device.stdout.readline()).decode().strip()
         async with running(observer.run()):
-            await observer.ready.wait()
+            await observer.subscribed()
             gateway = await _command(
                 "gateway", "--broker", f"mqtt://127.0.0.1:{mqtt.port}", "--site", site,
                 "--chair", "c1", "--ble", "simulated", "--ble-air", air,
@@ -142,7 +142,7 @@ async def test_gateway_command_runs_simulated_devices_through_the_drivers(
     mqtt = broker.settings
     observer = Observer(mqtt, site_filters(site))
     async with running(observer.run()):
-        await observer.ready.wait()
+        await observer.subscribed()
         proc = await _command(
             "gateway", "--broker", f"mqtt://127.0.0.1:{mqtt.port}", "--site", site,
             "--chair", "c1", "--device", "nonin-8:sim", "--device", "ble-2a37:sim:desaturation",
@@ -189,7 +189,7 @@ async def test_the_demo_rig_mixes_serial_and_ble_devices(broker: Broker, tmp_pat
     wanted = {(g.chair, d.name) for g, rig in zip(gateways, rigs, strict=True)
               for d in layout_for(int(g.chair.split("-")[1]))}
     async with running(observer.run()):
-        await observer.ready.wait()
+        await observer.subscribed()
         async with running(*(g.run() for g in gateways), *(r.run() for r in rigs)):
             await observer.wait_for(
                 lambda _: wanted <= {(r.chair, r.device) for r in observer.payloads(Reading)}
@@ -213,7 +213,7 @@ async def test_gateway_command_takes_the_chairs_devices_from_the_configuration(
     )
     observer = Observer(mqtt, site_filters(site))
     async with running(observer.run()):
-        await observer.ready.wait()
+        await observer.subscribed()
         proc = await _command("gateway", "--chair", "c2", "--speed", "10", cwd=tmp_path)
         try:
             await observer.wait_for(lambda p: isinstance(p, Reading) and p.device == "ox",

@@ -162,7 +162,7 @@ async def test_garbage_on_a_serial_line_is_counted_and_degraded_while_good_frame
                          ctx.clock, OPTIONS)
     observer = Observer(broker.settings, site_filters(site))
     async with running(observer.run(), gateway.run()):
-        await observer.ready.wait()
+        await observer.subscribed()
         async with running(sim.run(), driver.run()):
             await observer.wait_for(lambda p: isinstance(p, Reading))
             sim.forced.add("garbage")

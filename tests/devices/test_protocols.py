@@ -53,7 +53,7 @@ async def test_device_bytes_become_readings_on_the_broker(
     observer = Observer(mqtt, site_filters(site))
     wanted_kind = {"ble-2a35": "blood_pressure", "ble-2a37": "heart_rate"}.get(protocol, "spo2")
     async with running(observer.run(), gateway.run()):
-        await observer.ready.wait()
+        await observer.subscribed()
         async with running(sim.run(), driver.run()):
             reading = await observer.wait_for(
                 lambda p: isinstance(p, Reading) and p.kind == wanted_kind and p.source == protocol,
@@ -104,7 +104,7 @@ async def test_cuff_sends_cuff_pressure_while_inflating_then_the_result(
     assert isinstance(driver, BleDriver)
     observer = Observer(broker.settings, site_filters(site))
     async with running(observer.run(), gateway.run()):
-        await observer.ready.wait()
+        await observer.subscribed()
         async with running(sim.run(), driver.run()):
             await observer.wait_for(lambda p: isinstance(p, DeviceStatus)
                                     and p.state == "connected")

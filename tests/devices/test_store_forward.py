@@ -78,7 +78,7 @@ async def test_broker_away_30_s_every_reading_arrives_once_and_in_order(
     ]
     observer = PersistentObserver(mqtt, site)
     watcher = asyncio.create_task(observer.run())
-    await observer.ready.wait()
+    await observer.subscribed()
     gw = asyncio.create_task(gateway.run())
     devices = [asyncio.create_task(s.run()) for s in sims]
     await asyncio.sleep(0)
@@ -145,7 +145,7 @@ async def test_gateway_restart_resumes_from_the_spool(broker: Broker, tmp_path: 
     observer = Observer(broker.settings, site_filters(site))
     try:
         async with running(observer.run(), second.run()):
-            await observer.ready.wait()
+            await observer.subscribed()
             for _ in range(5):
                 second.accept(reading("oximeter", second.next_seq("oximeter")))
             await wait_until(lambda: len(observer.payloads(Reading)) >= 30, what="30 readings")
@@ -199,7 +199,7 @@ async def test_outbox_warns_when_nearly_full_and_refuses_when_full(
     gateway.mqtt = broker.settings
     observer = Observer(broker.settings, site_filters(site))
     async with running(observer.run()):
-        await observer.ready.wait()
+        await observer.subscribed()
         async with running(gateway.run()):
             await wait_until(lambda: len(observer.payloads(Reading)) == 10, what="10 readings")
             await observer.wait_for(lambda p: isinstance(p, DeviceStatus)

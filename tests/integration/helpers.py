@@ -37,20 +37,35 @@ class Observer:
         self.decoder = PayloadDecoder()
         self._changed = asyncio.Condition()
         self.ready = asyncio.Event()
+        self.failed: Exception | None = None
 
     async def run(self) -> None:
-        async with make_client(self.mqtt, "observer-" + uuid.uuid4().hex[:8]) as client:
-            for flt in self.filters:
-                await client.subscribe(flt, qos=QOS)
-            self.ready.set()
-            async for message in client.messages:
-                data = payload_bytes(message)
-                self.raw.append((message.topic.value, data))
-                inbound = self.decoder.decode(message.topic.value, data, message.retain)
-                if inbound is not None:
-                    async with self._changed:
-                        self.received.append(inbound)
-                        self._changed.notify_all()
+        try:
+            async with make_client(self.mqtt, "observer-" + uuid.uuid4().hex[:8]) as client:
+                for flt in self.filters:
+                    await client.subscribe(flt, qos=QOS)
+                self.ready.set()
+                async for message in client.messages:
+                    data = payload_bytes(message)
+                    self.raw.append((message.topic.value, data))
+                    inbound = self.decoder.decode(message.topic.value, data, message.retain)
+                    if inbound is not None:
+                        async with self._changed:
+                            self.received.append(inbound)
+                            self._changed.notify_all()
+        except Exception as error:
+            self.failed = error
+            self.ready.set()  # wakes `subscribed`, which reports it
+            raise
+
+    async def subscribed(self, within: float = 15.0) -> None:
+        """Until every filter is subscribed. An observer that could not connect or subscribe
+        fails the test here, with its reason, instead of leaving it waiting for ever."""
+        await subscribed(self.ready, within, "the observer")
+        if self.failed is not None:
+            raise AssertionError(
+                f"the observer of {self.filters} could not subscribe: {self.failed!r}"
+            ) from self.failed
 
     async def wait_for(
         self, predicate: Callable[[Any], bool], within: float = 15.0
@@ -65,6 +80,15 @@ class Observer:
 
     def payloads(self, kind: type) -> list[Any]:
         return [i.payload for i in self.received if isinstance(i.payload, kind)]
+
+
+async def subscribed(ready: asyncio.Event, within: float, who: str) -> None:
+    """Wait for ``ready``; past ``within`` seconds the test fails, naming who never was."""
+    try:
+        async with asyncio.timeout(within):
+            await ready.wait()
+    except TimeoutError:
+        raise AssertionError(f"{who} had not subscribed within {within:.0f} s") from None
 
 
 @contextlib.asynccontextmanager

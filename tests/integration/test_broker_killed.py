@@ -19,7 +19,7 @@ from monitor.recording.recorder import Recorder
 from monitor.recording.store import Store
 from tests.brokers import Broker, Mosquitto, mosquitto_path
 from tests.devices.helpers import wait_until
-from tests.integration.helpers import bp, running, unique_site
+from tests.integration.helpers import bp, running, subscribed, unique_site
 
 pytestmark = pytest.mark.broker
 
@@ -196,7 +196,7 @@ async def test_a_recorder_that_lags_is_not_sent_the_whole_outbox_again_and_again
                 task.add_done_callback(pending.discard)
 
     async with running(slow_recorder(), gateway.run()):
-        await ready.wait()
+        await subscribed(ready, 15, "the slow recorder")
         await gateway.connected.wait()
         for n in range(20):
             assert gateway.accept(bp(chair, clock, 120 + n, 80))

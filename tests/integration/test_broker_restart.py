@@ -32,7 +32,7 @@ async def test_parts_reconnect_after_a_broker_restart(own_broker: Broker) -> Non
         await gateway.connected.wait()
         observer = Observer(mqtt, site_filters(site))
         async with running(observer.run()):
-            await observer.ready.wait()
+            await observer.subscribed()
             start = StartSession(at=clock.now(), by="nurse", patient_code="P-5", protocol="spravato")
             await publish(mqtt, topics.commands(site, chair), start.to_json())
             await observer.wait_for(lambda p: isinstance(p, CommandResult) and p.id == start.id)
@@ -55,7 +55,7 @@ async def test_parts_reconnect_after_a_broker_restart(own_broker: Broker) -> Non
 
         observer = Observer(mqtt, site_filters(site))
         async with running(observer.run()):
-            await observer.ready.wait()
+            await observer.subscribed()
             alarm = await observer.wait_for(
                 lambda p: isinstance(p, AlarmEvent) and p.reading_id == high.id, within=30)
             assert alarm.condition == "bp_high" and alarm.priority == "high"

@@ -28,7 +28,7 @@ async def test_readings_become_state_and_high_bp_alarm(broker: Broker) -> None:
     gateway = Gateway(mqtt, site, chair, clock)
     observer = Observer(mqtt, site_filters(site))
     async with running(observer.run(), engine.run(), gateway.run()):
-        await observer.ready.wait()
+        await observer.subscribed()
         await engine.connected.wait()
         await gateway.connected.wait()
 

@@ -98,7 +98,7 @@ async def test_an_input_is_acknowledged_after_its_alarm_and_at_once_without_the_
     observer = Observer(mqtt, site_filters(site))
     readings = topics.reading(site, chair, "blood_pressure")
     async with running(observer.run(), engine.run()):
-        await observer.ready.wait()
+        await observer.subscribed()
         await engine.connected.wait()
         await publish(mqtt, topics.commands(site, chair), json.dumps({
             "v": 1, "id": "start", "type": "start_session", "at": "2026-01-05T09:00:00.000Z",

@@ -45,7 +45,7 @@ async def test_raw_json_in_alarms_out_and_bad_payloads_counted(broker: Broker) -
     readings = topics.reading(site, chair, "blood_pressure")
     commands = topics.commands(site, chair)
     async with running(observer.run(), engine.run()):
-        await observer.ready.wait()
+        await observer.subscribed()
         await engine.connected.wait()
         at = "2026-01-05T09:00:00.000Z"
         await publish(mqtt, commands, raw_command("start_session", at, "c1",
@@ -92,7 +92,7 @@ async def test_engine_restart_recovers_the_session_without_repeating_alarms(brok
     readings = topics.reading(site, chair, "blood_pressure")
     commands = topics.commands(site, chair)
     async with running(observer.run()):
-        await observer.ready.wait()
+        await observer.subscribed()
         first = EngineService(mqtt, site, EngineConfig(), clock, restore_wait_s=0.2,
                               tick_interval_s=0.1)
         async with running(first.run()):
@@ -159,7 +159,7 @@ async def test_inputs_sent_while_the_engine_was_down_are_applied_after_it_return
     observer = Observer(mqtt, site_filters(site))
     commands = topics.commands(site, chair)
     async with running(observer.run()):
-        await observer.ready.wait()
+        await observer.subscribed()
         await session_opened_then_engine_stopped(mqtt, site, chair, clock, observer)
         # The engine is away: a reading and a command wait at the broker.
         clock.advance(60)
@@ -196,7 +196,7 @@ async def test_an_input_is_acknowledged_only_once_its_effects_are_published(
     observer = Observer(mqtt, site_filters(site))
     commands = topics.commands(site, chair)
     async with running(observer.run()):
-        await observer.ready.wait()
+        await observer.subscribed()
         await session_opened_then_engine_stopped(mqtt, site, chair, clock, observer)
         doomed = DiesBeforePublishing(mqtt, site, EngineConfig(), clock, restore_wait_s=0.2)
         async with running(doomed.run()):
@@ -235,7 +235,7 @@ async def test_a_restarted_engine_recovers_its_sessions_whatever_the_broker_hold
     mqtt = broker.settings
     observer = Observer(mqtt, site_filters(site))
     async with running(observer.run()):
-        await observer.ready.wait()
+        await observer.subscribed()
         await session_opened_then_engine_stopped(mqtt, site, chair, clock, observer)
         topic = topics.reading(site, chair, "blood_pressure")
         async with make_client(mqtt, "pub-" + unique_site()) as client:
@@ -277,7 +277,7 @@ async def test_only_the_sites_chairs_appear_and_refusals_are_in_the_engine_statu
                            restore_wait_s=0.5, tick_interval_s=0.05)
     observer = Observer(mqtt, site_filters(site))
     async with running(observer.run(), engine.run()):
-        await observer.ready.wait()
+        await observer.subscribed()
         await engine.connected.wait()
         at = "2026-01-05T09:00:00.000Z"
         await publish(mqtt, topics.reading(site, "chair-99", "blood_pressure"),
@@ -306,7 +306,7 @@ async def test_a_chair_whose_state_cannot_be_read_says_so_on_every_screen(
     observer = Observer(mqtt, site_filters(site))
     at = "2026-01-05T09:00:00.000Z"
     async with running(observer.run()):
-        await observer.ready.wait()
+        await observer.subscribed()
         async with running(first.run()):
             await first.connected.wait()
             await publish(mqtt, topics.commands(site, fine),

@@ -63,7 +63,7 @@ async def test_a_network_cut_to_one_gateway_shows_its_chair_offline(broker: Brok
     observer = Observer(mqtt, site_filters(site))
     try:
         async with running(observer.run(), engine.run(), cut.run(), other.run()):
-            await observer.ready.wait()
+            await observer.subscribed()
             await engine.connected.wait()
             await cut.connected.wait()
             await other.connected.wait()
@@ -90,7 +90,7 @@ async def test_a_gateway_that_stops_says_its_chair_is_unmonitored(broker: Broker
                            restore_wait_s=1.0, tick_interval_s=0.05)
     observer = Observer(mqtt, site_filters(site))
     async with running(observer.run(), engine.run()):
-        await observer.ready.wait()
+        await observer.subscribed()
         await engine.connected.wait()
         gateway = Gateway(mqtt, site, chair, clock, status_interval_s=0.5)
         async with running(gateway.run()):

@@ -44,7 +44,7 @@ async def test_a_failing_spool_disk_under_waiting_readings_does_not_kill_the_gat
                                        state="connected", at=clock.now()))
     observer = Observer(mqtt, site_filters(site))
     async with running(observer.run()):
-        await observer.ready.wait()
+        await observer.subscribed()
         spool.failing = True
         sent = [bp(chair, clock, 120 + n, 80) for n in range(5)]
         for reading in sent:
@@ -100,7 +100,7 @@ async def test_a_device_is_back_as_soon_as_the_disk_has_room_not_at_its_next_rea
                                        state="connected", at=clock.now()))
     observer = Observer(mqtt, site_filters(site))
     async with running(observer.run(), gateway.run()):
-        await observer.ready.wait()
+        await observer.subscribed()
         await gateway.connected.wait()
         spool.full = True
         assert not gateway.accept(bp(chair, clock, 130, 80))

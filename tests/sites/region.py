@@ -201,7 +201,7 @@ async def running_region(folder: Path, binary: str, store: str,
             site.start()
             started.append(site)
         async with running(bridges.run(), *(screen.run() for screen in local.values())):
-            await bridges.ready.wait()
+            await bridges.subscribed()
             for name, site in sites.items():
                 await site.up(local[name])
                 # The recorder has subscribed once it records: from then on its persistent

@@ -65,7 +65,7 @@ async def test_two_sites_bridged_to_a_region(tmp_path: Path, binary: str,
     try:
         async with running(at_region.run(), at_east.run(), at_west.run()):
             for observer in (at_region, at_east, at_west):
-                await observer.ready.wait()
+                await observer.subscribed()
             for site in ("east", "west"):
                 await until(lambda s=site: seen(at_region, bridge_state_topic(s), b"1"),  # type: ignore[misc]
                             15, f"{site}'s bridge up at the region")
@@ -164,7 +164,7 @@ async def test_a_bridge_over_tls_checks_the_regions_certificate(
     at_region = Observer(as_user(region, "region-qa"), [state])
     try:
         async with running(at_region.run()):
-            await at_region.ready.wait()
+            await at_region.subscribed()
             await publish(as_user(brokers["wrong"]), state, b"from-the-wrong-ca", retain=True)
             await publish(as_user(brokers["good"]), state, b"over-tls", retain=True)
             await until(lambda: (state, b"over-tls") in at_region.raw, 15,
@@ -272,8 +272,9 @@ async def test_a_region_screen_of_all_sites_finds_them_by_their_bridges(
             await until(lambda: all(app.screen.query(f"#tile-{s}-c1") for s in ("east", "west"))
                         and app.screen.query_one("#offline", Static).has_class("hidden"), 10,
                         "both sites' chairs on the overview, under their groups")
-            assert str(app.screen.query_one("#site-west", Static).render()).startswith(
-                "west · live · 1 chair")
+            # The head line follows within the same refresh as its tiles, not the same instant.
+            await until(lambda: str(app.screen.query_one("#site-west", Static).render())
+                        .startswith("west · live · 1 chair"), 5, "west's head line live")
     finally:
         for broker in brokers.values():
             broker.stop()

@@ -140,9 +140,9 @@ async def whole_region(region: Region, app: DashboardApp, pilot: Pilot[None]) ->
                 for name, site in region.sites.items()}
     watchers: list[Screen | Observer] = [*remote.values(), answers, *readings.values()]
     async with running(*(w.run() for w in watchers)):
-        await answers.ready.wait()
+        await answers.subscribed()
         for observer in readings.values():
-            await observer.ready.wait()
+            await observer.subscribed()
         for name, site in region.sites.items():
             await Nurse(site.nurse_mqtt, name).open_session("c1", local[name])
             await until(lambda n=name: remote[n].state("c1")  # type: ignore[misc]

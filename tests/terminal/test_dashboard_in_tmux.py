@@ -45,7 +45,7 @@ async def test_dashboard_chair_view_connects_and_sends_from_the_keyboard(
                f"mqtt://127.0.0.1:{mqtt.port} --site {site}")
     async with running(engine.run(), observer.run()):
         await engine.connected.wait()
-        await observer.ready.wait()
+        await observer.subscribed()
         await asyncio.to_thread(tmux, "new-session", "-d", "-s", session, "-x", "100", "-y",
                                 "30", command + " --chair chair-2")
         screen = await screen_with(session, r"chair-2\s+no session")
