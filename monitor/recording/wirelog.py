@@ -15,6 +15,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -94,7 +95,8 @@ def parse_line(text: str, line: int) -> WireRecord | BadLine:
     if received_at.tzinfo is None:
         return BadLine(line, f"received_at {raw_time!r} has no UTC offset")
     if "payload" in obj:
-        payload = json.dumps(obj["payload"], separators=(",", ":"), ensure_ascii=False).encode()
+        payload = _payload_as_written(text, obj, topic, raw_time) or json.dumps(
+            obj["payload"], separators=(",", ":"), ensure_ascii=False).encode()
     elif isinstance(obj.get("payload_text"), str):
         payload = obj["payload_text"].encode()
     elif isinstance(obj.get("payload_base64"), str):
@@ -107,6 +109,32 @@ def parse_line(text: str, line: int) -> WireRecord | BadLine:
     invalid = obj.get("invalid")
     return WireRecord(topic, received_at, payload, line,
                       invalid if isinstance(invalid, str) else None)
+
+
+def _payload_as_written(text: str, obj: dict[str, Any], topic: str,
+                        raw_time: str) -> bytes | None:
+    """The payload's own text, cut from a line in the form `to_line` writes (most of the
+    time a log spends being read would otherwise go to encoding again what was just
+    decoded); None for a line in any other form."""
+    keys = list(obj)
+    if keys not in (_KEYS, _KEYS_INVALID):
+        return None
+    head = (f'{{"topic":{encode_basestring(topic)},'
+            f'"received_at":{encode_basestring(raw_time)},"payload":')
+    tail = "}"
+    if len(keys) == 4:
+        invalid = obj["invalid"]
+        if not isinstance(invalid, str):
+            return None
+        tail = f',"invalid":{encode_basestring(invalid)}}}'
+    line = text.rstrip("\r\n")
+    if not (line.startswith(head) and line.endswith(tail)):
+        return None
+    return line[len(head):len(line) - len(tail)].encode()
+
+
+_KEYS = ["topic", "received_at", "payload"]
+_KEYS_INVALID = [*_KEYS, "invalid"]
 
 
 def read_lines(lines: Iterable[str], source: str = "") -> WireLog:

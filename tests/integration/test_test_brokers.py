@@ -28,7 +28,7 @@ def test_a_port_someone_else_listens_on_fails_the_start_with_the_reason(
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", broker.port))
         squatter.listen()
-        with pytest.raises(RuntimeError, match="exited .* instead of listening"):
+        with pytest.raises(RuntimeError, match=r"exited .* instead of listening"):
             broker.start()
     broker.start()  # once the port is free, the same broker starts and is ours
     try:
