@@ -41,6 +41,16 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
 
 
 @pytest.fixture
+def binary(request: pytest.FixtureRequest) -> str:
+    """Mosquitto's binary, for a test that starts Mosquittos of its own configuration;
+    without one the test is skipped."""
+    found = mosquitto_path()
+    if found is None:
+        pytest.skip(f"{request.node.name} starts Mosquittos of its own and needs Mosquitto")
+    return found
+
+
+@pytest.fixture
 def own_broker(tmp_path: Path) -> Iterator[Broker]:
     """A broker for one test, which the test may stop and start."""
     b = make_broker(tmp_path)

@@ -28,7 +28,6 @@ import pytest
 from drivers import topics
 from drivers.mqtt import QOS, BrokerRefused, connected, make_client
 from drivers.wire import ManualBp
-from tests.brokers import mosquitto_path
 from tests.faults.site import (
     BROKER_FINDS_SILENCE_S,
     GATEWAY_OFFLINE_DELAY_S,
@@ -52,13 +51,6 @@ SETTLE_S = 60.0
 """Seconds the recording has to catch up once the fault is over (a gateway resends what is
 unconfirmed after 5 s, doubling while no word comes)."""
 
-
-@pytest.fixture
-def binary() -> str:
-    found = mosquitto_path()
-    if found is None:
-        pytest.skip("the fault suite needs Mosquitto")
-    return found
 
 
 @contextlib.asynccontextmanager

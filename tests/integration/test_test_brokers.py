@@ -8,17 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.brokers import Mosquitto, free_port, mosquitto_path
+from tests.brokers import Mosquitto, free_port
 
 pytestmark = pytest.mark.broker
 
-
-@pytest.fixture
-def binary() -> str:
-    found = mosquitto_path()
-    if found is None:
-        pytest.skip("needs Mosquitto")
-    return found
 
 
 def test_a_port_someone_else_listens_on_fails_the_start_with_the_reason(

@@ -1,4 +1,4 @@
-"""The fixtures of the region's tests: Mosquitto's binary, and a folder with the bridges'
+"""The fixtures of the region's tests: a folder with the bridges'
 accounts and the region's own people."""
 
 from __future__ import annotations
@@ -7,16 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.brokers import mosquitto_path
 from tests.sites.region import region_people
-
-
-@pytest.fixture
-def binary() -> str:
-    found = mosquitto_path()
-    if found is None:
-        pytest.skip("the region's tests need Mosquitto")
-    return found
 
 
 @pytest.fixture
