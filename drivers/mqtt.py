@@ -104,11 +104,13 @@ def make_client(
     will: aiomqtt.Will | None = None,
     clean_session: bool = True,
     max_inflight: int | None = None,
+    queue_type: type[asyncio.Queue[aiomqtt.Message]] | None = None,
 ) -> aiomqtt.Client:
     """A client for one process. ``clean_session=False`` keeps the broker queueing QoS 1
     messages for us while we are away (the recorder and the engine use it).
     ``max_inflight``: how many of its QoS 1 publishes may await their PUBACK at once (paho's
-    default is 20; the client queues the rest).
+    default is 20; the client queues the rest). ``queue_type``: the queue received messages
+    wait in (aiomqtt's own hook).
 
     Every client disables Nagle's algorithm on its socket (TCP_NODELAY): paho leaves it on,
     and then a small publish can wait for the delayed ACK of the one before it."""
@@ -134,6 +136,7 @@ def make_client(
         timeout=10,
         socket_options=NO_DELAY,
         max_inflight_messages=max_inflight,
+        queue_type=queue_type,
     )
     if max_inflight is not None:
         # aiomqtt warns of "pending publish calls" past 10: that many is what was asked for.

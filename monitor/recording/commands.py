@@ -271,8 +271,15 @@ def replay(config: Path | None, db: str | None, source: str, headless: bool, spe
         click.echo(f"{len(events)} alarm events (the log holds no recorded alarms to compare)")
         return
     difference = compare(baseline, events)
+    brief = [f"~ {timeline_line(e)}" for e in difference.brief]
     if difference.same:
-        click.echo(f"{len(events)} alarm events, the same as {label}")
+        if brief:
+            click.echo(f"{len(events)} alarm events, the same as {label}, but for "
+                       f"{len(brief)} events of technical alarms that only one run raised, "
+                       "and cleared within the timing the runs cannot tell apart:")
+            click.echo("\n".join(brief))
+        else:
+            click.echo(f"{len(events)} alarm events, the same as {label}")
         return
     click.echo(f"{len(difference.only_recorded) + len(difference.only_replayed)} alarm events "
                f"differ from {label}:")
@@ -280,6 +287,9 @@ def replay(config: Path | None, db: str | None, source: str, headless: bool, spe
         click.echo("- " + timeline_line(event))
     for event in difference.only_replayed:
         click.echo("+ " + timeline_line(event))
+    if brief:
+        click.echo("and, raised and cleared within the timing tolerance by one run only:")
+        click.echo("\n".join(brief))
 
 
 @click.command()

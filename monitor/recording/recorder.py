@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -110,6 +111,7 @@ class Recorder:
         self.decoder = PayloadDecoder(logging.getLogger(__name__ + ".payloads"))
         self.tracker = SessionTracker(store.open_sessions(site=self.site))
         self.connected = asyncio.Event()
+        self._arrivals: deque[datetime] = deque()
         self.recorded = 0
         self.duplicates = 0
         self.invalid = 0
@@ -216,7 +218,18 @@ class Recorder:
                              lost=self._lost)
 
     def _client(self) -> aiomqtt.Client:
-        client = make_client(self.mqtt, self.client_id, clean_session=False)
+        # Each message is stamped when it reaches this process, not when its batch is
+        # written: a recorder that falls behind for a moment must not record a silence.
+        arrivals: deque[datetime] = deque()
+        self._arrivals = arrivals
+        clock = self.clock
+
+        class Stamped(asyncio.Queue[aiomqtt.Message]):
+            def put_nowait(self, item: aiomqtt.Message) -> None:
+                super().put_nowait(item)
+                arrivals.append(clock.now())
+
+        client = make_client(self.mqtt, self.client_id, clean_session=False, queue_type=Stamped)
         # Acknowledge only what is on disk.
         manual_acks(client)
         return client
@@ -241,23 +254,25 @@ class Recorder:
             committed: dict[str, list[str]] = {}
             for message in batch:
                 topic = message.topic.value
+                arrived = self._arrivals.popleft() if self._arrivals else now
                 if topic.endswith("/recorded"):
                     continue  # our own word to the gateways: not a message of the site
-                self.record(topic, payload_bytes(message), now, message.retain)
+                self.record(topic, payload_bytes(message), min(arrived, now), message.retain)
                 reading = self._last_reading
                 if reading is not None:
                     committed.setdefault(reading[0], []).append(reading[1])
             self.store.commit()
-            # On disk: tell each gateway which of its readings it may let go of (a duplicate
-            # too, since the gateway that resent it is waiting for this).
+            # On disk: the broker may let go of the batch at once (a broker that waits long
+            # for an acknowledgement may give up and drop the message), and each gateway of
+            # the readings in it, a duplicate too, since the gateway that resent it waits.
+            for message in batch:
+                if message.qos > 0:
+                    ack(client, message.mid, message.qos)
             for chair, ids in committed.items():
                 for start in range(0, len(ids), 1000):
                     word = Recorded(chair=chair, at=now, ids=ids[start:start + 1000])
                     await client.publish(topics.recorded(self.site, chair), word.to_json(),
                                          qos=QOS)
-            for message in batch:
-                if message.qos > 0:
-                    ack(client, message.mid, message.qos)
             async with self._changed:
                 self._changed.notify_all()
             self.purge_if_due(now)

@@ -32,7 +32,7 @@ import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal, cast
 
 from drivers import topics
@@ -389,6 +389,9 @@ def alarm_events(outputs: Iterable[Output]) -> list[AlarmEvent]:
 class Difference:
     only_recorded: list[AlarmEvent]
     only_replayed: list[AlarmEvent]
+    brief: list[AlarmEvent] = field(default_factory=list)
+    """Technical alarms that one run alone raised and cleared within the tolerance: a
+    silence that one run's timing saw pass its limit and the other's did not."""
 
     @property
     def same(self) -> bool:
@@ -415,11 +418,12 @@ def compare(
     """Which alarm events one run had and the other did not: the same chair, condition,
     event and priority, at times no more than ``tolerance_s`` wall seconds apart, count as
     one (ids and message texts may differ between configurations)."""
+    baseline = list(recorded)
     pending: dict[tuple[str, str, str, str], list[AlarmEvent]] = {}
     for event in sorted(replayed, key=_order):
         pending.setdefault(alarm_key(event)[:4], []).append(event)
     only_recorded: list[AlarmEvent] = []
-    for event in sorted(recorded, key=_order):
+    for event in sorted(baseline, key=_order):
         candidates = pending.get(alarm_key(event)[:4], [])
         window = tolerance_s * max(1.0, event.clock_rate)
         match = next((c for c in candidates
@@ -429,7 +433,35 @@ def compare(
         else:
             candidates.remove(match)
     only_replayed = sorted((e for group in pending.values() for e in group), key=_order)
-    return Difference(only_recorded, only_replayed)
+    brief = (_brief(only_recorded, tolerance_s, baseline)
+             + _brief(only_replayed, tolerance_s, baseline))
+    return Difference([e for e in only_recorded if e not in brief],
+                      [e for e in only_replayed if e not in brief], sorted(brief, key=_order))
+
+
+def _brief(unmatched: list[AlarmEvent], tolerance_s: float,
+           rates: list[AlarmEvent]) -> list[AlarmEvent]:
+    """The events of technical alarms raised and cleared, both unmatched, no more than the
+    tolerance apart. Such an alarm lived only inside the timing the two runs cannot tell
+    apart (a reading that ended a silence just past its limit reached the engine and the
+    recorder at different moments); a clinical alarm, or a longer one, is never brief."""
+    by_alarm: dict[str, list[AlarmEvent]] = {}
+    for event in unmatched:
+        by_alarm.setdefault(event.alarm_id, []).append(event)
+    brief: list[AlarmEvent] = []
+    for events in by_alarm.values():
+        raised = [e for e in events if e.event == "raised"]
+        cleared = [e for e in events if e.event == "cleared"]
+        if len(raised) != 1 or len(cleared) != 1 or raised[0].kind != "technical":
+            continue
+        # A replay's own events run on its own clock: the recorded event nearest in time
+        # says how fast the recorded run's clock went then.
+        nearest = min(rates, default=raised[0],
+                      key=lambda e: abs((e.at - raised[0].at).total_seconds()))
+        window = tolerance_s * max(1.0, nearest.clock_rate, raised[0].clock_rate)
+        if timedelta(0) <= cleared[0].at - raised[0].at <= timedelta(seconds=window):
+            brief += events
+    return brief
 
 
 def _order(event: AlarmEvent) -> tuple[datetime, str, str, str]:

@@ -43,6 +43,45 @@ def test_events_are_matched_one_to_one() -> None:
     assert not compare(recorded, [event(T0, name="cleared"), event(T0)]).same
 
 
+def alarm(at: datetime, name: str, *, kind: str = "technical", alarm_id: str = "b",
+          rate: float = 150.0) -> AlarmEvent:
+    return AlarmEvent(alarm_id=alarm_id, chair="chair-1", condition="no_data", kind=kind,
+                      priority="medium", event=name, at=at, message="m", clock_rate=rate)
+
+
+def test_a_technical_alarm_one_run_raised_and_cleared_within_the_tolerance_is_brief() -> None:
+    recorded = [event(T0, rate=150.0)]
+    blip = [alarm(T0 + timedelta(minutes=5), "raised"),
+            alarm(T0 + timedelta(minutes=5, seconds=5), "cleared")]
+    difference = compare(recorded, [event(T0, rate=150.0), *blip])
+    assert difference.same
+    assert difference.brief == blip
+    # the same from the other side: only the recording had it
+    assert compare([event(T0, rate=150.0), *blip], recorded).brief == blip
+
+
+def test_a_replayed_blip_takes_the_recorded_clock_rate() -> None:
+    # a replay's own events carry its clock's rate (1): the recording says how fast it ran
+    recorded = [event(T0, rate=60.0)]
+    blip = [alarm(T0 + timedelta(seconds=30), "raised", rate=1.0),
+            alarm(T0 + timedelta(seconds=85), "cleared", rate=1.0)]
+    assert compare(recorded, [event(T0, rate=60.0), *blip]).brief == blip
+    assert compare([event(T0, rate=1.0)], [event(T0), *blip]).brief == []
+
+
+def test_a_clinical_or_longer_or_unfinished_alarm_is_never_brief() -> None:
+    start = T0 + timedelta(minutes=5)
+    clinical = [alarm(start, "raised", kind="physiological"),
+                alarm(start + timedelta(seconds=5), "cleared", kind="physiological")]
+    longer = [alarm(start, "raised"), alarm(start + timedelta(seconds=151), "cleared")]
+    unfinished = [alarm(start, "raised")]
+    for only_one_run in (clinical, longer, unfinished):
+        difference = compare([], only_one_run)
+        assert not difference.same
+        assert difference.brief == []
+        assert difference.only_replayed == only_one_run
+
+
 def raw(payload: dict[str, object]) -> bytes:
     return json.dumps({"v": 1, **payload}).encode()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -48,15 +49,27 @@ def test_demo_recording_replays_to_the_same_alarms(tmp_path: Path) -> None:
         assert again.returncode == 0, again.stderr
         # The exported log replays exactly as the store does, whatever the verdict.
         assert events(again.stdout) == events(replay.stdout)
+        # Technical alarms that one run alone raised and cleared within the timing the runs
+        # cannot tell apart are named, not counted as a difference: the demo's warm-up runs
+        # 150 times faster than the wall, and a tenth of a second between the recorder's
+        # and the engine's receipt of the reading that ends a silence is 15 s of its time.
         if "the same as the recording" not in replay.stdout:
             differ.append(replay.stdout)
+    # Every physiological alarm, and every technical one but those that time silences,
+    # replays the same however busy the machine is.
+    for stdout in differ:
+        conditions = {m.group(1) for m in DIFFERENT.finditer(stdout)}
+        assert conditions and conditions <= SILENCES, stdout[-3000:]
     if differ:
-        # Known and open: the demo's warm-up runs 40 simulated minutes in 16 wall seconds,
-        # a reading comes about every 15 simulated seconds, and a stall of a fraction of a
-        # second in the demo's one process opens a silence past the 30 s no-data limit. The
-        # live engine, ticking on the wall clock, and the replay, at the recorder's receive
-        # times, then meet that limit at different moments.
-        pytest.xfail("no-data alarms of the accelerated warm-up differ:\n" + differ[0][-2000:])
+        # Known and open: a machine too busy for the demo's pace (150 and 60 times the wall)
+        # delays the engine's and the recorder's receipt of one reading by different
+        # fractions of a second, long enough on that clock for a silence to pass its limit
+        # in one run and not in the other, and not always within the one-second tolerance.
+        pytest.xfail("silence alarms of an overloaded demo differ:\n" + differ[0][-2000:])
+
+
+SILENCES = {"no_data", "spo2_missing"}
+DIFFERENT = re.compile(r"^[+-] \S+ \S+ \S+ \S+ \S+ (\w+):", re.MULTILINE)
 
 
 def events(stdout: str) -> list[str]:
