@@ -21,6 +21,7 @@ from click.testing import CliRunner
 
 from drivers import topics
 from drivers.mqtt import QOS, make_client
+from drivers.wire import AlarmEvent
 from monitor.engine import EngineConfig
 from monitor.recording import export, fhir, wirelog
 from monitor.recording.commands import COMMANDS
@@ -28,7 +29,7 @@ from monitor.recording.replay import Replay, alarm_events
 from tests.brokers import Broker
 from tests.integration.helpers import unique_site
 from tests.recording.offline import SPO2_ALARM, record_offline
-from tests.recording.scenario import START, hr, spravato_inputs
+from tests.recording.scenario import SITE, START, hr, spravato_inputs
 
 SESSION = "chair-1-20260105-090000"
 NO_CONFIG = Path("/nonexistent-on-purpose")
@@ -234,3 +235,30 @@ def _count(db: Path) -> int:
         except sqlite3.OperationalError:  # not created yet
             return 0
     return int(n)
+
+
+def test_replay_names_a_brief_technical_alarm_only_the_recording_had(
+    recording: Path, tmp_path: Path
+) -> None:
+    # The live engine raised no_data and cleared it half a second later (a reading that ended
+    # a silence just past its limit reached it late); the replay, at the recorder's times,
+    # never saw the silence pass the limit.
+    log = tmp_path / "session.jsonl"
+    lines = run("export", SESSION, "--db", str(recording), "--format", "jsonl").splitlines()
+    at = START + timedelta(minutes=30)
+    for event, when in (("raised", at), ("cleared", at + timedelta(seconds=0.5))):
+        alarm = AlarmEvent(alarm_id="blip", chair="chair-1", condition="no_data",
+                           kind="technical", priority="medium", event=event, at=when,
+                           message="heart rate: no data > 30 s")
+        lines.append(wirelog.to_line(wirelog.WireRecord(
+            topics.alarms(SITE, "chair-1"), when, alarm.to_json())))
+    log.write_text("\n".join(lines) + "\n")
+    out = run("replay", str(log), "--headless").splitlines()
+    verdict = next(i for i, line in enumerate(out) if "alarm events, the same as" in line)
+    assert out[verdict].endswith("the same as the recording, but for 2 events of technical "
+                                 "alarms that only one run raised, and cleared within the "
+                                 "timing the runs cannot tell apart:")
+    assert out[verdict + 1:] == [
+        "~ 2026-01-05 09:30:00.000 chair-1 raised medium no_data: heart rate: no data > 30 s",
+        "~ 2026-01-05 09:30:00.500 chair-1 cleared medium no_data: heart rate: no data > 30 s",
+    ]
