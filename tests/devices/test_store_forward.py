@@ -144,12 +144,16 @@ async def test_gateway_restart_resumes_from_the_spool(broker: Broker, tmp_path: 
                               seq_store=SeqStore(seq_path))
     observer = Observer(broker.settings, site_filters(site))
     try:
-        async with running(observer.run(), second.run()):
+        # The observer subscribes before the gateway starts: the spool drains at once, and
+        # an observer without a session of its own would miss what came before it.
+        async with running(observer.run()):
             await observer.subscribed()
-            for _ in range(5):
-                second.accept(reading("oximeter", second.next_seq("oximeter")))
-            await wait_until(lambda: len(observer.payloads(Reading)) >= 30, what="30 readings")
-            assert await second.drain(5)
+            async with running(second.run()):
+                for _ in range(5):
+                    second.accept(reading("oximeter", second.next_seq("oximeter")))
+                await wait_until(lambda: len(observer.payloads(Reading)) >= 30,
+                                 what="30 readings")
+                assert await second.drain(5)
     finally:
         spool.close()
     got = observer.payloads(Reading)
