@@ -13,7 +13,7 @@ import socket
 import ssl
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +31,7 @@ from drivers.tasks import stop_if_cancelled
 from drivers.wire import (
     COMMAND_ADAPTER,
     AlarmEvent,
+    AnsweredCommands,
     ChairState,
     CommandResult,
     DeviceStatus,
@@ -258,6 +259,7 @@ Payload = (
     | DeviceStatus
     | GatewayStatus
     | ChairState
+    | AnsweredCommands
     | AlarmEvent
     | CommandResult
     | EngineStatus
@@ -269,6 +271,7 @@ _MODELS: dict[str, type[BaseModel]] = {
     "device_status": DeviceStatus,
     "gateway_status": GatewayStatus,
     "state": ChairState,
+    "answered": AnsweredCommands,
     "alarm": AlarmEvent,
     "command_result": CommandResult,
     "engine_status": EngineStatus,
@@ -368,9 +371,10 @@ async def connected(
 
 
 async def retained(
-    client: aiomqtt.Client, site: str, flt: str, user: str | None = None
+    client: aiomqtt.Client, site: str, flt: str | Sequence[str], user: str | None = None
 ) -> AsyncIterator[aiomqtt.Message]:
-    """Every retained message under ``flt``, then the end, known rather than waited for.
+    """Every retained message under ``flt`` (one filter or several), then the end, known
+    rather than waited for.
 
     A marker published once the subscription is acknowledged, on a topic only this client
     hears, arrives after every retained message the subscription brought: the broker routes
@@ -379,7 +383,8 @@ async def retained(
     client's user name: the marker goes under it, where the broker's ACL lets it publish."""
     nonce = uuid.uuid4().hex
     marker = topics.sync_marker(site, nonce, user)
-    await client.subscribe(flt, qos=QOS)
+    for one in [flt] if isinstance(flt, str) else flt:
+        await client.subscribe(one, qos=QOS)
     await client.subscribe(marker, qos=QOS)
     await client.publish(marker, nonce.encode(), qos=QOS)
     async for message in client.messages:

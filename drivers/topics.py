@@ -43,6 +43,7 @@ TopicType = Literal[
     "command",
     "command_result",
     "state",
+    "answered",
     "alarm",
     "engine_status",
     "recorded",
@@ -111,6 +112,11 @@ def state(site: str, chair: str) -> str:
     return f"{_chair(site, chair)}/state"
 
 
+def answered(site: str, chair: str) -> str:
+    """The engine's retained list of the chair's latest answered commands."""
+    return f"{_chair(site, chair)}/answered"
+
+
 def alarms(site: str, chair: str) -> str:
     return f"{_chair(site, chair)}/alarms"
 
@@ -171,6 +177,8 @@ def build(topic: Topic) -> str:
             return command_results(topic.site, chair)
         case "state":
             return state(topic.site, chair)
+        case "answered":
+            return answered(topic.site, chair)
         case "alarm":
             return alarms(topic.site, chair)
         case "recorded":
@@ -182,6 +190,7 @@ _LEAVES: dict[tuple[str, ...], TopicType] = {
     ("commands",): "command",
     ("command-results",): "command_result",
     ("state",): "state",
+    ("answered",): "answered",
     ("alarms",): "alarm",
     ("recorded",): "recorded",
     ("gateway", "status"): "gateway_status",

@@ -520,8 +520,7 @@ class DischargeReadiness(BaseModel):
 
 
 class AnsweredCommand(BaseModel):
-    """A command the engine has answered: kept in the retained state so that a redelivery
-    after an engine restart is recognised and not applied twice."""
+    """A command the engine has answered, one entry of `AnsweredCommands`."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -551,9 +550,6 @@ class ChairState(WireModel):
         "device and why: a screen says so instead of showing an empty value",
     )
     audio_paused_until: UtcTime | None = None
-    answered: list[AnsweredCommand] = Field(
-        default_factory=list, description="the latest commands answered, oldest first"
-    )
 
     def highest_alarm(self) -> ActiveAlarm | None:
         """The alarm a screen should show first: highest priority, then oldest."""
@@ -563,6 +559,19 @@ class ChairState(WireModel):
             self.alarms,
             key=lambda a: (PRIORITY_RANK[a.priority], -a.raised_at.timestamp()),
         )
+
+
+class AnsweredCommands(WireModel):
+    """The latest commands the engine answered for one chair, published retained whenever
+    it answers one, so that a command the broker delivers again after an engine restart is
+    recognised and not applied twice. A topic of its own: a chair's state, published several
+    times a second, does not repeat it."""
+
+    chair: str
+    at: UtcTime
+    answered: list[AnsweredCommand] = Field(
+        default_factory=list, description="the latest commands answered, oldest first"
+    )
 
 
 class EngineStatus(WireModel):
@@ -609,6 +618,7 @@ PAYLOAD_MODELS: dict[str, Any] = {
     "Command": COMMAND_ADAPTER,
     "CommandResult": CommandResult,
     "ChairState": ChairState,
+    "AnsweredCommands": AnsweredCommands,
     "AlarmEvent": AlarmEvent,
     "EngineStatus": EngineStatus,
     "GatewayStatus": GatewayStatus,
@@ -635,6 +645,8 @@ __all__ = [
     "SYMPTOMS",
     "ActiveAlarm",
     "AlarmEvent",
+    "AnsweredCommand",
+    "AnsweredCommands",
     "BpCheck",
     "ChairState",
     "Command",

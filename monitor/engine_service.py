@@ -49,6 +49,7 @@ from drivers.mqtt import (
 from drivers.tasks import first_failure, raise_if_cancelled
 from drivers.wire import (
     AlarmEvent,
+    AnsweredCommands,
     ChairState,
     CommandResult,
     DeviceStatus,
@@ -161,7 +162,9 @@ class EngineService:
         self.started_at = clock.now()
         self.connected = asyncio.Event()
         self._seen = SeenIds()
-        self._events = MemoryOutbox()  # alarm events and command results, kept until PUBACK
+        # Alarm events, command results and the retained answered lists, kept until PUBACK.
+        self._events = MemoryOutbox()
+        self._retained_rows: set[int] = set()  # the outbox rows published retained
         # The newest state of each chair not yet published, and its version: every state the
         # engine emits for a chair counts up, and an input waits for its chair's version.
         self._states: dict[str, tuple[ChairState, int]] = {}
@@ -193,7 +196,7 @@ class EngineService:
         message = inbound.payload
         chair = inbound.topic.chair
         if chair is None or isinstance(
-            message, ChairState | AlarmEvent | CommandResult | EngineStatus
+            message, ChairState | AnsweredCommands | AlarmEvent | CommandResult | EngineStatus
         ):
             return
         if isinstance(message, Reading):
@@ -242,6 +245,16 @@ class EngineService:
                 self._raised += 1
                 if cause is not None:
                     self._acks.wait_event(cause, key)
+                if isinstance(out, CommandResult):
+                    # The command is acknowledged only once the broker holds its answer
+                    # retained too: delivered again after a restart, it is not applied twice.
+                    answers = self.engine.answers(out.chair, self.clock.now())
+                    key = f"answered:{out.chair}:{self._raised}"
+                    row = self._events.append(topics.answered(self.site, out.chair),
+                                              answers.to_json(), key)
+                    self._retained_rows.add(row)
+                    if cause is not None:
+                        self._acks.wait_event(cause, key)
             if self.on_output is not None:
                 self.on_output(out)
         self._wakeup.set()
@@ -323,17 +336,26 @@ class EngineService:
         states. The end of the retained states is known, not guessed: a marker published once
         the subscription is acknowledged arrives after all of them. ``restore_wait_s`` only
         bounds a broker that never routes the marker back."""
-        flt = topics.chairs_filter(self.site, "state")
+        filters = [topics.chairs_filter(self.site, leaf) for leaf in ("state", "answered")]
         states: dict[str, ChairState] = {}
+        answered: dict[str, AnsweredCommands] = {}
         unreadable: list[str] = []
         try:
             async with asyncio.timeout(self.restore_wait_s):
-                async for message in retained(client, self.site, flt, self.mqtt.username):
+                async for message in retained(client, self.site, filters, self.mqtt.username):
                     inbound = self.decoder.decode(
                         message.topic.value, payload_bytes(message), retained=True
                     )
-                    if inbound is not None and isinstance(inbound.payload, ChairState):
-                        states[inbound.payload.chair] = inbound.payload
+                    payload = inbound.payload if inbound is not None else None
+                    if isinstance(payload, ChairState):
+                        states[payload.chair] = payload
+                    elif isinstance(payload, AnsweredCommands):
+                        if not self.chairs or payload.chair in self.chairs:
+                            answered[payload.chair] = payload
+                    elif message.topic.value.endswith("/answered"):
+                        log.error("engine: the retained answers on %s are unreadable; a "
+                                  "command delivered again may be answered twice",
+                                  message.topic.value)
                     else:
                         unreadable.append(message.topic.value)
         except TimeoutError:
@@ -342,9 +364,10 @@ class EngineService:
                 "recovering from the %d states received", self.restore_wait_s, len(states)
             )
         now = self.clock.now()
-        if states:
-            self._emit(self.engine.restore(list(states.values()), now))
-            log.info("engine: recovered %d chairs from retained state", len(states))
+        if states or answered:
+            self._emit(self.engine.restore(list(states.values()), now, answered.values()))
+            log.info("engine: recovered %d chairs from retained state, with the answered "
+                     "commands of %d", len(states), len(answered))
         for topic in unreadable:
             log.error("engine: retained state on %s is unreadable; that chair is not recovered",
                       topic)
@@ -428,7 +451,9 @@ class EngineService:
             if entry.rowid in self._events_in_flight:
                 continue
             self._events_in_flight.add(entry.rowid)
-            self._start(client, client.publish(entry.topic, entry.payload, qos=QOS),
+            retain = entry.rowid in self._retained_rows
+            self._start(client, client.publish(entry.topic, entry.payload, qos=QOS,
+                                               retain=retain),
                         lambda e=entry: self._event_sent(e))  # type: ignore[misc]
 
     def _send_states(self, client: aiomqtt.Client, now: float) -> bool:
@@ -472,6 +497,7 @@ class EngineService:
 
     def _event_sent(self, entry: OutboxEntry) -> None:
         self._events.ack(entry.rowid)
+        self._retained_rows.discard(entry.rowid)
         self._events_in_flight.discard(entry.rowid)
         self._acks.event_done(entry.key)
         self._release()

@@ -45,7 +45,7 @@ def rules(site: str, name: str, user: User) -> list[Rule]:
         case "engine":
             return [*own, Rule("read", f"{base}/#"),
                     *(Rule("write", f"{chairs}/{leaf}")
-                      for leaf in ("state", "alarms", "command-results")),
+                      for leaf in ("state", "answered", "alarms", "command-results")),
                     Rule("write", f"{base}/engine/status")]
         case "gateway":
             chair = f"{base}/chairs/{user.chair}"

@@ -20,6 +20,7 @@ from typing import Literal
 from drivers.wire import (
     AlarmEvent,
     AnsweredCommand,
+    AnsweredCommands,
     ChairState,
     CommandResult,
     DeviceState,
@@ -56,8 +57,8 @@ from .technical import KIND_LABEL, Equipment, TechnicalConditions, as_kind
 _SEEN_READINGS = 1024
 _KEPT_RESULTS = 1024
 _RETAINED_ANSWERS = 32
-"""Answered commands carried in the retained state: enough to recognise the redeliveries a
-restart can bring (the broker redelivers only what was in flight)."""
+"""Answered commands carried in the retained `AnsweredCommands`: enough to recognise the
+redeliveries a restart can bring (the broker redelivers only what was in flight)."""
 
 Signature = tuple[object, ...]
 _STREAM_PARAMETERS: dict[str, Kind] = {"spo2": "spo2", "heart_rate": "heart_rate"}
@@ -450,11 +451,15 @@ class Chair:
             discharge=ready, devices=dict(sorted(self.devices.items())),
             unreadable=self.unreadable_view(),
             audio_paused_until=paused,
-            answered=[
-                AnsweredCommand(id=r.id, type=r.type, accepted=r.accepted, at=r.at)
-                for r in list(self.results.values())[-_RETAINED_ANSWERS:]
-            ],
         )
+
+    def answers(self, now: datetime) -> AnsweredCommands:
+        """The latest commands answered, for the retained topic that outlives a restart."""
+        latest = list(self.results.values())[-_RETAINED_ANSWERS:]
+        return AnsweredCommands(chair=self.id, at=now, answered=[
+            AnsweredCommand(id=r.id, type=r.type, accepted=r.accepted, at=r.at)
+            for r in latest
+        ])
 
     def unreadable_view(self) -> dict[Kind, str]:
         """Per vital, which devices send it unreadable and why (devices in name order)."""
@@ -493,6 +498,16 @@ class Chair:
                                                                                      latest)
 
     # --- restart ------------------------------------------------------------------------
+
+    def restore_answers(self, answers: AnsweredCommands) -> None:
+        """Take back the commands answered before a restart: delivered again, each gets its
+        first answer, not a second application."""
+        for answer in answers.answered:
+            if answer.id not in self.results:
+                self.remember(CommandResult(
+                    id=answer.id, chair=self.id, type=answer.type, accepted=answer.accepted,
+                    at=answer.at, reasons=["answered before the engine restarted"],
+                ))
 
     def restore(self, state: ChairState, now: datetime) -> None:
         """Take back a retained state after a restart, so no alarm is raised twice."""
@@ -534,11 +549,6 @@ class Chair:
             self.technical.resume_missed(c.name for c in state.bp_checks
                                          if c.status == "missed")
         self.book.audio_paused_until = state.audio_paused_until
-        for answer in state.answered:
-            self.results[answer.id] = CommandResult(
-                id=answer.id, chair=self.id, type=answer.type, accepted=answer.accepted,
-                at=answer.at, reasons=["answered before the engine restarted"],
-            )
         if self.session is None or not self.session.open:
             return  # alarms belong to an open session
         for alarm in state.alarms:

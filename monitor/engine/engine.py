@@ -15,6 +15,7 @@ from typing import Literal
 from drivers.wire import (
     AckAlarm,
     AlarmEvent,
+    AnsweredCommands,
     Assessment,
     ChairState,
     CommandResult,
@@ -206,12 +207,18 @@ class Engine:
                 found = d
         return found
 
+    def answers(self, chair: str, now: datetime) -> AnsweredCommands:
+        """The latest commands answered for ``chair`` (retained by the engine service)."""
+        return self._chair(chair).answers(now)
+
     def states(self, now: datetime) -> list[ChairState]:
         """The present state of every known chair, in chair order (changes nothing)."""
         return [self._chairs[name].view(now) for name in sorted(self._chairs)]
 
-    def restore(self, states: Iterable[ChairState], now: datetime) -> list[Output]:
-        """Take back open sessions from retained states after a restart.
+    def restore(self, states: Iterable[ChairState], now: datetime,
+                answered: Iterable[AnsweredCommands] = ()) -> list[Output]:
+        """Take back open sessions from retained states after a restart, and the commands
+        answered (``answered``), so that one delivered again is not applied twice.
 
         Alarms come back with their ids, acknowledgements and escalation, so a condition
         that still holds is not raised again. A session whose protocol is no longer
@@ -219,6 +226,8 @@ class Engine:
         `not_recovered`). Returns what that raised.
         """
         out: list[Output] = []
+        for answers in answered:
+            self._chair(answers.chair).restore_answers(answers)
         for state in states:
             self._chair(state.chair).restore(state, now)
             session = state.session

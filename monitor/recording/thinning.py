@@ -5,9 +5,9 @@ and most of those states differ from the one before only in the latest values an
 numbers that age with time: what the recorded readings already say, and what a replay
 regenerates exactly from them. A recording keeps a state only where it says something the
 chair's previous state did not (session, checks, alarms, readiness, devices, unreadable
-vitals, the audio pause, the answered commands), together with the state just before it (the
-picture the engine had when the change came: a session's export starts from the state before
-its start), the first state of a chair it sees, and one at least every `STATE_EVERY`, so a
+vitals, the audio pause), together with the state just before it (the picture the engine had
+when the change came: a session's export starts from the state before its start), the first
+state of a chair it sees, and one at least every `STATE_EVERY`, so a
 recording still shows the engine alive through a quiet stretch.
 
 Alarm events and command answers are always kept, and a replay ticks the engine where they
@@ -40,7 +40,6 @@ def signature(state: ChairState) -> Hashable:
     return (
         Chair.signature_of(state, latest=False),
         None if observation is None else (observation.started_at, observation.minimum_s),
-        tuple(state.answered),
     )
 
 

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from drivers.wire import ChairState, DoseGiven
+from drivers.wire import AnsweredCommands, ChairState, DoseGiven
 from monitor.engine import Engine, EngineConfig
 from tests.engine.helpers import Clinic, events, ready_spravato, result
 
 
 def restarted(c: Clinic, gap_s: float = 2.0, config: EngineConfig | None = None) -> Clinic:
-    """A new engine that took back ``c``'s retained states (through JSON, as from MQTT)."""
+    """A new engine that took back ``c``'s retained states and answered commands (through
+    JSON, as from MQTT)."""
     retained = [ChairState.model_validate_json(s.to_json()) for s in c.engine.states(c.now)]
+    answered = [AnsweredCommands.model_validate_json(c.engine.answers(s.chair, c.now).to_json())
+                for s in retained]
     fresh = Clinic(config)
     fresh.now = c.now + timedelta(seconds=gap_s)
     fresh.feed = dict(c.feed)
     fresh._ids = c._ids
-    fresh.engine.restore(retained, fresh.now)
+    fresh.engine.restore(retained, fresh.now, answered)
     return fresh
 
 
@@ -189,4 +192,22 @@ def test_a_command_redelivered_after_a_restart_is_not_applied_twice() -> None:
     assert answer.reasons == ["answered before the engine restarted"]
     state = fresh.engine.states(fresh.now)[0]
     assert state.session is not None and state.session.doses_given == 1
-    assert [a.id for a in state.answered][-1] == "dose-1"
+    assert [a.id for a in fresh.engine.answers(c.chair, fresh.now).answered][-1] == "dose-1"
+
+
+def test_without_its_answers_a_restarted_engine_applies_a_redelivered_command_again() -> None:
+    """The retained answers are what protects a redelivery: the state alone does not."""
+    c = Clinic()
+    c.start(dose_mg=56)
+    c.bp(120, 80)
+    dose = DoseGiven(id="dose-1", at=c.now, by="nurse", detail="nasal device 1")
+    c.send(dose)
+    c.goto(minutes=3, step_s=15)
+    retained = [ChairState.model_validate_json(s.to_json()) for s in c.engine.states(c.now)]
+    assert b"dose-1" not in retained[0].to_json()  # a state no longer carries the answers
+    fresh = Clinic()
+    fresh.now = c.now + timedelta(seconds=2)
+    fresh.engine.restore(retained, fresh.now)
+    fresh.send(dose)
+    state = fresh.engine.states(fresh.now)[0]
+    assert state.session is not None and state.session.doses_given == 2

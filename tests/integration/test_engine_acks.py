@@ -52,7 +52,11 @@ class Traced(EngineService):
         super()._handle(client, message)
 
     def _event_sent(self, entry: OutboxEntry) -> None:
-        self.trace.append(("event acknowledged", json.loads(entry.payload)["id"]))
+        payload = json.loads(entry.payload)
+        if entry.topic.endswith("/answered"):  # the retained answers: the newest one's id
+            self.trace.append(("answers acknowledged", payload["answered"][-1]["id"]))
+        else:
+            self.trace.append(("event acknowledged", payload["id"]))
         super()._event_sent(entry)
 
     def _state_sent(self, chair: str, version: int) -> None:
@@ -120,6 +124,7 @@ async def test_an_input_is_acknowledged_after_its_alarm_and_at_once_without_the_
     # command after its answer, the high BP after its alarm, each after a state of its chair.
     start = trace.index(("input acknowledged", "start"))
     assert trace.index(("event acknowledged", result.id)) < start
+    assert trace.index(("answers acknowledged", result.id)) < start  # retained for a restart
     high = trace.index(("input acknowledged", "high"))
     assert trace.index(("event acknowledged", alarm.id)) < high
     normal = trace.index(("input acknowledged", "normal"))

@@ -13,7 +13,7 @@ import pytest
 from drivers import topics
 from drivers.clock import FakeClock
 from drivers.mqtt import MqttSettings, make_client
-from drivers.wire import AlarmEvent, ChairState, CommandResult, EngineStatus
+from drivers.wire import AlarmEvent, AnsweredCommands, ChairState, CommandResult, EngineStatus
 from monitor.engine import EngineConfig
 from monitor.engine_service import EngineService
 from tests.brokers import Broker
@@ -219,6 +219,48 @@ async def test_an_input_is_acknowledged_only_once_its_effects_are_published(
             await observer.wait_for(
                 lambda p: isinstance(p, ChairState) and p.session is not None
                 and p.session.first_dose_at == datetime(2026, 1, 5, 9, 1, tzinfo=UTC))
+
+
+async def test_a_command_delivered_again_after_a_restart_is_answered_not_applied(
+    broker: Broker,
+) -> None:
+    """The engine keeps its answers on a retained topic of their own (not in every state):
+    the next engine takes them back, and a dose delivered again counts once."""
+    site, chair = unique_site(), "chair-6"
+    clock = FakeClock(T0)
+    mqtt = broker.settings
+    observer = Observer(mqtt, site_filters(site))
+    commands = topics.commands(site, chair)
+    dose = raw_command("dose_given", "2026-01-05T09:01:00.000Z", "d1")
+    async with running(observer.run()):
+        await observer.subscribed()
+        first = EngineService(mqtt, site, EngineConfig(), clock, restore_wait_s=0.2)
+        async with running(first.run()):
+            await first.connected.wait()
+            await publish(mqtt, commands, raw_command(
+                "start_session", "2026-01-05T09:00:00.000Z", "s1", patient_code="P-6",
+                protocol="spravato"))
+            await publish(mqtt, commands, dose)
+            await observer.wait_for(lambda p: isinstance(p, AnsweredCommands)
+                                    and [a.id for a in p.answered] == ["s1", "d1"])
+            await observer.wait_for(lambda p: isinstance(p, ChairState) and p.session is not None
+                                    and p.session.doses_given == 1)
+        assert all(b"d1" not in s.to_json() for s in observer.payloads(ChairState))
+        second = EngineService(mqtt, site, EngineConfig(), clock, restore_wait_s=0.5)
+        async with running(second.run()):
+            await second.connected.wait()
+            await publish(mqtt, commands, dose)
+            again = await observer.wait_for(
+                lambda p: isinstance(p, CommandResult) and p.id == "d1"
+                and p.reasons == ["answered before the engine restarted"])
+            assert again.accepted
+            await publish(mqtt, commands, raw_command(
+                "manual_bp", "2026-01-05T09:02:00.000Z", "m1", systolic=120, diastolic=80))
+            await observer.wait_for(lambda p: isinstance(p, CommandResult) and p.id == "m1")
+            state = await observer.wait_for(
+                lambda p: isinstance(p, ChairState) and p.session is not None
+                and "blood_pressure" in p.latest)
+            assert state.session is not None and state.session.doses_given == 1
 
 
 @pytest.mark.parametrize("waiting", [0, 19, 20, 500, 5000])
