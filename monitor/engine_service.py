@@ -429,12 +429,14 @@ class EngineService:
             self._wakeup.clear()
             if self._send_failed is not None:
                 raise self._send_failed
+            # Alarm events leave before any state is built: a state costs more than the
+            # judgement that raised the alarm, and the alarm must not wait for it.
+            self._send_events(client)
             # States are built here, not with each input: each chair as it stood after its
             # last input, which the inputs waiting for that chair's next version then await.
             pending = self.engine.pending_states()
             if pending:  # (an empty emit would wake this loop again: it would spin)
                 self._emit(pending)
-            self._send_events(client)
             now = loop.time()
             held = self._send_states(client, now)
             if held:

@@ -11,7 +11,7 @@ from typing import ClassVar
 from rich.text import Text
 
 from drivers.wire import ChairState
-from monitor.dashboard.format import fmt_duration, is_old, observation_text
+from monitor.dashboard.format import fmt_minutes, is_old, observation_text
 
 from .tile import VITALS, ChairTile, StaleLimits, value_style, vital
 
@@ -56,7 +56,7 @@ class CompactTile(ChairTile):
             text.append("\n")
         else:
             text.append("no session\n", style="dim")
-        text.append(observation_text(state, now) + "\n")
+        text.append(observation_text(state, now, coarse=True) + "\n")
         text.append_text(vitals_line(state, now, limits, stale))
         text.append("\n")
         return text
@@ -92,7 +92,7 @@ class ChairRow(ChairTile):
         text.append(f"{phase:<11.11} ", style="" if state.session else "dim")
         obs = state.observation
         closed = state.session is not None and state.session.phase in ("discharged", "ended")
-        clock = "--" if obs is None else fmt_duration(
+        clock = "--" if obs is None else fmt_minutes(
             obs.elapsed_s if closed else (now - obs.started_at).total_seconds())
         text.append(f"{clock:>7}  ")
         text.append_text(vitals_line(state, now, limits, stale, gap=" "))

@@ -38,9 +38,24 @@ def fmt_countdown(seconds: float) -> str:
     return fmt_duration(seconds)
 
 
-def fmt_age(seconds: float) -> str:
-    """A compact age: ``4s``, ``12m``, ``3h``."""
+def fmt_minutes(seconds: float, up: bool = False) -> str:
+    """``40m`` or ``1h19m``: an observation clock to the minute, rounded down (time
+    elapsed) or, with ``up``, rounded up (time remaining: never sooner than it is)."""
     seconds = max(0.0, seconds)
+    minutes = int(-(-seconds // 60)) if up else int(seconds // 60)
+    if minutes < 60:
+        return f"{minutes}m"
+    return f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+def fmt_age(seconds: float, coarse: bool = False) -> str:
+    """A compact age: ``4s``, ``12m``, ``3h``. ``coarse`` (the overview) counts the first
+    minute in steps of five seconds (``<5s``, ``5s``, ``10s``), at least as old as shown."""
+    seconds = max(0.0, seconds)
+    if coarse and seconds < 5:
+        return "<5s"
+    if coarse and seconds < 60:
+        return f"{int(seconds) // 5 * 5}s"
     if seconds < 60:
         return f"{seconds:.0f}s"
     if seconds < 3600:
@@ -86,16 +101,20 @@ def pressure_mmhg(latest: LatestValue, name: str) -> float | None:
     return float(value) * MMHG_PER_KPA if latest.unit == "kPa" else float(value)
 
 
-def observation_text(state: ChairState, now: datetime) -> str:
+def observation_text(state: ChairState, now: datetime, coarse: bool = False) -> str:
+    """The observation clock and the time to the earliest discharge: to the second, or
+    (``coarse``, the overview) to the minute, the time left rounded up."""
     obs = state.observation
     if obs is None:
         return "observation not started"
     elapsed = (now - obs.started_at).total_seconds()
     if state.session is not None and state.session.phase in ("discharged", "ended"):
-        return f"obs {fmt_duration(obs.elapsed_s)}  {state.session.phase}"
+        done = fmt_minutes(obs.elapsed_s) if coarse else fmt_duration(obs.elapsed_s)
+        return f"obs {done}  {state.session.phase}"
     remaining = (obs.earliest_discharge_at - now).total_seconds()
-    tail = f"discharge in {fmt_duration(remaining)}" if remaining > 0 else "minimum reached"
-    return f"obs {fmt_duration(elapsed)}  {tail}"
+    left = fmt_minutes(remaining, up=True) if coarse else fmt_duration(remaining)
+    tail = f"discharge in {left}" if remaining > 0 else "minimum reached"
+    return f"obs {fmt_minutes(elapsed) if coarse else fmt_duration(elapsed)}  {tail}"
 
 
 def check_status(check: BpCheck, now: datetime, tz: tzinfo | None = None) -> tuple[str, str]:

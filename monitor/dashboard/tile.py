@@ -1,5 +1,10 @@
 """One chair on the overview: who, which phase, the clock, the vitals with their age, and the
-highest alarm, its priority in colour, flashing and as a marker (``***``, ``**``, ``*``)."""
+highest alarm, its priority in colour, flashing and as a marker (``***``, ``**``, ``*``).
+
+The overview counts time coarsely (the observation clock to the minute, the time left
+rounded up; ages in five-second steps through the first minute): a tile then changes when
+its chair does, not every second, and a floor of quiet chairs costs almost nothing to draw.
+The chair's own screen and the header clock keep the seconds."""
 
 from __future__ import annotations
 
@@ -172,7 +177,7 @@ class ChairTile(Static, can_focus=True):
             text.append(f" · {session.protocol}\n")
         else:
             text.append("no session\n", style="dim")
-        text.append(observation_text(state, now) + "\n")
+        text.append(observation_text(state, now, coarse=True) + "\n")
         for kind, label in VITALS:
             latest, label, value = vital(state, kind, label)
             line = Text(f"{label} ")
@@ -185,7 +190,8 @@ class ChairTile(Static, can_focus=True):
             else:
                 old = stale or is_old(kind, latest, now, limits)
                 line.append(f"{value:>9}", style=value_style(latest, old))
-                line.append(f"  {fmt_age(age_s(latest, now)):>4}", style="dim" if old else "")
+                age = fmt_age(age_s(latest, now), coarse=True)
+                line.append(f"  {age:>4}", style="dim" if old else "")
                 if old:
                     line.append(" old", style="dim")
                 if latest.quality == "questionable":

@@ -11,7 +11,9 @@ from monitor.dashboard.format import (
     alarm_line,
     check_status,
     check_window,
+    fmt_age,
     fmt_countdown,
+    fmt_minutes,
     urgency,
 )
 from monitor.dashboard.history import ChairHistory, Span, block_rows, columns, scale
@@ -47,6 +49,25 @@ def test_a_time_of_day_takes_the_nearest_day() -> None:
                                                 (3599, "59:59"), (3725, "1:02:05")])
 def test_countdowns(seconds: float, shown: str) -> None:
     assert fmt_countdown(seconds) == shown
+
+
+@pytest.mark.parametrize(("seconds", "up", "shown"), [
+    (0, False, "0m"), (59.9, False, "0m"), (60, False, "1m"), (4799, False, "1h19m"),
+    (0.5, True, "1m"), (60, True, "1m"), (60.2, True, "2m"), (4795, True, "1h20m"),
+    (7200, True, "2h00m"),
+])
+def test_the_overview_counts_minutes_and_the_time_left_never_short(
+        seconds: float, up: bool, shown: str) -> None:
+    assert fmt_minutes(seconds, up=up) == shown
+
+
+@pytest.mark.parametrize(("seconds", "coarse", "shown"), [
+    (4, False, "4s"), (4.9, True, "<5s"), (5, True, "5s"), (14.9, True, "10s"),
+    (59.9, True, "55s"), (60, True, "1m"), (3600, True, "1h"),
+])
+def test_ages_on_the_overview_are_at_least_as_old_as_shown(
+        seconds: float, coarse: bool, shown: str) -> None:
+    assert fmt_age(seconds, coarse=coarse) == shown
 
 
 def test_check_status_reads_done_due_in_due_and_overdue() -> None:
