@@ -158,7 +158,10 @@ class VitalPanel(Vertical):
     ) -> None:
         """``unreadable``: why a device's value of this vital cannot be read (the chair's
         state says), shown instead of a bare "no value"."""
-        number = self.query_one(BigNumber)
+        found = self.query(BigNumber)
+        if not found:
+            return  # its number is not mounted yet: the next refresh shows it
+        number = found.first()
         if self.tooltip != unreadable:
             self.tooltip = unreadable
         self.set_class(unreadable is not None, "unreadable")
