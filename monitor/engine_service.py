@@ -336,7 +336,8 @@ class EngineService:
         states. The end of the retained states is known, not guessed: a marker published once
         the subscription is acknowledged arrives after all of them. ``restore_wait_s`` only
         bounds a broker that never routes the marker back."""
-        filters = [topics.chairs_filter(self.site, leaf) for leaf in ("state", "answered")]
+        answers_filter = topics.chairs_filter(self.site, "answered")
+        filters = [topics.chairs_filter(self.site, "state"), answers_filter]
         states: dict[str, ChairState] = {}
         answered: dict[str, AnsweredCommands] = {}
         unreadable: list[str] = []
@@ -352,7 +353,7 @@ class EngineService:
                     elif isinstance(payload, AnsweredCommands):
                         if not self.chairs or payload.chair in self.chairs:
                             answered[payload.chair] = payload
-                    elif message.topic.value.endswith("/answered"):
+                    elif message.topic.matches(answers_filter):
                         log.error("engine: the retained answers on %s are unreadable; a "
                                   "command delivered again may be answered twice",
                                   message.topic.value)

@@ -9,12 +9,14 @@ from monitor.engine import Engine, EngineConfig
 from tests.engine.helpers import Clinic, events, ready_spravato, result
 
 
-def restarted(c: Clinic, gap_s: float = 2.0, config: EngineConfig | None = None) -> Clinic:
-    """A new engine that took back ``c``'s retained states and answered commands (through
-    JSON, as from MQTT)."""
+def restarted(c: Clinic, gap_s: float = 2.0, config: EngineConfig | None = None,
+              answers: bool = True) -> Clinic:
+    """A new engine that took back ``c``'s retained states and (unless not ``answers``) its
+    answered commands, through JSON, as from MQTT."""
     retained = [ChairState.model_validate_json(s.to_json()) for s in c.engine.states(c.now)]
+    assert all(b'"answered"' not in s.to_json() for s in retained)  # not in a state
     answered = [AnsweredCommands.model_validate_json(c.engine.answers(s.chair, c.now).to_json())
-                for s in retained]
+                for s in retained] if answers else []
     fresh = Clinic(config)
     fresh.now = c.now + timedelta(seconds=gap_s)
     fresh.feed = dict(c.feed)
@@ -178,13 +180,19 @@ def test_unrestorable_session_leaves_no_stuck_alarms() -> None:
     assert [a.condition for a in fresh.state().alarms] == ["state_not_recovered"]
 
 
-def test_a_command_redelivered_after_a_restart_is_not_applied_twice() -> None:
+def dosed() -> tuple[Clinic, DoseGiven]:
+    """A Spravato session three minutes after its one dose, and that dose's command."""
     c = Clinic()
     c.start(dose_mg=56)
     c.bp(120, 80)
     dose = DoseGiven(id="dose-1", at=c.now, by="nurse", detail="nasal device 1")
     c.send(dose)
     c.goto(minutes=3, step_s=15)
+    return c, dose
+
+
+def test_a_command_redelivered_after_a_restart_is_not_applied_twice() -> None:
+    c, dose = dosed()
     fresh = restarted(c)
     outputs = fresh.send(dose)  # the broker redelivers the same command after the restart
     answer = result(outputs)
@@ -197,17 +205,8 @@ def test_a_command_redelivered_after_a_restart_is_not_applied_twice() -> None:
 
 def test_without_its_answers_a_restarted_engine_applies_a_redelivered_command_again() -> None:
     """The retained answers are what protects a redelivery: the state alone does not."""
-    c = Clinic()
-    c.start(dose_mg=56)
-    c.bp(120, 80)
-    dose = DoseGiven(id="dose-1", at=c.now, by="nurse", detail="nasal device 1")
-    c.send(dose)
-    c.goto(minutes=3, step_s=15)
-    retained = [ChairState.model_validate_json(s.to_json()) for s in c.engine.states(c.now)]
-    assert b"dose-1" not in retained[0].to_json()  # a state no longer carries the answers
-    fresh = Clinic()
-    fresh.now = c.now + timedelta(seconds=2)
-    fresh.engine.restore(retained, fresh.now)
+    c, dose = dosed()
+    fresh = restarted(c, answers=False)
     fresh.send(dose)
     state = fresh.engine.states(fresh.now)[0]
     assert state.session is not None and state.session.doses_given == 2

@@ -376,3 +376,29 @@ async def test_a_chair_whose_state_cannot_be_read_says_so_on_every_screen(
                                             and p.chair == fine)
             assert other.session is not None
             assert all(a.condition != "state_not_recovered" for a in other.alarms)
+
+
+async def test_unreadable_retained_answers_are_logged_and_the_session_still_recovered(
+    broker: Broker, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Damaged answers lose only the redelivery protection, which the log says: the chair's
+    readable state still brings its session back, with no alarm that it was lost."""
+    site, chair = unique_site(), "chair-4"
+    clock = FakeClock(T0)
+    mqtt = broker.settings
+    observer = Observer(mqtt, site_filters(site))
+    async with running(observer.run()):
+        await observer.subscribed()
+        await session_opened_then_engine_stopped(mqtt, site, chair, clock, observer)
+        await publish(mqtt, topics.answered(site, chair), b'{"v":1,"chair":', retain=True)
+        observer.received.clear()
+        second = EngineService(mqtt, site, EngineConfig(), clock, restore_wait_s=2.0,
+                               tick_interval_s=0.05)
+        with caplog.at_level("ERROR", logger="monitor.engine_service"):
+            async with running(second.run()):
+                state = await observer.wait_for(
+                    lambda p: isinstance(p, ChairState) and p.chair == chair)
+        assert state.session is not None and state.session.patient_code == "P-5"
+        assert all(a.condition != "state_not_recovered" for a in state.alarms)
+        assert any("retained answers" in r.getMessage() and "unreadable" in r.getMessage()
+                   for r in caplog.records)
