@@ -23,6 +23,7 @@ why.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -199,6 +200,13 @@ _LEAVES: dict[tuple[str, ...], TopicType] = {
 
 def parse(topic: str) -> Topic:
     """Parse a topic of the contract; raise TopicError naming what is wrong."""
+    return _parse(topic)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(topic: str) -> Topic:
+    # A site's topics are few and each arrives thousands of times: parse each once. (Topics
+    # are immutable; a topic that does not parse raises every time, and is not cached.)
     parts = topic.split("/")
     if len(parts) < 4 or parts[0] != "chairside" or parts[1] != "v1":
         raise TopicError(f"{topic!r} is not a chairside/v1 topic")

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 from collections import OrderedDict, deque
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from drivers.wire import (
     AlarmEvent,
@@ -37,7 +36,7 @@ from . import checks as bp_checks
 from . import discharge
 from .alarms import AlarmBook
 from .config import AlarmRule, EngineConfig, RulePhase
-from .deadlines import beyond, soonest
+from .deadlines import beyond, soonest, span
 from .discharge import readiness
 from .readings import (
     MANUAL_DEVICE,
@@ -49,7 +48,7 @@ from .readings import (
     parameters_of,
     value_time,
 )
-from .rules import RuleState, applies
+from .rules import RuleSet, RuleState, applies, quiet
 from .rules import evaluate as evaluate_rules
 from .session import Session
 from .technical import KIND_LABEL, Equipment, TechnicalConditions, as_kind
@@ -67,13 +66,12 @@ _STREAM_PARAMETERS: dict[str, Kind] = {"spo2": "spo2", "heart_rate": "heart_rate
 
 def _sooner(deadline: datetime | None, last: datetime, limit: float) -> datetime | None:
     """``deadline``, or the moment ``last`` goes stale after ``limit`` seconds if sooner."""
-    if deadline is not None and last + timedelta(seconds=limit) >= deadline:
+    if deadline is not None and last + span(limit) >= deadline:
         return deadline  # stale no sooner than the deadline already is (to the microsecond)
     return beyond(last, limit)
 
 
-@dataclass(frozen=True, slots=True)
-class Touched:
+class Touched(NamedTuple):
     """What taking one reading changed, for judging only that."""
 
     params: frozenset[str]
@@ -118,8 +116,7 @@ class Chair:
         on time); an input that might change it moves it to that input's moment."""
         self._checks: tuple[datetime, list[tuple[bp_checks.Slot, bp_checks.Check]]] | None = None
         """The checks and when they were computed: the same until ``deadline`` or a change."""
-        self._rule_index: dict[tuple[frozenset[str], RulePhase, str],
-                               tuple[tuple[AlarmRule, ...], bool]] = {}
+        self._rule_index: dict[tuple[frozenset[str], RulePhase, str], RuleSet] = {}
 
     # --- inputs -------------------------------------------------------------------------
 
@@ -302,9 +299,10 @@ class Chair:
             return self.evaluate(now)
         events: list[AlarmEvent] = []
         if touched.params:
-            rules, rises = self._rules_for(touched.params, phase, session.protocol_name)
-            if rules:
-                events = self._physiological(session, phase, now, rules, rises)
+            ruleset = self._rules_for(touched.params, phase, session.protocol_name)
+            if ruleset.rules and not self._quiet(ruleset):
+                events = self._physiological(session, phase, now, ruleset.rules,
+                                             ruleset.rises)
         spo2 = self.params.get("spo2")
         technical = self.technical.fresh_stream(self.streams, None if spo2 is None else spo2.at,
                                                 touched.stream, session.protocol.requires_spo2,
@@ -349,23 +347,28 @@ class Chair:
         self.deadline = self.next_change(now)
         return events
 
-    def _rules_for(self, params: frozenset[str], phase: RulePhase,
-                   protocol: str) -> tuple[tuple[AlarmRule, ...], bool]:
+    def _rules_for(self, params: frozenset[str], phase: RulePhase, protocol: str) -> RuleSet:
         """Every rule of every alarm condition that judges one of ``params`` (a condition's
-        rules are judged together) and applies in ``phase``, in the configuration's order;
-        and whether any judges a rise from the baseline. (A rule that does not apply was
-        reset when the phase or protocol changed, by a command judged completely.)"""
+        rules are judged together) and applies in ``phase``, in the configuration's order.
+        (A rule that does not apply was reset when the phase or protocol changed, by a
+        command judged completely.)"""
         key = (params, phase, protocol)
         found = self._rule_index.get(key)
         if found is None:
             judged = params | {f"{p}_rise" for p in params}
             conditions = {r.condition for r in self.config.rules
                           if any(limit.parameter in judged for limit in r.any_of)}
-            rules = tuple(r for r in self.config.rules
-                          if r.condition in conditions and applies(r, phase, protocol))
-            rises = any(limit.parameter.endswith("_rise") for r in rules for limit in r.any_of)
-            found = self._rule_index[key] = (rules, rises)
+            found = self._rule_index[key] = RuleSet.of(
+                r for r in self.config.rules
+                if r.condition in conditions and applies(r, phase, protocol))
         return found
+
+    def _quiet(self, ruleset: RuleSet) -> bool:
+        """Judging ``ruleset`` now would change nothing: no rule of it breaches or is timing
+        a breach, and none of its conditions has an alarm to release."""
+        alarms = self.book.alarms
+        return quiet(ruleset, self.rule_states, self.params) and not any(
+            (condition, "") in alarms for condition in ruleset.conditions)
 
     def next_change(self, now: datetime) -> datetime | None:
         """The first moment after ``now`` at which time alone can change an alarm, a check,

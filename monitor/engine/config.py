@@ -9,11 +9,14 @@ replace it.
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
+from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from drivers.wire import ConcomitantMedicine, Kind, Priority
+from drivers.wire import KINDS, ConcomitantMedicine, Kind, Priority
 
 RulePhase = Literal["pre_dose", "dosing", "observation"]
 """Phases of an open session in which a rule can apply ("ready" counts as observation)."""
@@ -25,6 +28,9 @@ Parameter = Literal[
 the session's pre-dose baseline in mmHg, SpO2 in %, heart rate in /min."""
 
 Operator = Literal[">=", ">", "<=", "<"]
+COMPARE: dict[str, Callable[[float, float], bool]] = {
+    ">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt,
+}
 
 OPEN_PHASES: tuple[RulePhase, ...] = ("pre_dose", "dosing", "observation")
 
@@ -41,13 +47,7 @@ class Limit(_Frozen):
     value: float
 
     def holds(self, measured: float) -> bool:
-        if self.op == ">=":
-            return measured >= self.value
-        if self.op == ">":
-            return measured > self.value
-        if self.op == "<=":
-            return measured <= self.value
-        return measured < self.value
+        return COMPARE[self.op](measured, self.value)
 
 
 class AlarmRule(_Frozen):
@@ -102,9 +102,13 @@ class NoDataLimits(_Frozen):
     heart_rate: float = Field(default=30.0, ge=0)
     spo2: float = Field(default=30.0, ge=0)
 
+    @cached_property
+    def by_kind(self) -> dict[str, float | None]:
+        """Each kind's limit, None for never (asked on every reading, so made once)."""
+        return {kind: getattr(self, kind) or None for kind in KINDS}
+
     def for_kind(self, kind: Kind) -> float | None:
-        limit: float = getattr(self, kind)
-        return limit or None
+        return self.by_kind[kind]
 
 
 class Escalation(_Frozen):

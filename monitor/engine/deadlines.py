@@ -10,9 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 INSTANT = timedelta(microseconds=1)
 """The smallest step of a clock: "later than t" first holds at ``t + INSTANT``."""
+
+
+@lru_cache(maxsize=256)
+def span(seconds: float) -> timedelta:
+    """``timedelta(seconds=seconds)``, made once per limit (a limit is added to a time on
+    every reading)."""
+    return timedelta(seconds=seconds)
 
 
 def beyond(start: datetime, seconds: float) -> datetime:

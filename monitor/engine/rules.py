@@ -10,13 +10,13 @@ no-data limit no longer holds anything (the no-data alarm speaks instead).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from drivers.wire import PRIORITY_RANK, Kind, Priority
 
-from .config import AlarmRule, Limit, NoDataLimits, RulePhase
+from .config import COMPARE, AlarmRule, Limit, NoDataLimits, RulePhase
 from .readings import BpSample, Sample, shown_number
 
 _NAMES = {
@@ -63,6 +63,48 @@ class ConditionResult:
     fired: Breach | None = None
     """The highest-priority fired rule's breach, if any fired."""
     latching: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    """Rules judged together (every rule of the conditions some parameters touch), with
+    what tells at a glance that judging them would change nothing."""
+
+    rules: tuple[AlarmRule, ...]
+    rises: bool
+    """Whether any rule judges a rise from the baseline (derived values: no glance)."""
+    conditions: tuple[str, ...]
+    limits: tuple[tuple[str, Callable[[float, float], bool], float], ...]
+    """Every limit of the rules, as (parameter, comparison, limit value)."""
+
+    @classmethod
+    def of(cls, rules: Iterable[AlarmRule]) -> RuleSet:
+        kept = tuple(rules)
+        return cls(
+            rules=kept,
+            rises=any(limit.parameter.endswith("_rise") for r in kept for limit in r.any_of),
+            conditions=tuple(dict.fromkeys(r.condition for r in kept)),
+            limits=tuple((limit.parameter, COMPARE[limit.op], limit.value)
+                         for r in kept for limit in r.any_of),
+        )
+
+
+def quiet(ruleset: RuleSet, states: Mapping[str, RuleState],
+          params: Mapping[str, Sample]) -> bool:
+    """Whether `evaluate` would step none of the rules: none is timing a breach and no
+    present value breaks one of their limits (a stale value breaks nothing either, so this
+    errs only towards judging). Rules that judge rises are never quiet at a glance."""
+    if ruleset.rises:
+        return False
+    for rule in ruleset.rules:
+        state = states.get(rule.name)
+        if state is not None and state.since is not None:
+            return False
+    for parameter, compare, value in ruleset.limits:
+        sample = params.get(parameter)
+        if sample is not None and compare(sample.value, value):
+            return False
+    return True
 
 
 def parameter_samples(

@@ -33,7 +33,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Literal, cast
+from typing import Literal, NamedTuple, cast
 
 from drivers import topics
 from drivers.mqtt import PayloadDecoder
@@ -91,9 +91,8 @@ class Problem:
         return f"{where}: {self.topic + ': ' if self.topic else ''}{self.reason}"
 
 
-@dataclass(frozen=True, slots=True)
-class Step:
-    """One input, decoded, at its receive time."""
+class Step(NamedTuple):
+    """One input, decoded, at its receive time (a named tuple: one per input, made fast)."""
 
     at: datetime
     chair: str
