@@ -35,7 +35,7 @@ from drivers.wire import (
 from . import checks as bp_checks
 from . import discharge
 from .alarms import AlarmBook
-from .config import AlarmRule, EngineConfig, RulePhase
+from .config import OPEN_PHASES, AlarmRule, EngineConfig, RulePhase
 from .deadlines import beyond, soonest, span
 from .discharge import readiness
 from .readings import (
@@ -146,7 +146,7 @@ class Chair:
         touched = self.set_params(values, at, reading.id, valid)
         sys_, dia = values.get("systolic"), values.get("diastolic")
         bp = False
-        if self.open and sys_ is not None and dia is not None and self.session is not None:
+        if sys_ is not None and dia is not None and self.session is not None and self.open:
             self.session.add_bp(BpSample(at, sys_, dia, reading.id, valid))
             self._checks = None
             bp = True
@@ -230,10 +230,12 @@ class Chair:
         return self.session is not None and self.session.open
 
     def rule_phase(self) -> RulePhase | None:
-        if self.session is None or not self.session.open:
+        """The session's phase where rules judge it (an open session's); else None."""
+        session = self.session
+        if session is None:
             return None
-        phase = self.session.phase
-        return phase if phase in ("pre_dose", "dosing", "observation") else None
+        phase = session.phase
+        return phase if phase in OPEN_PHASES else None
 
     def checks(self, now: datetime) -> list[bp_checks.Check]:
         return [check for _, check in self._slots(now)]
@@ -300,7 +302,8 @@ class Chair:
         events: list[AlarmEvent] = []
         if touched.params:
             ruleset = self._rules_for(touched.params, phase, session.protocol_name)
-            if ruleset.rules and not self._quiet(ruleset):
+            if ruleset.rules and not quiet(ruleset, self.rule_states, self.params,
+                                                self.book.alarms):
                 events = self._physiological(session, phase, now, ruleset.rules,
                                              ruleset.rises)
         spo2 = self.params.get("spo2")
@@ -362,13 +365,6 @@ class Chair:
                 r for r in self.config.rules
                 if r.condition in conditions and applies(r, phase, protocol))
         return found
-
-    def _quiet(self, ruleset: RuleSet) -> bool:
-        """Judging ``ruleset`` now would change nothing: no rule of it breaches or is timing
-        a breach, and none of its conditions has an alarm to release."""
-        alarms = self.book.alarms
-        return quiet(ruleset, self.rule_states, self.params) and not any(
-            (condition, "") in alarms for condition in ruleset.conditions)
 
     def next_change(self, now: datetime) -> datetime | None:
         """The first moment after ``now`` at which time alone can change an alarm, a check,

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
-from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from drivers.wire import KINDS, ConcomitantMedicine, Kind, Priority
+from drivers.wire import ConcomitantMedicine, Kind, Priority
 
 RulePhase = Literal["pre_dose", "dosing", "observation"]
 """Phases of an open session in which a rule can apply ("ready" counts as observation)."""
@@ -102,13 +101,9 @@ class NoDataLimits(_Frozen):
     heart_rate: float = Field(default=30.0, ge=0)
     spo2: float = Field(default=30.0, ge=0)
 
-    @cached_property
-    def by_kind(self) -> dict[str, float | None]:
-        """Each kind's limit, None for never (asked on every reading, so made once)."""
-        return {kind: getattr(self, kind) or None for kind in KINDS}
-
     def for_kind(self, kind: Kind) -> float | None:
-        return self.by_kind[kind]
+        limit: float = getattr(self, kind)
+        return limit or None
 
 
 class Escalation(_Frozen):

@@ -10,7 +10,7 @@ no-data limit no longer holds anything (the no-data alarm speaks instead).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -71,6 +71,7 @@ class RuleSet:
     what tells at a glance that judging them would change nothing."""
 
     rules: tuple[AlarmRule, ...]
+    names: tuple[str, ...]
     rises: bool
     """Whether any rule judges a rise from the baseline (derived values: no glance)."""
     conditions: tuple[str, ...]
@@ -82,6 +83,7 @@ class RuleSet:
         kept = tuple(rules)
         return cls(
             rules=kept,
+            names=tuple(r.name for r in kept),
             rises=any(limit.parameter.endswith("_rise") for r in kept for limit in r.any_of),
             conditions=tuple(dict.fromkeys(r.condition for r in kept)),
             limits=tuple((limit.parameter, COMPARE[limit.op], limit.value)
@@ -89,22 +91,23 @@ class RuleSet:
         )
 
 
-def quiet(ruleset: RuleSet, states: Mapping[str, RuleState],
-          params: Mapping[str, Sample]) -> bool:
-    """Whether `evaluate` would step none of the rules: none is timing a breach and no
+def quiet(ruleset: RuleSet, states: Mapping[str, RuleState], params: Mapping[str, Sample],
+          alarms: Container[tuple[str, str]]) -> bool:
+    """Whether judging the rules now would change nothing: none is timing a breach, no
     present value breaks one of their limits (a stale value breaks nothing either, so this
-    errs only towards judging). Rules that judge rises are never quiet at a glance."""
+    errs only towards judging), and none of their conditions has an alarm to release. Rules
+    that judge rises (derived values) are never quiet at a glance."""
     if ruleset.rises:
         return False
-    for rule in ruleset.rules:
-        state = states.get(rule.name)
+    for name in ruleset.names:
+        state = states.get(name)
         if state is not None and state.since is not None:
             return False
     for parameter, compare, value in ruleset.limits:
         sample = params.get(parameter)
         if sample is not None and compare(sample.value, value):
             return False
-    return True
+    return all((condition, "") not in alarms for condition in ruleset.conditions)
 
 
 def parameter_samples(
