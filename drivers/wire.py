@@ -27,6 +27,10 @@ from pydantic import (
 
 from drivers.value_ranges import MMHG_PER_KPA, Unit, value_range
 
+NUMBER_TYPES = (int, float)
+"""What a number on the wire is, for ``isinstance``: a tuple, since ``int | float`` there is
+built again on every call (values are checked on every reading and every redraw)."""
+
 
 def _as_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
@@ -151,7 +155,7 @@ class Reading(WireModel):
     def number(self, name: str) -> float | None:
         """A scalar value, or None when the device did not report it."""
         value = self.values.get(name)
-        return value if isinstance(value, float | int) else None
+        return value if isinstance(value, NUMBER_TYPES) else None
 
     def in_mmhg(self, name: str) -> float | None:
         """A pressure value converted to mmHg (alarm limits are set in mmHg)."""

@@ -10,6 +10,7 @@ from datetime import datetime, tzinfo
 
 from drivers.wire import (
     MMHG_PER_KPA,
+    NUMBER_TYPES,
     PRIORITY_RANK,
     ActiveAlarm,
     BpCheck,
@@ -73,7 +74,7 @@ def is_old(kind: str, latest: LatestValue, now: datetime, limits: dict[str, floa
 
 
 def _num(value: object) -> str:
-    return f"{value:.0f}" if isinstance(value, int | float) else "--"
+    return f"{value:.0f}" if isinstance(value, NUMBER_TYPES) else "--"
 
 
 def fmt_value(kind: str, latest: LatestValue | None) -> str:
@@ -84,7 +85,7 @@ def fmt_value(kind: str, latest: LatestValue | None) -> str:
     if kind == "blood_pressure":
         if latest.unit == "kPa":
             parts = [
-                f"{x:.1f}" if isinstance(x, int | float) else "--"
+                f"{x:.1f}" if isinstance(x, NUMBER_TYPES) else "--"
                 for x in (v.get("systolic"), v.get("diastolic"))
             ]
             return "/".join(parts) + " kPa"
@@ -96,7 +97,7 @@ def fmt_value(kind: str, latest: LatestValue | None) -> str:
 def pressure_mmhg(latest: LatestValue, name: str) -> float | None:
     """A pressure of a blood-pressure value in mmHg, whatever unit the device used."""
     value = latest.values.get(name)
-    if not isinstance(value, int | float):
+    if not isinstance(value, NUMBER_TYPES):
         return None
     return float(value) * MMHG_PER_KPA if latest.unit == "kPa" else float(value)
 

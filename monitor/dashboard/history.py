@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from drivers.wire import ChairState
+from drivers.wire import NUMBER_TYPES, ChairState
 
 from .format import pressure_mmhg
 
@@ -72,7 +72,7 @@ class ChairHistory:
             else:
                 stream = _STREAMS.get(kind)
                 number = latest.values.get(kind)
-                if stream is not None and isinstance(number, int | float):
+                if stream is not None and isinstance(number, NUMBER_TYPES):
                     changed |= self._put(stream, at, float(number), spot=False)
         return changed
 

@@ -17,7 +17,7 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import Static
 
-from drivers.wire import PRIORITY_RANK, ActiveAlarm, ChairState, LatestValue
+from drivers.wire import NUMBER_TYPES, PRIORITY_RANK, ActiveAlarm, ChairState, LatestValue
 from monitor.config import DashboardSettings
 from monitor.dashboard.format import (
     age_s,
@@ -43,7 +43,7 @@ def vital(state: ChairState, kind: str, label: str) -> tuple[LatestValue | None,
     if kind == "heart_rate" and latest is None:
         oximeter = state.latest.get("spo2")
         pulse = oximeter.values.get("pulse_rate") if oximeter else None
-        if oximeter is not None and isinstance(pulse, int | float):
+        if oximeter is not None and isinstance(pulse, NUMBER_TYPES):
             return oximeter, "PR  ", f"{pulse:.0f}"
     return latest, label, value
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import NamedTuple
 
-from drivers.wire import MMHG_PER_KPA, LatestValue, Reading, ReadingValue, Unit
+from drivers.wire import MMHG_PER_KPA, NUMBER_TYPES, LatestValue, Reading, ReadingValue, Unit
 
 CLOCK_SKEW_FLAG = "clock_skew"
 
@@ -142,7 +142,7 @@ def parameters_of(kind: str, values: dict[str, ReadingValue], unit: Unit) -> dic
     names = _PARAMETERS.get(kind, ())
     for field, parameter in names:
         value = values.get(field)
-        if isinstance(value, int | float):
+        if isinstance(value, NUMBER_TYPES):
             out[parameter] = value * scale if field in _PRESSURES else float(value)
     return out
 
