@@ -121,9 +121,7 @@ def value_time(value: LatestValue) -> datetime:
 
 def aged(value: LatestValue, now: datetime) -> LatestValue:
     """The same value with its age at ``now`` (its fields were validated when it was made)."""
-    fields = dict(value.__dict__)
-    fields["age_s"] = age(value_time(value), now)
-    return LatestValue.model_construct(**fields)
+    return value.model_copy(update={"age_s": age(value_time(value), now)})
 
 
 def age(at: datetime, now: datetime) -> float:
