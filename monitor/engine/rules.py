@@ -10,13 +10,13 @@ no-data limit no longer holds anything (the no-data alarm speaks instead).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from drivers.wire import PRIORITY_RANK, Kind, Priority
 
-from .config import COMPARE, AlarmRule, Limit, NoDataLimits, RulePhase
+from .config import AlarmRule, Limit, NoDataLimits, RulePhase
 from .readings import BpSample, Sample, shown_number
 
 _NAMES = {
@@ -75,8 +75,9 @@ class RuleSet:
     rises: bool
     """Whether any rule judges a rise from the baseline (derived values: no glance)."""
     conditions: tuple[str, ...]
-    limits: tuple[tuple[str, Callable[[float, float], bool], float], ...]
-    """Every limit of the rules, as (parameter, comparison, limit value)."""
+    bands: tuple[tuple[str, float, float, float, float], ...]
+    """Per parameter the rules judge, ``(parameter, gt, ge, lt, le)``: a value ``v`` breaks
+    one of their limits exactly when ``v > gt or v >= ge or v < lt or v <= le``."""
 
     @classmethod
     def of(cls, rules: Iterable[AlarmRule]) -> RuleSet:
@@ -86,9 +87,24 @@ class RuleSet:
             names=tuple(r.name for r in kept),
             rises=any(limit.parameter.endswith("_rise") for r in kept for limit in r.any_of),
             conditions=tuple(dict.fromkeys(r.condition for r in kept)),
-            limits=tuple((limit.parameter, COMPARE[limit.op], limit.value)
-                         for r in kept for limit in r.any_of),
+            bands=_bands(limit for r in kept for limit in r.any_of),
         )
+
+
+def _bands(limits: Iterable[Limit]) -> tuple[tuple[str, float, float, float, float], ...]:
+    """Each parameter's limits as the four thresholds that say whether any of them holds:
+    the lowest of each upper comparison and the highest of each lower one."""
+    inf = float("inf")
+    found: dict[str, list[float]] = {}
+    for limit in limits:
+        band = found.setdefault(limit.parameter, [inf, inf, -inf, -inf])
+        slot = _SLOT[limit.op]
+        pick = min if slot < 2 else max
+        band[slot] = pick(band[slot], limit.value)
+    return tuple((name, b[0], b[1], b[2], b[3]) for name, b in found.items())
+
+
+_SLOT = {">": 0, ">=": 1, "<": 2, "<=": 3}
 
 
 def quiet(ruleset: RuleSet, states: Mapping[str, RuleState], params: Mapping[str, Sample],
@@ -103,10 +119,12 @@ def quiet(ruleset: RuleSet, states: Mapping[str, RuleState], params: Mapping[str
         state = states.get(name)
         if state is not None and state.since is not None:
             return False
-    for parameter, compare, value in ruleset.limits:
+    for parameter, gt, ge, lt, le in ruleset.bands:
         sample = params.get(parameter)
-        if sample is not None and compare(sample.value, value):
-            return False
+        if sample is not None:
+            v = sample.value
+            if v > gt or v >= ge or v < lt or v <= le:
+                return False
     return all((condition, "") not in alarms for condition in ruleset.conditions)
 
 

@@ -5,10 +5,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from drivers.wire import MMHG_PER_KPA
 from monitor.engine import Output
-from tests.engine.helpers import Clinic, events
+from monitor.engine.config import AlarmRule, Limit
+from monitor.engine.readings import Sample
+from monitor.engine.rules import RuleSet, RuleState, quiet
+from tests.engine.helpers import T0, Clinic, events
 
 
 def dosed(protocol: str = "spravato") -> Clinic:
@@ -368,3 +373,38 @@ def test_rule_limited_to_a_protocol() -> None:
         c.dose()
         c.bp(205, 100)
         assert ("bp_very_high" in c.conditions()) is expected
+
+
+# --- the glance that skips judging a quiet reading ------------------------------------------
+
+_limits = st.lists(
+    st.builds(Limit, parameter=st.sampled_from(["heart_rate", "spo2"]),
+              op=st.sampled_from([">=", ">", "<=", "<"]),
+              value=st.integers(30, 160).map(float)),
+    min_size=1, max_size=6)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(_limits, st.integers(25, 165).map(float), st.sampled_from(["heart_rate", "spo2"]))
+def test_the_glance_sees_a_breach_exactly_where_a_limit_holds(
+    limits: list[Limit], value: float, parameter: str,
+) -> None:
+    rule = AlarmRule(name="r", condition="c", priority="medium", any_of=limits)
+    ruleset = RuleSet.of([rule])
+    params = {parameter: Sample(value, T0, "id", True)}
+    holds = any(limit.holds(value) for limit in limits if limit.parameter == parameter)
+    assert quiet(ruleset, {}, params, set()) is not holds
+
+
+def test_the_glance_judges_a_rule_timing_a_breach_or_a_condition_with_an_alarm() -> None:
+    rule = AlarmRule(name="r", condition="c", priority="medium",
+                     any_of=[Limit(parameter="spo2", op="<", value=92)])
+    ruleset = RuleSet.of([rule])
+    params = {"spo2": Sample(97.0, T0, "id", True)}
+    assert quiet(ruleset, {}, params, set())
+    assert not quiet(ruleset, {"r": RuleState(since=T0)}, params, set())
+    assert quiet(ruleset, {"r": RuleState()}, params, set())
+    assert not quiet(ruleset, {}, params, {("c", "")})
+    rise = AlarmRule(name="r", condition="c", priority="medium",
+                     any_of=[Limit(parameter="systolic_rise", op=">=", value=40)])
+    assert not quiet(RuleSet.of([rise]), {}, {}, set())
