@@ -182,7 +182,11 @@ class TechnicalConditions:
         silent = limit is not None and (now - last).total_seconds() > limit
         if kind == "spo2" and missing:
             silent = False
-        return self._condition(now, "no_data", f"{device}/{kind}", silent, self.rules.no_data,
+        subject = f"{device}/{kind}"
+        if not silent and ("no_data", subject) not in self.held \
+                and ("no_data", subject) not in self.book.alarms:
+            return []  # a live stream, as it was: what `_condition` would find, made cheaply
+        return self._condition(now, "no_data", subject, silent, self.rules.no_data,
                                partial(_no_data_text, device, kind, last, limit or 0.0))
 
     def next_change(self, equipment: Equipment, now: datetime) -> datetime | None:
