@@ -43,7 +43,9 @@ class Limit(_Frozen):
 
     parameter: Parameter
     op: Operator
-    value: float
+    value: float = Field(allow_inf_nan=False)
+    """A finite number: an infinite limit says nothing a clinic means, and its alarm text
+    could not be written."""
 
     def holds(self, measured: float) -> bool:
         return COMPARE[self.op](measured, self.value)

@@ -65,6 +65,10 @@ def test_missing_section_gives_defaults(tmp_path: Path) -> None:
          "any_of=[{parameter='spo2', op='<', value=90}]\n", "unknown protocol"),
         ("[[engine.rules]]\nname='x'\ncondition='x'\npriority='low'\n"
          "any_of=[{parameter='glucose', op='<', value=90}]\n", "parameter"),
+        ("[[engine.rules]]\nname='x'\ncondition='x'\npriority='low'\n"
+         "any_of=[{parameter='spo2', op='<', value=inf}]\n", "finite number"),
+        ("[[engine.rules]]\nname='x'\ncondition='x'\npriority='low'\n"
+         "any_of=[{parameter='spo2', op='<', value=nan}]\n", "finite number"),
         ("[engine.protocols.p]\ntitle='p'\ndosing='single'\nobservation_min=60\n"
          "observation_from='infusion_end'\n", "infusion_end"),
         ("[engine.protocols.p]\ntitle='p'\ndosing='single'\nobservation_min=60\n"
