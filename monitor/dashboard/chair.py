@@ -4,6 +4,7 @@ the alarms, and the answers to the commands sent from here or from any other scr
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from datetime import datetime, tzinfo
 from typing import ClassVar
@@ -13,6 +14,7 @@ from rich.text import Text
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
@@ -31,6 +33,8 @@ from .history import ChairHistory, SeriesName, Span
 from .host import Host, host_of
 from .messages import ShowNow
 from .widgets import Banners, TimeAxis, TrendPlot, VitalPanel
+
+log = logging.getLogger(__name__)
 
 
 def sorted_alarms(state: ChairState | None) -> list[ActiveAlarm]:
@@ -249,6 +253,9 @@ class ChairScreen(Screen[None]):
         self.ready = True
         self.post_message(ShowNow())
 
+    def on_unmount(self) -> None:
+        self.ready = False
+
     def on_screen_resume(self) -> None:
         self.post_message(ShowNow())
 
@@ -283,8 +290,24 @@ class ChairScreen(Screen[None]):
         limits: dict[str, float],
         offline: str | None,
     ) -> None:
-        if not self.ready:
+        if not self.ready or not self.is_mounted:
             return
+        try:
+            self._show(state, history, results, now, limits, offline)
+        except NoMatches:
+            # Part of the screen is still being mounted, or already taken down: the next
+            # refresh (a quarter second away) shows all of it.
+            log.debug("chair screen %s: refreshed while not all of it is mounted", self.chair)
+
+    def _show(
+        self,
+        state: ChairState | None,
+        history: ChairHistory | None,
+        results: list[tuple[CommandResult, bool]],
+        now: datetime,
+        limits: dict[str, float],
+        offline: str | None,
+    ) -> None:
         tz = self.tz
         self.set_class(offline is not None, "stale")
         self.query_one(Banners).show(offline)
