@@ -253,9 +253,6 @@ class ChairScreen(Screen[None]):
         self.ready = True
         self.post_message(ShowNow())
 
-    def on_unmount(self) -> None:
-        self.ready = False
-
     def on_screen_resume(self) -> None:
         self.post_message(ShowNow())
 
@@ -293,45 +290,34 @@ class ChairScreen(Screen[None]):
         if not self.ready or not self.is_mounted:
             return
         try:
-            self._show(state, history, results, now, limits, offline)
+            tz = self.tz
+            self.set_class(offline is not None, "stale")
+            self.query_one(Banners).show(offline)
+            self._put("#chair-head", head_text(self.chair, state, now, tz))
+            self._show_alarm_line(state, now, offline is not None)
+            latest = state.latest if state else {}
+            unreadable: dict[str, str] = dict(state.unreadable.items()) if state else {}
+            for panel in self.query(VitalPanel):
+                panel.show(latest.get(panel.kind), now, limits, offline is not None,
+                           unreadable.get(panel.kind))
+            self._show_trends(state, history, now)
+            wide = self.query_one("#checks", Static).size.width >= 52
+            rows = check_rows(state, now, tz)
+            if (rows, wide) != self._shown.get("#checks"):
+                self._shown["#checks"] = (rows, wide)
+                checks = self.query_one("#checks", Static)
+                height = max(1, len(rows)) + 1  # the header, then a row per check
+                resized = checks.styles.height is None or checks.styles.height.value != height
+                if resized:
+                    checks.styles.height = height
+                checks.update(checks_table(rows, wide=wide), layout=resized)
+            self._put("#discharge", discharge_text(state, now, tz))
+            self._show_alarms(state, now)
+            self._put("#results", results_text(results, tz))
         except NoMatches:
             # Part of the screen is still being mounted, or already taken down: the next
             # refresh (a quarter second away) shows all of it.
             log.debug("chair screen %s: refreshed while not all of it is mounted", self.chair)
-
-    def _show(
-        self,
-        state: ChairState | None,
-        history: ChairHistory | None,
-        results: list[tuple[CommandResult, bool]],
-        now: datetime,
-        limits: dict[str, float],
-        offline: str | None,
-    ) -> None:
-        tz = self.tz
-        self.set_class(offline is not None, "stale")
-        self.query_one(Banners).show(offline)
-        self._put("#chair-head", head_text(self.chair, state, now, tz))
-        self._show_alarm_line(state, now, offline is not None)
-        latest = state.latest if state else {}
-        unreadable: dict[str, str] = dict(state.unreadable.items()) if state else {}
-        for panel in self.query(VitalPanel):
-            panel.show(latest.get(panel.kind), now, limits, offline is not None,
-                       unreadable.get(panel.kind))
-        self._show_trends(state, history, now)
-        wide = self.query_one("#checks", Static).size.width >= 52
-        rows = check_rows(state, now, tz)
-        if (rows, wide) != self._shown.get("#checks"):
-            self._shown["#checks"] = (rows, wide)
-            checks = self.query_one("#checks", Static)
-            height = max(1, len(rows)) + 1  # the header, then a row per check
-            resized = checks.styles.height is None or checks.styles.height.value != height
-            if resized:
-                checks.styles.height = height
-            checks.update(checks_table(rows, wide=wide), layout=resized)
-        self._put("#discharge", discharge_text(state, now, tz))
-        self._show_alarms(state, now)
-        self._put("#results", results_text(results, tz))
 
     def _put(self, selector: str, text: Text) -> None:
         """Update a Static only when what it says changed (a refresh is cheap when idle); the

@@ -348,3 +348,19 @@ async def test_a_vital_the_monitor_sends_unreadable_says_so_on_the_tile_and_chai
         await app.refresh_view()
         await pilot.pause()
         assert "not readable" not in tile_text(app, "chair-1")
+
+
+async def test_a_chair_screen_refreshed_while_not_all_mounted_waits_for_the_next_refresh() -> None:
+    app, _, _ = S.make_app(["chair-1", "chair-2"], chair="chair-2")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ChairScreen)
+        limits = DashboardSettings().stale_after_s
+        shown = S.chair_state("chair-2", "observation")
+        # A part not mounted (yet, or any more): the refresh shows what it can and goes on.
+        await screen.query_one("#trend-sys").remove()
+        screen.show(shown, None, [], S.NOW["observation"], limits, None)
+        head = str(screen.query_one("#chair-head", Static).render())
+        assert "P-0042" in head
+        await app.refresh_view()  # and the app's own refresh goes on too
