@@ -183,9 +183,8 @@ class TechnicalConditions:
         if kind == "spo2" and missing:
             silent = False
         subject = f"{device}/{kind}"
-        if not silent and ("no_data", subject) not in self.held \
-                and ("no_data", subject) not in self.book.alarms:
-            return []  # a live stream, as it was: what `_condition` would find, made cheaply
+        if not silent:  # the common case: no alarm message to prepare
+            return self._clear(now, "no_data", subject)
         return self._condition(now, "no_data", subject, silent, self.rules.no_data,
                                partial(_no_data_text, device, kind, last, limit or 0.0))
 
@@ -207,6 +206,13 @@ class TechnicalConditions:
                 found.append(since + timedelta(seconds=rule.delay_s))
         return soonest(found, now)
 
+    def _clear(self, now: datetime, condition: str, subject: str) -> list[AlarmEvent]:
+        """A technical condition that does not hold: forget its delay, release its alarm."""
+        key = (condition, subject)
+        if self.held.pop(key, None) is None and key not in self.book.alarms:
+            return []
+        return self.book.release(now, condition, subject)
+
     def _condition(
         self,
         now: datetime,
@@ -217,12 +223,10 @@ class TechnicalConditions:
         message: Callable[[], str],
     ) -> list[AlarmEvent]:
         """A technical condition with its delay: alarm once it has held that long."""
+        if not holds:
+            return self._clear(now, condition, subject)
         book = self.book
         key = (condition, subject)
-        if not holds:
-            if self.held.pop(key, None) is None and key not in book.alarms:
-                return []
-            return book.release(now, condition, subject)
         since = self.held.setdefault(key, now)
         if now - since < timedelta(seconds=rule.delay_s):
             return []
