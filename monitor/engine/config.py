@@ -9,8 +9,6 @@ replace it.
 
 from __future__ import annotations
 
-import operator
-from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -27,9 +25,6 @@ Parameter = Literal[
 the session's pre-dose baseline in mmHg, SpO2 in %, heart rate in /min."""
 
 Operator = Literal[">=", ">", "<=", "<"]
-COMPARE: dict[str, Callable[[float, float], bool]] = {
-    ">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt,
-}
 
 OPEN_PHASES: tuple[RulePhase, ...] = ("pre_dose", "dosing", "observation")
 
@@ -48,7 +43,13 @@ class Limit(_Frozen):
     could not be written."""
 
     def holds(self, measured: float) -> bool:
-        return COMPARE[self.op](measured, self.value)
+        if self.op == ">=":
+            return measured >= self.value
+        if self.op == ">":
+            return measured > self.value
+        if self.op == "<=":
+            return measured <= self.value
+        return measured < self.value
 
 
 class AlarmRule(_Frozen):

@@ -25,7 +25,7 @@ def span(seconds: float) -> timedelta:
 
 def beyond(start: datetime, seconds: float) -> datetime:
     """The first moment ``t`` with ``(t - start).total_seconds() > seconds``."""
-    t = start + timedelta(seconds=seconds)
+    t = start + span(seconds)
     while (t - start).total_seconds() <= seconds:
         t += INSTANT
     return t

@@ -91,6 +91,10 @@ class RuleSet:
         )
 
 
+_SLOT = {">": 0, ">=": 1, "<": 2, "<=": 3}
+"""Where each comparison's threshold stands in a band (`RuleSet.bands`)."""
+
+
 def _bands(limits: Iterable[Limit]) -> tuple[tuple[str, float, float, float, float], ...]:
     """Each parameter's limits as the four thresholds that say whether any of them holds:
     the lowest of each upper comparison and the highest of each lower one."""
@@ -102,9 +106,6 @@ def _bands(limits: Iterable[Limit]) -> tuple[tuple[str, float, float, float, flo
         pick = min if slot < 2 else max
         band[slot] = pick(band[slot], limit.value)
     return tuple((name, b[0], b[1], b[2], b[3]) for name, b in found.items())
-
-
-_SLOT = {">": 0, ">=": 1, "<": 2, "<=": 3}
 
 
 def quiet(ruleset: RuleSet, states: Mapping[str, RuleState], params: Mapping[str, Sample],
