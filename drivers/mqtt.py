@@ -277,6 +277,12 @@ _MODELS: dict[str, type[BaseModel]] = {
     "engine_status": EngineStatus,
     "recorded": Recorded,
 }
+_VALIDATORS: dict[str, Any] = {
+    "command": COMMAND_ADAPTER.validator,
+    **{kind: model.__pydantic_validator__ for kind, model in _MODELS.items()},
+}
+"""Each topic type's validator, called directly: `model_validate_json`'s own checks of its
+arguments cost a tenth as much as validating a reading."""
 
 
 class Inbound(NamedTuple):
@@ -311,11 +317,7 @@ class PayloadDecoder:
             return None
         try:
             raw = bytes(payload)
-            model: Any
-            if parsed.type == "command":
-                model = COMMAND_ADAPTER.validate_json(raw)
-            else:
-                model = _MODELS[parsed.type].model_validate_json(raw)
+            model: Any = _VALIDATORS[parsed.type].validate_json(raw)
         except ValidationError as exc:
             self._reject(topic, _validation_reason(exc))
             return None

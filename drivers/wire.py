@@ -104,6 +104,14 @@ _KIND_FIELDS: dict[str, tuple[frozenset[str], frozenset[str], frozenset[str]]] =
     ),
 }
 
+_VALUE_RANGES: dict[tuple[str, str], dict[str, tuple[float, float] | None]] = {
+    (kind, unit): {name: None if name == "rr_intervals" else value_range(name, unit)  # type: ignore[arg-type]
+                   for name in allowed}
+    for kind, (allowed, _, units) in _KIND_FIELDS.items() for unit in units
+}
+"""Each value field's range by the kind and unit of its reading (None: ``rr_intervals``, a
+list checked on its own); a reading is checked against it on every decode."""
+
 ReadingValue = float | list[float]
 
 
@@ -131,19 +139,21 @@ class Reading(WireModel):
 
     @model_validator(mode="after")
     def _check_values(self) -> Reading:
-        allowed, _required, units = _KIND_FIELDS[self.kind]
-        if self.unit not in units:
+        ranges = _VALUE_RANGES.get((self.kind, self.unit))
+        if ranges is None:
+            units = _KIND_FIELDS[self.kind][2]
             raise ValueError(f"unit {self.unit!r} is not allowed for {self.kind}: {sorted(units)}")
         for name, value in self.values.items():
-            if name not in allowed:
-                raise ValueError(f"values.{name} is not a field of {self.kind}: {sorted(allowed)}")
-            if name == "rr_intervals":
+            if name not in ranges:
+                raise ValueError(f"values.{name} is not a field of {self.kind}: {sorted(ranges)}")
+            bounds = ranges[name]
+            if bounds is None:
                 if not isinstance(value, list) or any(not 0 <= x <= 65.535 for x in value):
                     raise ValueError("values.rr_intervals must be a list of seconds in 0..65.535")
                 continue
             if isinstance(value, list):
                 raise ValueError(f"values.{name} must be a number")
-            low, high = value_range(name, self.unit)
+            low, high = bounds
             if not (low <= value <= high) or value != value:
                 raise ValueError(
                     f"values.{name}={value} is out of range {low:g}..{high:g} {self.unit}"

@@ -51,7 +51,7 @@ from .readings import (
 from .rules import RuleSet, RuleState, applies, quiet
 from .rules import evaluate as evaluate_rules
 from .session import Session
-from .technical import KIND_LABEL, Equipment, TechnicalConditions, as_kind
+from .technical import KIND_LABEL, Equipment, TechnicalConditions
 
 _SEEN_READINGS = 1024
 _KEPT_RESULTS = 1024
@@ -102,6 +102,8 @@ class Chair:
         self.rule_states: dict[str, RuleState] = {}
         self.technical = TechnicalConditions(self.book, config.technical, config.no_data_s,
                                              config.audio_pause)
+        self.stale_after = self.technical.stale_after
+        """Each kind's longest silence (`NoDataLimits.for_kind`), looked up per reading."""
         self.results: OrderedDict[str, CommandResult] = OrderedDict()
         self._seen: deque[str] = deque()
         self._seen_set: set[str] = set()
@@ -201,7 +203,7 @@ class Chair:
         self.technical.begin()
         fresh = {}
         for (device, kind), last in self.streams.items():
-            limit = self.config.no_data_s.for_kind(as_kind(kind))
+            limit = self.stale_after[kind]
             if limit is None or (now - last).total_seconds() <= limit:
                 fresh[(device, kind)] = last
         self.streams = fresh
@@ -320,14 +322,14 @@ class Chair:
             return events
         # Only the touched values' own staleness can have moved the deadline, and not
         # earlier than it was for them before; a stream seen for the first time is new.
-        limits = self.config.no_data_s
+        limits = self.stale_after
         if touched.stream is not None:
-            limit = limits.for_kind(as_kind(touched.stream[1]))
+            limit = limits[touched.stream[1]]
             if limit is not None:
                 deadline = _sooner(deadline, self.streams[touched.stream], limit)
         for name in touched.params:
             kind = _STREAM_PARAMETERS.get(name)
-            limit = limits.for_kind(kind) if kind else None
+            limit = limits[kind] if kind else None
             if limit is not None:
                 deadline = _sooner(deadline, self.params[name].at, limit)
         self.deadline = deadline
@@ -374,7 +376,7 @@ class Chair:
         if session is not None and session.open:
             for name, kind in _STREAM_PARAMETERS.items():
                 sample = self.params.get(name)
-                limit = self.config.no_data_s.for_kind(as_kind(kind))
+                limit = self.stale_after[kind]
                 if sample is not None and limit is not None:
                     found.append(beyond(sample.at, limit))
             found.append(self.technical.next_change(self.equipment(), now))
@@ -557,5 +559,5 @@ class Chair:
             if alarm.condition == "no_data" and alarm.subject and "/" in alarm.subject:
                 device, kind = alarm.subject.rsplit("/", 1)
                 if (device, kind) not in self.streams and kind in KIND_LABEL:
-                    limit = self.config.no_data_s.for_kind(as_kind(kind)) or 0.0
+                    limit = self.stale_after[kind] or 0.0
                     self.streams[(device, kind)] = alarm.raised_at - timedelta(seconds=limit)

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from drivers.wire import ConcomitantMedicine, Kind, Priority
+from drivers.wire import KINDS, ConcomitantMedicine, Kind, Priority
 
 RulePhase = Literal["pre_dose", "dosing", "observation"]
 """Phases of an open session in which a rule can apply ("ready" counts as observation)."""
@@ -107,6 +107,11 @@ class NoDataLimits(_Frozen):
     def for_kind(self, kind: Kind) -> float | None:
         limit: float = getattr(self, kind)
         return limit or None
+
+    def by_kind(self) -> dict[str, float | None]:
+        """`for_kind` of every kind, as a table: looked up for every reading, so its holder
+        makes it once (not cached here: ``model_copy`` would copy a cache unchanged)."""
+        return {kind: self.for_kind(kind) for kind in KINDS}
 
 
 class Escalation(_Frozen):

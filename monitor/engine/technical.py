@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Literal
 
-from drivers.wire import AlarmEvent, DeviceState, Kind
+from drivers.wire import AlarmEvent, DeviceState
 
 from .alarms import AlarmBook, Key
 from .checks import Check, Slot
@@ -61,6 +61,7 @@ class TechnicalConditions:
         self.book = book
         self.rules = rules
         self.no_data = no_data
+        self.stale_after = no_data.by_kind()
         self.audio = audio
         self.held: dict[Key, datetime] = {}
         self.missed: set[str] = set()
@@ -100,7 +101,7 @@ class TechnicalConditions:
             ),
         )
         for (device, kind), last in sorted(equipment.streams.items()):
-            limit = self.no_data.for_kind(as_kind(kind))
+            limit = self.stale_after[kind]
             silent = limit is not None and (now - last).total_seconds() > limit
             if kind == "spo2" and missing:
                 silent = False  # the spo2_missing alarm already says it
@@ -154,7 +155,7 @@ class TechnicalConditions:
 
     def _spo2_missing(self, spo2_at: datetime | None, requires_spo2: bool, phase: RulePhase,
                       now: datetime) -> bool:
-        spo2_limit = self.no_data.for_kind("spo2")
+        spo2_limit = self.stale_after["spo2"]
         return (
             requires_spo2
             and phase in ("dosing", "observation")
@@ -178,7 +179,7 @@ class TechnicalConditions:
             return []
         device, kind = stream
         last = streams[stream]
-        limit = self.no_data.for_kind(as_kind(kind))
+        limit = self.stale_after[kind]
         silent = limit is not None and (now - last).total_seconds() > limit
         if kind == "spo2" and missing:
             silent = False
@@ -192,11 +193,11 @@ class TechnicalConditions:
         """The first moment after ``now`` at which time alone changes a condition here: a
         stream or SpO2 going silent, or a condition that holds reaching its delay."""
         found: list[datetime] = []
-        spo2_limit = self.no_data.for_kind("spo2")
+        spo2_limit = self.stale_after["spo2"]
         if equipment.spo2_at is not None and spo2_limit is not None:
             found.append(beyond(equipment.spo2_at, spo2_limit))
         for (_, kind), last in equipment.streams.items():
-            limit = self.no_data.for_kind(as_kind(kind))
+            limit = self.stale_after[kind]
             if limit is not None:
                 found.append(beyond(last, limit))
         for key, since in self.held.items():
@@ -304,9 +305,3 @@ class TechnicalConditions:
 
 def _no_data_text(device: str, kind: str, last: datetime, limit: float) -> str:
     return f"{KIND_LABEL[kind]} from {device}: no data since {show_time(last)} > {limit:g} s"
-
-
-def as_kind(kind: str) -> Kind:
-    if kind not in KIND_LABEL:
-        raise ValueError(f"unknown kind {kind!r}")
-    return kind  # type: ignore[return-value]

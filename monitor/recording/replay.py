@@ -28,9 +28,11 @@ from them, as the live engine does after a restart.
 from __future__ import annotations
 
 import bisect
+import gc
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal, NamedTuple, cast
@@ -130,7 +132,31 @@ def recorded_roles(results: list[CommandResult]) -> dict[str, Role] | None:
     return roles or None
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a recording is decoded.
+
+    Decoding keeps tens of thousands of small models, none of them in a reference cycle;
+    the collector's passes over them free nothing and took a sixth of the decoding time
+    (`benchmarks/RESULTS-recording.md`). Reference counting still frees whatever is
+    dropped, and the collector runs again as soon as decoding ends."""
+    if not gc.isenabled():
+        yield  # paused already, by whoever paused it: theirs to resume
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def prepare(wire: WireLog) -> Prepared:
+    """Decode a recording into what a replay feeds and what it compares with."""
+    with _collector_paused():
+        return _prepare(wire)
+
+
+def _prepare(wire: WireLog) -> Prepared:
     out = Prepared(problems=[Problem(b.line, None, b.reason) for b in wire.bad])
     decoder = PayloadDecoder(logging.getLogger(__name__ + ".payloads"))
     chairs: set[str] = set()

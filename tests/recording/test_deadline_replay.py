@@ -3,13 +3,17 @@ alarm that time alone raises comes back at exactly the moment it was due."""
 
 from __future__ import annotations
 
+import gc
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from drivers import topics
+from drivers.mqtt import PayloadDecoder
 from drivers.wire import AlarmEvent, DoseGiven, ManualBp, Reading, StartSession
 from monitor.engine import Engine, EngineConfig
-from monitor.recording.replay import Replay
+from monitor.recording.replay import Replay, prepare
 from monitor.recording.wirelog import WireLog, WireRecord
 
 SITE, CHAIR = "site", "c1"
@@ -91,3 +95,40 @@ def test_a_quiet_stretch_costs_no_ticks() -> None:
     grid = (replay.end - replay.start).total_seconds() * 2
     assert 0 < len(ticks) < grid / 40  # a stream refreshed every second: one in 20 s
     assert ticks == sorted(ticks)
+
+
+def test_decoding_pauses_the_collector_and_leaves_it_as_it_was(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cyclic collector is off while a recording is decoded, and afterwards as it was:
+    on again after decoding (also after a failure), still off where the caller had
+    turned it off."""
+    records = session(hr_until_s=5)[:20]
+    seen: list[bool] = []
+    decode = PayloadDecoder.decode
+
+    def watched(self: PayloadDecoder, *args: Any, **kwargs: Any) -> Any:
+        seen.append(gc.isenabled())
+        return decode(self, *args, **kwargs)
+
+    monkeypatch.setattr(PayloadDecoder, "decode", watched)
+    assert gc.isenabled()
+    prepared = prepare(WireLog(list(records)))
+    assert seen and not any(seen)
+    assert len(prepared.steps) == len(records)
+    assert gc.isenabled()
+
+    def failing(self: PayloadDecoder, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("decoder failed")
+
+    monkeypatch.setattr(PayloadDecoder, "decode", failing)
+    with pytest.raises(RuntimeError):
+        prepare(WireLog(list(records)))
+    assert gc.isenabled()
+
+    monkeypatch.setattr(PayloadDecoder, "decode", watched)
+    gc.disable()
+    try:
+        prepare(WireLog(list(records)))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
