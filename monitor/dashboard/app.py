@@ -108,6 +108,8 @@ class DashboardApp(SigningIn):
         self._exit_after_s = exit_after_s
         self._flash = FlashTimer(self, FLASH_S, self.flash_tick) if blink else None
         self._refreshing = False
+        self._drawn: tuple[object, ...] | None = None
+        """What the screens were last drawn from (see `_refresh_tick`)."""
 
     # -- sites --------------------------------------------------------------------------
 
@@ -150,7 +152,7 @@ class DashboardApp(SigningIn):
         return OverviewScreen(self.banner_text)
 
     async def on_mount(self) -> None:
-        self.set_interval(REFRESH_S, self.refresh_view)
+        self.set_interval(REFRESH_S, self._refresh_tick)
         if self._exit_after_s is not None:
             self.set_timer(self._exit_after_s, self.exit)
         if self.who.mqtt is not None and self.who.showing:
@@ -290,7 +292,23 @@ class DashboardApp(SigningIn):
                 floor.flash_step += 1
             apply_flash(self)
 
-    async def refresh_view(self) -> None:
+    async def _refresh_tick(self) -> None:
+        """The refresh timer: the screens are drawn again only when what they show may have
+        changed (something arrived or left, the clock's second, an offline reason, the
+        screens, who is signed in); on a floor where nothing changes, three refreshes in
+        four found nothing to draw, at the cost of a walk over every tile."""
+        await self.refresh_view(when_changed=True)
+
+    def _view_key(self, floors: list[Floor]) -> tuple[object, ...]:
+        return (
+            int(self.clock.now().timestamp()),
+            tuple((id(floor), floor.changes, floor.offline()) for floor in floors),
+            id(self.floor), self.floor.sort_by_urgency,
+            tuple(id(screen) for screen in self.screen_stack), self.size,
+            self.who.identity(),
+        )
+
+    async def refresh_view(self, *, when_changed: bool = False) -> None:
         if self._refreshing or not self.is_running:
             return  # already at it, or shutting down (screens are being taken apart)
         self._refreshing = True
@@ -301,7 +319,11 @@ class DashboardApp(SigningIn):
                     self.notify(**overdue_notice(pending, self.tz))
             if [floor for floor in floors if floor.bell_due()]:  # every floor asked
                 self.ring()
+            key = self._view_key(floors)
+            if when_changed and key == self._drawn:
+                return
             await refresh_screens(self)
+            self._drawn = key
             apply_flash(self)
         finally:
             self._refreshing = False

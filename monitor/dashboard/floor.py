@@ -120,9 +120,14 @@ class Floor:
         """When anything of the site last arrived (a state, an answer, the engine's status)."""
         self.tz: tzinfo | None = None
         """The site's zone, for the times the banners say."""
+        self.changes = 0
+        """How many times what arrived or left changed what a screen may show: a refresh that
+        finds the same count (in the same second, with the same offline reason) has nothing
+        new to draw. A state equal to the one held is no change."""
 
     def forget(self) -> None:
         """Nothing of any patient is kept (signed out); the link starts afresh."""
+        self.changes += 1
         self.link.connected = self.link.ever_connected = False
         self.states.clear()
         self.histories.clear()
@@ -149,11 +154,17 @@ class Floor:
         return None
 
     def take_state(self, state: ChairState) -> None:
+        if self.states.get(state.chair) != state:
+            self.changes += 1
         self.states[state.chair] = state
         self.last_state_at = self.clock.now()
-        self.histories.setdefault(state.chair, ChairHistory()).add(state)
+        history = self.histories.get(state.chair)
+        if history is None:  # (not setdefault: that would build a history for every state)
+            history = self.histories[state.chair] = ChairHistory()
+        history.add(state)
 
     def take_status(self, status: EngineStatus) -> None:
+        self.changes += 1
         self.engine_status = status
 
     def take_bridge(self, up: bool) -> None:
@@ -162,6 +173,7 @@ class Floor:
         if bridge is None or bridge.up is up:
             return
         now = self.clock.now()
+        self.changes += 1
         bridge.up = up
         bridge.down_since = None if up else now
         if up:
@@ -170,6 +182,7 @@ class Floor:
 
     def take_result(self, result: CommandResult) -> bool:
         """Keep an answer for its chair's view; True when it answers a command sent here."""
+        self.changes += 1
         own = self.pending.pop(result.id, None) is not None
         self.results.setdefault(result.chair, deque(maxlen=RESULTS_KEPT)).append((result, own))
         return own
@@ -182,9 +195,11 @@ class Floor:
 
     def sending(self, chair: str, command: CommandBase) -> None:
         """A command leaves now: its answer is awaited."""
+        self.changes += 1
         self.pending[command.id] = Pending(chair, command_type(command), self.clock.now())
 
     def not_sent(self, command: CommandBase) -> None:
+        self.changes += 1
         self.pending.pop(command.id, None)
 
     def was_sent(self, chair: str, command: CommandBase) -> None:
@@ -198,6 +213,7 @@ class Floor:
                    if (now - pending.sent_at).total_seconds() > limit]
         for command_id, _ in overdue:
             del self.pending[command_id]
+            self.changes += 1
         return [pending for _, pending in overdue]
 
     # -- the rules ------------------------------------------------------------------------

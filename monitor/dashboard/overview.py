@@ -58,6 +58,8 @@ class OverviewScreen(Screen[None]):
         self._head = ""
         self._head_base = ""
         self.density: Density = FULL
+        self._grid = Grid(id="chairs")
+        """The chairs' grid, held: looked for several times a refresh."""
         self.out_of_view: tuple[list[str], list[str]] = ([], [])
         """The alarming chairs above and below the visible part of the scroll."""
 
@@ -65,7 +67,7 @@ class OverviewScreen(Screen[None]):
         yield Banners(self.banner)
         yield Static(id="overview-head")
         with VerticalScroll(id="scroll"):
-            yield Grid(id="chairs")
+            yield self._grid
         yield Footer()
 
     @property
@@ -87,7 +89,7 @@ class OverviewScreen(Screen[None]):
 
     def grids(self) -> list[Grid]:
         """The grids the chairs are in: one, on a screen of one site."""
-        return [self.query_one("#chairs", Grid)]
+        return [self._grid]
 
     def on_resize(self, event: events.Resize) -> None:
         for grid in self.grids():
@@ -117,7 +119,11 @@ class OverviewScreen(Screen[None]):
                                 lambda name=name: self.post_message(OpenChair(name)))
 
     def tiles(self) -> list[ChairTile]:
-        return [tile for grid in self.grids() for tile in grid.query_children(ChairTile)]
+        """The tiles in their order on screen. (Read off the grids' children: asked for
+        several times a refresh, and a DOM query matching selectors was most of an unchanged
+        refresh's cost.)"""
+        return [tile for grid in self.grids() for tile in grid.children
+                if isinstance(tile, ChairTile)]
 
     async def tile(self, chair: str) -> ChairTile:
         if (known := self._tiles.get(chair)) is not None:

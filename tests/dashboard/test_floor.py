@@ -163,6 +163,30 @@ def test_states_build_histories_and_forget_clears_all() -> None:
     assert not floor.link.connected and not floor.link.ever_connected
 
 
+def test_changes_count_what_a_screen_may_show_and_an_equal_state_is_none() -> None:
+    floor, clock = make_floor()
+    shown = S.chair_state("chair-1", "observation")
+    floor.take(shown)
+    history = floor.histories["chair-1"]
+    first = floor.changes
+    floor.take(shown.model_copy())  # equal, another object: nothing new to draw
+    assert floor.changes == first
+    assert floor.histories["chair-1"] is history  # kept, not built again
+    floor.take(S.chair_state("chair-1", "observation", hr=99))
+    assert floor.changes == first + 1
+    floor.take(EngineStatus(state="online", at=clock.now()))
+    command = PauseAudio(at=clock.now(), by="nurse", seconds=120)
+    floor.sending("chair-1", command)
+    floor.take(S.result(command, "chair-1", True))
+    assert floor.changes == first + 4
+    floor.sending("chair-1", PauseAudio(at=clock.now(), by="nurse", seconds=60))
+    clock.advance(floor.rules.answer_timeout_s + 1)
+    assert len(floor.expire_pending()) == 1
+    assert floor.changes == first + 6
+    floor.forget()
+    assert floor.changes == first + 7
+
+
 def test_take_keeps_each_payload_and_returns_only_our_answers() -> None:
     floor, clock = make_floor()
     mine = PauseAudio(at=clock.now(), by="nurse", seconds=120)

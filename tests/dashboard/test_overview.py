@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from textual.widgets import Static
 
+import monitor.dashboard.app as app_module
 from drivers import topics
 from drivers.clock import FakeClock
 from drivers.mqtt import Inbound
@@ -364,3 +365,42 @@ async def test_a_chair_screen_refreshed_while_not_all_mounted_waits_for_the_next
         head = str(screen.query_one("#chair-head", Static).render())
         assert "P-0042" in head
         await app.refresh_view()  # and the app's own refresh goes on too
+
+
+async def test_the_refresh_timer_draws_again_only_when_something_shown_may_have_changed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same state again, within the same second, draws nothing; a state that differs,
+    the clock's next second, or the engine going offline draws at the next tick."""
+    app, clock, _ = S.make_app(["chair-1"])
+    async with app.run_test(size=(100, 30)) as pilot:
+        shown = S.chair_state("chair-1", "observation")
+        feed(app, shown)
+        await app.refresh_view()
+        await pilot.pause()
+        drawn: list[datetime] = []
+        refresh = app_module.refresh_screens
+
+        async def counted(target: DashboardApp) -> None:
+            drawn.append(clock.now())
+            await refresh(target)
+
+        monkeypatch.setattr(app_module, "refresh_screens", counted)
+        feed(app, shown.model_copy())  # equal, not the same object
+        await app._refresh_tick()
+        await app._refresh_tick()
+        assert drawn == []
+        feed(app, S.chair_state("chair-1", "observation", systolic=184))
+        await app._refresh_tick()
+        assert len(drawn) == 1
+        assert "184" in tile_text(app, "chair-1")
+        await app._refresh_tick()
+        assert len(drawn) == 1
+        clock.advance(1.0)
+        await app._refresh_tick()
+        assert len(drawn) == 2
+        await app.refresh_view()  # asked for directly: always drawn
+        assert len(drawn) == 3
+        feed(app, EngineStatus(state="offline", at=clock.now()))
+        await app._refresh_tick()
+        assert len(drawn) == 4
+        assert "engine has stopped" in str(app.query_one("#offline").render())
