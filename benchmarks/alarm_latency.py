@@ -41,7 +41,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from drivers import topics  # noqa: E402
-from drivers.mqtt import QOS, MqttSettings, make_client, payload_bytes  # noqa: E402
+from drivers.mqtt import QOS, make_client, payload_bytes  # noqa: E402
+from drivers.mqtt_settings import MqttSettings  # noqa: E402
 from tests.brokers import Mosquitto, mosquitto_path  # noqa: E402
 
 SITE = "bench"

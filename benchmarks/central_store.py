@@ -27,7 +27,7 @@ import psycopg
 
 from benchmarks.replay import SITE, machine, session_inputs
 from drivers.clock import FakeClock
-from drivers.mqtt import MqttSettings
+from drivers.mqtt_settings import MqttSettings
 from monitor.engine import EngineConfig
 from monitor.recording.recorder import BATCH, Recorder
 from monitor.recording.replay import with_engine_outputs

@@ -56,7 +56,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from drivers import topics  # noqa: E402
-from drivers.mqtt import QOS, MqttSettings, connected  # noqa: E402
+from drivers.mqtt import QOS, connected  # noqa: E402
+from drivers.mqtt_settings import MqttSettings  # noqa: E402
 from drivers.wire import EngineStatus  # noqa: E402
 from tests.brokers import free_port  # noqa: E402
 from tests.browser.test_serve_in_chromium import HOOK, Page  # noqa: E402

@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from alarm_latency import Bench, Run, engine_process, loadavg, machine  # type: ignore[import-not-found]  # noqa: E402
 
-from drivers.mqtt import MqttSettings  # noqa: E402
+from drivers.mqtt_settings import MqttSettings  # noqa: E402
 from tests.brokers import Mosquitto, mosquitto_path  # noqa: E402
 
 RELAYED = 20_000

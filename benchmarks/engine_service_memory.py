@@ -33,7 +33,8 @@ from alarm_latency import loadavg, machine  # type: ignore[import-not-found]  # 
 
 from drivers import topics  # noqa: E402
 from drivers.clock import FakeClock  # noqa: E402
-from drivers.mqtt import QOS, MqttSettings, make_client  # noqa: E402
+from drivers.mqtt import QOS, make_client  # noqa: E402
+from drivers.mqtt_settings import MqttSettings  # noqa: E402
 from monitor.engine import EngineConfig  # noqa: E402
 from monitor.engine_service import EngineService  # noqa: E402
 from tests.brokers import Mosquitto, mosquitto_path  # noqa: E402

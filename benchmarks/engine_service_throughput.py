@@ -27,7 +27,7 @@ from gateway_throughput import machine, own_broker  # type: ignore[import-not-fo
 
 from drivers import topics
 from drivers.clock import WallClock
-from drivers.mqtt import MqttSettings
+from drivers.mqtt_settings import MqttSettings
 from monitor.engine import EngineConfig
 from monitor.engine_service import EngineService
 

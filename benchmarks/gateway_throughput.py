@@ -38,7 +38,7 @@ from drivers.ble_driver import BleDriver
 from drivers.clock import WallClock
 from drivers.device_spec import DeviceSpec
 from drivers.gateway import Gateway, MemoryOutbox, Outbox
-from drivers.mqtt import MqttSettings
+from drivers.mqtt_settings import MqttSettings
 from drivers.protocols import gatt, nonin
 from drivers.protocols.registry import SERVICE_HEART_RATE, ble_uuid
 from drivers.serial_driver import SerialDriver

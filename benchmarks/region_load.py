@@ -39,7 +39,8 @@ from pydantic import SecretStr  # noqa: E402
 
 from benchmarks.replay import machine  # noqa: E402
 from drivers import topics  # noqa: E402
-from drivers.mqtt import QOS, MqttSettings, make_client, payload_bytes  # noqa: E402
+from drivers.mqtt import QOS, make_client, payload_bytes  # noqa: E402
+from drivers.mqtt_settings import MqttSettings  # noqa: E402
 from monitor.access.commands import write_files  # noqa: E402
 from monitor.access.directory import User, new  # noqa: E402
 from monitor.access.passwords import hash_password  # noqa: E402

@@ -42,15 +42,9 @@ import aiomqtt
 
 from drivers import topics
 from drivers.clock import Clock
-from drivers.mqtt import (
-    QOS,
-    MqttSettings,
-    PayloadDecoder,
-    make_client,
-    payload_bytes,
-    stay_connected,
-    will,
-)
+from drivers.mqtt import QOS, make_client, payload_bytes, stay_connected, will
+from drivers.mqtt_settings import MqttSettings
+from drivers.payloads import PayloadDecoder
 from drivers.spool import Spool, SpoolEntry, SpoolError, SpoolFull
 from drivers.tasks import first_failure, raise_if_cancelled
 from drivers.wire import DeviceStatus, GatewayStatus, Reading, Recorded

@@ -1,4 +1,5 @@
-"""The MQTT link shared by every process: broker settings, clients, and payload decoding.
+"""The MQTT link shared by every process: its clients, connections and reconnection (the
+broker settings are in `drivers.mqtt_settings`, payload decoding in `drivers.payloads`).
 
 All traffic is QoS 1. Reconnection is the caller's loop (aiomqtt's model); `reconnecting`
 gives every process the same bounded exponential backoff.
@@ -12,90 +13,25 @@ import random
 import socket
 import ssl
 import uuid
-from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal, NamedTuple
-from urllib.parse import unquote, urlsplit
+from typing import Any
 
 import aiomqtt
 from aiomqtt.exceptions import MqttConnectError
 from paho.mqtt.reasoncodes import ReasonCode
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel
 
 from drivers import topics
-from drivers.errors import ChairsideError
+from drivers.mqtt_settings import BrokerRefused, MqttSettings
 from drivers.tasks import stop_if_cancelled
-from drivers.wire import (
-    COMMAND_ADAPTER,
-    AlarmEvent,
-    AnsweredCommands,
-    ChairState,
-    CommandResult,
-    DeviceStatus,
-    EngineStatus,
-    GatewayStatus,
-    Reading,
-    Recorded,
-)
 
 log = logging.getLogger(__name__)
 
 QOS = 1
 NO_DELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
 """The socket option every client sets once connected (aiomqtt applies it after connect)."""
-
-
-class MqttSettings(BaseModel):
-    """The ``[mqtt]`` section: which broker, and how to reach it."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    broker: Literal["embedded", "external"] = Field(
-        default="external",
-        description="embedded: an amqtt broker inside the process (demo, one machine); "
-        "external: Mosquitto or another MQTT 3.1.1 broker at host:port",
-    )
-    host: str = Field(default="127.0.0.1", min_length=1)
-    port: int = Field(default=1883, ge=0, le=65535, description="0: any free port (embedded)")
-    username: str | None = None
-    password: SecretStr | None = None
-    tls: bool = False
-    ca_file: Path | None = None
-    cert_file: Path | None = None
-    key_file: Path | None = None
-    keepalive_s: int = Field(default=15, ge=5, le=600)
-    reconnect_max_s: float = Field(default=10.0, gt=0, le=300)
-
-    def with_url(self, url: str) -> MqttSettings:
-        """Apply ``--broker mqtt://[user:password@]host:port`` (``mqtts://`` for TLS)."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-            raise ValueError(
-                f"--broker {url!r}: expected mqtt://[user:password@]host:port or mqtts://..."
-            )
-        try:
-            port = parts.port
-        except ValueError as exc:
-            raise ValueError(f"--broker {url!r}: {exc}") from None
-        update: dict[str, Any] = {
-            "broker": "external",
-            "host": parts.hostname,
-            "port": port or (8883 if parts.scheme == "mqtts" else 1883),
-            "tls": parts.scheme == "mqtts",
-        }
-        if parts.username is not None:
-            update["username"] = unquote(parts.username)
-        if parts.password is not None:
-            update["password"] = SecretStr(unquote(parts.password))
-        return self.model_copy(update=update)
-
-    def url(self) -> str:
-        scheme = "mqtts" if self.tls else "mqtt"
-        user = f"{self.username}@" if self.username else ""
-        return f"{scheme}://{user}{self.host}:{self.port}"
 
 
 def make_client(
@@ -163,11 +99,6 @@ def ack(client: aiomqtt.Client, mid: int, qos: int) -> None:
 def will(topic: str, payload: BaseModel) -> aiomqtt.Will:
     """A retained last will: the broker publishes it when the connection is lost."""
     return aiomqtt.Will(topic, payload.model_dump_json(exclude_none=True), qos=QOS, retain=True)
-
-
-class BrokerRefused(ChairsideError):
-    """The broker refused this client's user name or password: trying again cannot help,
-    so the process stops and says so (exit code 2 on the command line)."""
 
 
 _REFUSED_CODES = frozenset({4, 5, 134, 135})
@@ -252,105 +183,6 @@ async def stay_connected(
                 log.warning("%s: broker %s lost (%s); retry in %.2fs", name, settings.url(),
                             exc, delay)
             await asyncio.sleep(delay)
-
-
-Payload = (
-    Reading
-    | DeviceStatus
-    | GatewayStatus
-    | ChairState
-    | AnsweredCommands
-    | AlarmEvent
-    | CommandResult
-    | EngineStatus
-    | Any  # a Command (discriminated union, validated by COMMAND_ADAPTER)
-)
-
-_MODELS: dict[str, type[BaseModel]] = {
-    "reading": Reading,
-    "device_status": DeviceStatus,
-    "gateway_status": GatewayStatus,
-    "state": ChairState,
-    "answered": AnsweredCommands,
-    "alarm": AlarmEvent,
-    "command_result": CommandResult,
-    "engine_status": EngineStatus,
-    "recorded": Recorded,
-}
-_VALIDATORS: dict[str, Any] = {
-    "command": COMMAND_ADAPTER.validator,
-    **{kind: model.__pydantic_validator__ for kind, model in _MODELS.items()},
-}
-"""Each topic type's validator, called directly: `model_validate_json`'s own checks of its
-arguments cost a tenth as much as validating a reading."""
-
-
-class Inbound(NamedTuple):
-    """A decoded message: where it came from and the validated payload. (A named tuple:
-    immutable, and made three times faster than a frozen dataclass, once per message.)"""
-
-    topic: topics.Topic
-    payload: Payload
-    retained: bool = False
-
-
-class PayloadDecoder:
-    """Turns raw MQTT messages into validated models. A message that is not valid JSON, not
-    on a contract topic, or fails validation is logged with its topic and reason, counted,
-    and skipped: one bad sender must never stop a subscriber."""
-
-    def __init__(self, logger: logging.Logger | None = None) -> None:
-        self.rejected: Counter[str] = Counter()
-        self.last_error: str | None = None
-        self._log = logger or log
-
-    def decode(
-        self, topic: str, payload: bytes | bytearray, retained: bool = False
-    ) -> Inbound | None:
-        try:
-            parsed = topics.parse(topic)
-        except topics.TopicError as exc:
-            self._reject(topic, str(exc))
-            return None
-        if not payload:
-            # An empty retained payload is how a retained message is deleted.
-            return None
-        try:
-            raw = bytes(payload)
-            model: Any = _VALIDATORS[parsed.type].validate_json(raw)
-        except ValidationError as exc:
-            self._reject(topic, _validation_reason(exc))
-            return None
-        except UnicodeDecodeError as exc:  # pragma: no cover - pydantic reports most as JSON errors
-            self._reject(topic, f"not UTF-8: {exc}")
-            return None
-        chair = getattr(model, "chair", None)
-        if chair is not None and parsed.chair is not None and chair != parsed.chair:
-            self._reject(topic, f"payload chair {chair!r} does not match the topic")
-            return None
-        return Inbound(parsed, model, retained)
-
-    def refuse(self, topic: str, reason: str) -> None:
-        """Count and log a well-formed message its receiver will not use, with why."""
-        self._reject(topic, reason)
-
-    def _reject(self, topic: str, reason: str) -> None:
-        self.rejected[topic] += 1
-        self.last_error = f"{topic}: {reason}"
-        self._log.warning("rejected payload on %s: %s", topic, reason)
-        return None
-
-    @property
-    def rejected_total(self) -> int:
-        return sum(self.rejected.values())
-
-
-def _validation_reason(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:3]:
-        loc = ".".join(str(p) for p in err["loc"]) or "payload"
-        parts.append(f"{loc}: {err['msg']}")
-    return "; ".join(parts)
 
 
 @asynccontextmanager

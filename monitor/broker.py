@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator
 from multiprocessing.connection import Connection
 from typing import Any
 
-from drivers.mqtt import MqttSettings
+from drivers.mqtt_settings import MqttSettings
 from monitor.access.directory import Directory
 
 log = logging.getLogger(__name__)

@@ -254,7 +254,7 @@ def status(config: Path | None, broker: str | None, site: str | None) -> None:
     problem on a line), 2 when the configuration or the broker cannot be used."""
     import aiomqtt
 
-    from drivers.mqtt import BrokerRefused
+    from drivers.mqtt_settings import BrokerRefused
     from monitor.site_status import read_site
 
     settings = settings_from(config, broker, site)

@@ -15,7 +15,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from drivers.mqtt import BrokerRefused
+from drivers.mqtt_settings import BrokerRefused
 from monitor.config import ConfigError, Settings, load_settings, with_options
 
 F = TypeVar("F", bound=Callable[..., Any])

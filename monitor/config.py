@@ -29,7 +29,7 @@ from pydantic_settings import (
 )
 
 from drivers.errors import ChairsideError
-from drivers.mqtt import MqttSettings
+from drivers.mqtt_settings import MqttSettings
 from drivers.topics import TopicError, check_ident
 from monitor.engine.config import EngineConfig
 from monitor.localtime import site_zone

@@ -25,7 +25,8 @@ import aiomqtt
 from drivers import topics
 from drivers.clock import SimClock
 from drivers.gateway import Gateway
-from drivers.mqtt import QOS, MqttSettings, make_client, stay_connected
+from drivers.mqtt import QOS, make_client, stay_connected
+from drivers.mqtt_settings import MqttSettings
 from monitor.access import demo_users
 from monitor.broker import embedded_broker
 from monitor.config import Settings

@@ -36,8 +36,6 @@ from drivers.clock import Clock
 from drivers.gateway import MemoryOutbox, OutboxEntry
 from drivers.mqtt import (
     QOS,
-    MqttSettings,
-    PayloadDecoder,
     ack,
     make_client,
     manual_acks,
@@ -46,6 +44,8 @@ from drivers.mqtt import (
     stay_connected,
     will,
 )
+from drivers.mqtt_settings import MqttSettings
+from drivers.payloads import PayloadDecoder
 from drivers.tasks import first_failure, raise_if_cancelled
 from drivers.wire import (
     AlarmEvent,

@@ -14,14 +14,9 @@ import aiomqtt
 
 from drivers import topics
 from drivers.clock import Clock
-from drivers.mqtt import (
-    QOS,
-    MqttSettings,
-    PayloadDecoder,
-    make_client,
-    payload_bytes,
-    stay_connected,
-)
+from drivers.mqtt import QOS, make_client, payload_bytes, stay_connected
+from drivers.mqtt_settings import MqttSettings
+from drivers.payloads import PayloadDecoder
 from drivers.wire import AlarmEvent, ChairState, CommandResult
 from monitor.dashboard.format import MARKERS, age_s, fmt_age, fmt_duration, fmt_value
 

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from drivers import topics
-from drivers.mqtt import MqttSettings, PayloadDecoder, connected, payload_bytes, retained
+from drivers.mqtt import connected, payload_bytes, retained
+from drivers.mqtt_settings import MqttSettings
+from drivers.payloads import PayloadDecoder
 from drivers.wire import DeviceStatus, EngineStatus, GatewayStatus
 
 STALE_AFTER_S = 30.0

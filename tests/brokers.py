@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from drivers.mqtt import MqttSettings
+from drivers.mqtt_settings import MqttSettings
 
 
 def _ephemeral_low() -> int:

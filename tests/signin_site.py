@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from drivers.mqtt import MqttSettings
+from drivers.mqtt_settings import MqttSettings
 from monitor.access.commands import write_files
 from monitor.access.directory import Directory, User
 from monitor.access.passwords import hash_password

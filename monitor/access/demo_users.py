@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from drivers.mqtt import MqttSettings
+from drivers.mqtt_settings import MqttSettings
 
 from . import passwords
 from .commands import write_files

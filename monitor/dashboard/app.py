@@ -19,7 +19,8 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from drivers.clock import Clock
-from drivers.mqtt import Inbound, MqttSettings
+from drivers.mqtt_settings import MqttSettings
+from drivers.payloads import Inbound
 from drivers.wire import CommandBase
 from monitor.access.directory import Directory
 from monitor.config import DashboardSettings

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from textual.message import Message
 
-from drivers.mqtt import Inbound
+from drivers.payloads import Inbound
 from drivers.wire import ChairState, CommandBase
 
 

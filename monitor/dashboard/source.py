@@ -17,15 +17,9 @@ from textual.message import Message
 
 from drivers import topics
 from drivers.errors import ChairsideError
-from drivers.mqtt import (
-    QOS,
-    BrokerRefused,
-    MqttSettings,
-    PayloadDecoder,
-    make_client,
-    payload_bytes,
-    stay_connected,
-)
+from drivers.mqtt import QOS, make_client, payload_bytes, stay_connected
+from drivers.mqtt_settings import BrokerRefused, MqttSettings
+from drivers.payloads import PayloadDecoder
 from drivers.wire import CommandBase
 from monitor.sites import BRIDGE_ROOT, bridge_state_topic
 

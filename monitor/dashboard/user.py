@@ -20,7 +20,8 @@ from pydantic import SecretStr
 
 from drivers.clock import Clock
 from drivers.errors import ChairsideError
-from drivers.mqtt import BrokerRefused, MqttSettings, connected
+from drivers.mqtt import connected
+from drivers.mqtt_settings import BrokerRefused, MqttSettings
 from monitor.access.directory import Directory
 from monitor.access.roles import PEOPLE, Role
 

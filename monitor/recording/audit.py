@@ -14,7 +14,7 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from drivers import topics
-from drivers.mqtt import PayloadDecoder
+from drivers.payloads import PayloadDecoder
 from drivers.wire import COMMAND_ADAPTER, CommandResult, format_time
 from monitor.localtime import clock_time
 

@@ -31,7 +31,6 @@ from monitor.engine import EngineConfig
 
 from . import export as exporting
 from . import fhir, rems_form, report_html, wirelog
-from .recorder import Recorder, reindex
 from .replay import Grid, Replay, alarm_events, compare, prepare, timeline_line
 from .report import ReportError, build
 from .store import RecordingStore, StoreError, is_url, open_store, store_errors
@@ -109,6 +108,9 @@ def _engine_config(path: Path) -> EngineConfig:
 @_db_option
 def record(config: Path | None, broker: str | None, site: str | None, db: str | None) -> None:
     """Record every message of the site (persistent session; nothing lost on restarts)."""
+    # Imported here: the recorder brings the MQTT client, which no other command here needs.
+    from .recorder import Recorder
+
     settings = settings_from(config, broker, site)
     store = _open_store(settings, db, create=True)
     recorder = Recorder(settings.mqtt, settings.site.id, store, WallClock(),
@@ -144,6 +146,8 @@ def sessions(config: Path | None, db: str | None, chair: str | None, site: str |
     settings = settings_from(config)
     with _open_store(settings, db) as store:
         if rebuild:
+            from .recorder import reindex  # (with the MQTT client: see `record`)
+
             reindex(store, site)
         rows = store.sessions(chair=chair, site=site)
     shared = len({row.site for row in rows}) > 1

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from typing import Any, TextIO
 
-from drivers.mqtt import PayloadDecoder
+from drivers.payloads import PayloadDecoder
 from drivers.wire import ManualBp, Reading, StartSession, format_time, parse_time
 
 from .sessions import SAME_START

@@ -24,16 +24,9 @@ import aiomqtt
 
 from drivers import topics
 from drivers.clock import Clock
-from drivers.mqtt import (
-    QOS,
-    MqttSettings,
-    PayloadDecoder,
-    ack,
-    make_client,
-    manual_acks,
-    payload_bytes,
-    stay_connected,
-)
+from drivers.mqtt import QOS, ack, make_client, manual_acks, payload_bytes, stay_connected
+from drivers.mqtt_settings import MqttSettings
+from drivers.payloads import PayloadDecoder
 from drivers.wire import ChairState, Reading, Recorded
 
 from .sessions import SessionTracker

@@ -38,7 +38,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal, NamedTuple, cast
 
 from drivers import topics
-from drivers.mqtt import PayloadDecoder
+from drivers.payloads import PayloadDecoder
 from drivers.wire import AlarmEvent, ChairState, CommandResult, parse_time
 from monitor.access.roles import ROLES, Role
 from monitor.engine import Engine, EngineConfig, Message, Output

@@ -20,7 +20,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
 from drivers import topics
-from drivers.mqtt import Inbound
+from drivers.payloads import Inbound
 from drivers.wire import ChairState
 from monitor.config import DashboardSettings
 from monitor.dashboard.app import DashboardApp

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from drivers.mqtt import MqttSettings
+from drivers.mqtt_settings import MqttSettings
 from monitor.access import passwords
 from monitor.access.commands import write_files
 from monitor.access.directory import Directory, User, new

@@ -18,7 +18,8 @@ import pytest
 
 from drivers import topics
 from drivers.clock import WallClock
-from drivers.mqtt import QOS, BrokerRefused, MqttSettings, connected, make_client
+from drivers.mqtt import QOS, connected, make_client
+from drivers.mqtt_settings import BrokerRefused, MqttSettings
 from drivers.wire import CommandResult, Reading
 from monitor.engine import EngineConfig
 from monitor.engine_service import EngineService

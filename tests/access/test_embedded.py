@@ -8,7 +8,8 @@ import pytest
 from pydantic import SecretStr
 
 from drivers import topics
-from drivers.mqtt import QOS, BrokerRefused, MqttSettings, connected
+from drivers.mqtt import QOS, connected
+from drivers.mqtt_settings import BrokerRefused, MqttSettings
 from monitor.access import passwords
 from monitor.broker import embedded_broker
 from tests.access.site import SITE, password, write_directory

@@ -11,7 +11,8 @@ import pytest
 from click.testing import CliRunner
 from pydantic import SecretStr
 
-from drivers.mqtt import BrokerRefused, connected
+from drivers.mqtt import connected
+from drivers.mqtt_settings import BrokerRefused
 from monitor.cli import main
 from tests.access.site import need_mosquitto
 from tests.brokers import Mosquitto, mosquitto_path, signing_in

@@ -7,7 +7,8 @@ import logging
 import pytest
 
 from drivers import topics
-from drivers.mqtt import MqttSettings, PayloadDecoder
+from drivers.mqtt_settings import MqttSettings
+from drivers.payloads import PayloadDecoder
 from drivers.wire import Reading
 
 GOOD = (

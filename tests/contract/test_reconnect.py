@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import random
 
-from drivers.mqtt import Backoff, MqttSettings, reconnect_backoff
+from drivers.mqtt import Backoff, reconnect_backoff
+from drivers.mqtt_settings import MqttSettings
 
 
 def test_plain_backoff_doubles_to_its_bound_and_resets() -> None:

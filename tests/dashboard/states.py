@@ -11,7 +11,8 @@ from typing import Any
 
 from drivers import topics
 from drivers.clock import FakeClock
-from drivers.mqtt import BrokerRefused, Inbound
+from drivers.mqtt_settings import BrokerRefused
+from drivers.payloads import Inbound
 from drivers.wire import (
     ActiveAlarm,
     AlarmKind,

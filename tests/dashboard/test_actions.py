@@ -469,7 +469,7 @@ async def test_the_overview_offers_no_command_until_a_chair_is_open() -> None:
 
 async def test_a_command_without_a_broker_is_not_sent_and_says_so() -> None:
     from drivers.clock import FakeClock
-    from drivers.mqtt import MqttSettings
+    from drivers.mqtt_settings import MqttSettings
 
     # A broker nobody listens on: the app is never connected while the test runs.
     app = DashboardApp(MqttSettings(host="127.0.0.1", port=9, reconnect_max_s=5),

@@ -10,7 +10,7 @@ from textual.widgets import Static
 import monitor.dashboard.app as app_module
 from drivers import topics
 from drivers.clock import FakeClock
-from drivers.mqtt import Inbound
+from drivers.payloads import Inbound
 from drivers.wire import (
     ActiveAlarm,
     ChairState,

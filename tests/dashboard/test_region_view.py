@@ -14,7 +14,7 @@ from textual.pilot import Pilot
 from textual.widgets import Static
 
 from drivers import topics
-from drivers.mqtt import Inbound
+from drivers.payloads import Inbound
 from drivers.wire import AckAlarm, ChairState
 from monitor.config import DashboardSettings
 from monitor.dashboard.app import ALL_SITES, DashboardApp

@@ -15,7 +15,9 @@ import aiomqtt
 from drivers import topics
 from drivers.clock import Clock, SimClock, loop_time
 from drivers.gateway import Gateway
-from drivers.mqtt import QOS, MqttSettings, PayloadDecoder, make_client, payload_bytes
+from drivers.mqtt import QOS, make_client, payload_bytes
+from drivers.mqtt_settings import MqttSettings
+from drivers.payloads import PayloadDecoder
 from drivers.wire import DeviceStatus, Reading
 from simulators.devices import SimContext
 from simulators.patient import Patient

@@ -15,7 +15,7 @@ from drivers.clock import FakeClock, SimClock
 from drivers.device_spec import DeviceSpec
 from drivers.devices import DriverOptions, make_driver
 from drivers.gateway import MemoryOutbox, SeqStore, open_spool, spool_path
-from drivers.mqtt import MqttSettings
+from drivers.mqtt_settings import MqttSettings
 from drivers.spool import Spool
 from drivers.wire import DeviceStatus, GatewayStatus, Reading
 from simulators.devices import SimBleHub, SimContext, make_sim

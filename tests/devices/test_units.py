@@ -161,7 +161,7 @@ def test_a_failing_spool_refuses_loudly_instead_of_losing(tmp_path: Path,
                                                           caplog: pytest.LogCaptureFixture) -> None:
     from drivers.clock import FakeClock
     from drivers.gateway import Gateway
-    from drivers.mqtt import MqttSettings
+    from drivers.mqtt_settings import MqttSettings
     from drivers.wire import DeviceStatus, Reading
 
     clock = FakeClock()

@@ -35,7 +35,9 @@ from pydantic import SecretStr
 
 from drivers import topics
 from drivers.ledger import read_ledger
-from drivers.mqtt import QOS, MqttSettings, PayloadDecoder, make_client, payload_bytes
+from drivers.mqtt import QOS, make_client, payload_bytes
+from drivers.mqtt_settings import MqttSettings
+from drivers.payloads import PayloadDecoder
 from drivers.wire import (
     AckAlarm,
     ActiveAlarm,

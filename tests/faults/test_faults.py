@@ -26,7 +26,8 @@ from pathlib import Path
 import pytest
 
 from drivers import topics
-from drivers.mqtt import QOS, BrokerRefused, connected, make_client
+from drivers.mqtt import QOS, connected, make_client
+from drivers.mqtt_settings import BrokerRefused
 from drivers.wire import ManualBp
 from tests.faults.site import (
     BROKER_FINDS_SILENCE_S,

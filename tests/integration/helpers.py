@@ -10,7 +10,9 @@ from typing import Any
 
 from drivers import topics
 from drivers.clock import Clock
-from drivers.mqtt import QOS, Inbound, MqttSettings, PayloadDecoder, make_client, payload_bytes
+from drivers.mqtt import QOS, make_client, payload_bytes
+from drivers.mqtt_settings import MqttSettings
+from drivers.payloads import Inbound, PayloadDecoder
 from drivers.wire import Reading
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from drivers.mqtt import MqttSettings, connected
+from drivers.mqtt import connected
+from drivers.mqtt_settings import MqttSettings
 from monitor.broker import embedded_broker
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,7 +12,8 @@ import pytest
 
 from drivers import topics
 from drivers.clock import FakeClock
-from drivers.mqtt import MqttSettings, make_client
+from drivers.mqtt import make_client
+from drivers.mqtt_settings import MqttSettings
 from drivers.wire import AlarmEvent, AnsweredCommands, ChairState, CommandResult, EngineStatus
 from monitor.engine import EngineConfig
 from monitor.engine_service import EngineService

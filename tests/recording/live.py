@@ -12,7 +12,8 @@ from pathlib import Path
 from drivers import topics
 from drivers.clock import FakeClock
 from drivers.gateway import Gateway
-from drivers.mqtt import QOS, MqttSettings, make_client
+from drivers.mqtt import QOS, make_client
+from drivers.mqtt_settings import MqttSettings
 from drivers.wire import (
     AckAlarm,
     AlarmEvent,

@@ -7,7 +7,7 @@ from functools import cache
 from pathlib import Path
 
 from drivers.clock import FakeClock
-from drivers.mqtt import MqttSettings
+from drivers.mqtt_settings import MqttSettings
 from monitor.engine import EngineConfig
 from monitor.recording.recorder import Recorder
 from monitor.recording.replay import with_engine_outputs

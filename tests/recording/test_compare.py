@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from drivers import topics
 from drivers.clock import FakeClock
-from drivers.mqtt import MqttSettings
+from drivers.mqtt_settings import MqttSettings
 from drivers.wire import AlarmEvent
 from monitor.engine import EngineConfig, Output
 from monitor.engine_service import EngineService

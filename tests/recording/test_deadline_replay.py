@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from drivers import topics
-from drivers.mqtt import PayloadDecoder
+from drivers.payloads import PayloadDecoder
 from drivers.wire import AlarmEvent, DoseGiven, ManualBp, Reading, StartSession
 from monitor.engine import Engine, EngineConfig
 from monitor.recording.replay import Replay, prepare

@@ -14,7 +14,8 @@ import pytest
 
 from drivers import topics
 from drivers.clock import FakeClock
-from drivers.mqtt import QOS, MqttSettings, make_client
+from drivers.mqtt import QOS, make_client
+from drivers.mqtt_settings import MqttSettings
 from drivers.wire import ChairState, StartSession
 from monitor.recording.recorder import KEPT_INVALID, MAX_PAYLOAD, Recorder, reindex
 from monitor.recording.store import Store

@@ -12,7 +12,7 @@ import pytest
 
 from drivers import topics
 from drivers.clock import FakeClock
-from drivers.mqtt import MqttSettings
+from drivers.mqtt_settings import MqttSettings
 from drivers.wire import ChairState
 from monitor.recording import export
 from monitor.recording.recorder import Recorder, reindex

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from drivers.mqtt import MqttSettings
+from drivers.mqtt_settings import MqttSettings
 from monitor.access.commands import write_files
 from monitor.access.directory import User, new
 from monitor.access.passwords import hash_password

@@ -30,7 +30,7 @@ from textual.pilot import Pilot
 
 from drivers import topics
 from drivers.clock import WallClock
-from drivers.mqtt import MqttSettings
+from drivers.mqtt_settings import MqttSettings
 from drivers.wire import AlarmEvent, CommandResult, Discharge, Reading
 from monitor.access.directory import load as load_directory
 from monitor.config import DashboardSettings
