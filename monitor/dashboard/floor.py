@@ -155,8 +155,10 @@ class Floor:
 
     def take_state(self, state: ChairState) -> None:
         if self.states.get(state.chair) != state:
+            # An equal state is not taken: the one held stays, and whatever compares with
+            # it (a tile, the next state) finds it by identity.
             self.changes += 1
-        self.states[state.chair] = state
+            self.states[state.chair] = state
         self.last_state_at = self.clock.now()
         history = self.histories.get(state.chair)
         if history is None:  # (not setdefault: that would build a history for every state)

@@ -133,11 +133,10 @@ class ChairTile(Static, can_focus=True):
         # What the tile says follows the state and the clock in whole seconds (ages, the
         # observation clock): the same state within the same second shows the same.
         seen = (state, int(now.timestamp()), stale, tz, settings)
-        same = self._seen is not None and all(
-            a is b or a == b for a, b in zip(seen, self._seen, strict=True))
-        self._seen = seen  # an equal state, kept: the next refresh compares it by identity
-        if same:
+        if self._seen is not None and all(
+                a is b or a == b for a, b in zip(seen, self._seen, strict=True)):
             return
+        self._seen = seen
         top = state.highest_alarm() if state is not None else None
         self.priority = top.priority if top is not None else None
         self._set_classes(stale, top)

@@ -103,7 +103,6 @@ class Chair:
         self.technical = TechnicalConditions(self.book, config.technical, config.no_data_s,
                                              config.audio_pause)
         self.stale_after = self.technical.stale_after
-        """Each kind's longest silence (`NoDataLimits.for_kind`), looked up per reading."""
         self.results: OrderedDict[str, CommandResult] = OrderedDict()
         self._seen: deque[str] = deque()
         self._seen_set: set[str] = set()

@@ -60,8 +60,8 @@ class TechnicalConditions:
                  audio: AudioPause) -> None:
         self.book = book
         self.rules = rules
-        self.no_data = no_data
         self.stale_after = no_data.by_kind()
+        """Each kind's longest silence (`NoDataLimits.for_kind`), looked up per reading."""
         self.audio = audio
         self.held: dict[Key, datetime] = {}
         self.missed: set[str] = set()

@@ -171,6 +171,7 @@ def test_changes_count_what_a_screen_may_show_and_an_equal_state_is_none() -> No
     first = floor.changes
     floor.take(shown.model_copy())  # equal, another object: nothing new to draw
     assert floor.changes == first
+    assert floor.states["chair-1"] is shown  # the state held stays, found by identity
     assert floor.histories["chair-1"] is history  # kept, not built again
     floor.take(S.chair_state("chair-1", "observation", hr=99))
     assert floor.changes == first + 1
