@@ -78,15 +78,51 @@ def make_client(
     if max_inflight is not None:
         # aiomqtt warns of "pending publish calls" past 10: that many is what was asked for.
         client.pending_calls_threshold = max_inflight
+    return _write_at_once(client)
+
+
+def _write_at_once(client: aiomqtt.Client) -> aiomqtt.Client:
+    """Send each packet when it is queued, not on a later turn of the event loop.
+
+    aiomqtt hands every write to the loop as if from another thread: a byte through the
+    loop's wake-up pipe, a turn to watch the socket for writing, a turn to write, a call to
+    stop watching. At the broker's pace that is most of a process's CPU, and an alarm
+    event waits two turns before it leaves. On the loop's own thread, and outside paho's
+    callbacks (where paho itself would not write either), the packet is written at once;
+    whatever the socket does not take, and every other case, goes the loop's way as before.
+    """
+    paho = client._client
+    through_loop = paho.on_socket_register_write
+    assert through_loop is not None  # aiomqtt's, set when it built the client
+
+    def register_write(c: Any, userdata: Any, sock: Any) -> None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # paho's connect, run on an executor thread
+            through_loop(c, userdata, sock)
+            return
+        if not c._in_callback_mutex.acquire(blocking=False):
+            through_loop(c, userdata, sock)  # in a callback of paho's: paho's order
+            return
+        c._in_callback_mutex.release()
+        try:
+            c.loop_write()
+        except Exception:  # the loop's own write meets it again, and reports it
+            through_loop(c, userdata, sock)
+            return
+        if c.want_write():  # the socket's buffer is full: the rest when it is writable
+            through_loop(c, userdata, sock)
+
+    paho.on_socket_register_write = register_write
     return client
 
 
 def manual_acks(client: aiomqtt.Client) -> aiomqtt.Client:
     """Acknowledge QoS 1 messages only when `ack` says so, not on receipt.
 
-    aiomqtt has no switch for it; paho, underneath, has. This and `ack` are the only places
-    that reach into aiomqtt's private paho client, checked by a test against the pinned
-    version."""
+    aiomqtt has no switch for it; paho, underneath, has. This, `ack` and `_write_at_once` are
+    the only places that reach into aiomqtt's private paho client, checked by tests against
+    the pinned version."""
     client._client.manual_ack_set(True)
     return client
 

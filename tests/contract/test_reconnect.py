@@ -90,3 +90,18 @@ async def test_the_manual_ack_adapter_fits_the_installed_aiomqtt() -> None:
     client._client.ack = lambda mid, qos: sent.append((mid, qos))  # type: ignore[method-assign]
     ack(client, 7, 1)
     assert sent == [(7, 1)]
+
+
+async def test_the_write_at_once_adapter_fits_the_installed_aiomqtt() -> None:
+    """`drivers.mqtt._write_at_once` replaces aiomqtt's write callback on its paho client and
+    reads paho's callback lock: this fails, on an upgrade that moves either, before a write
+    goes out of order or waits."""
+    from drivers.mqtt import make_client
+
+    client = make_client(MqttSettings(), "adapter-check")
+    paho = client._client
+    assert paho.on_socket_register_write is not None
+    assert paho.on_socket_register_write.__qualname__.startswith("_write_at_once")
+    assert paho.on_socket_unregister_write == client._on_socket_unregister_write
+    assert paho._in_callback_mutex.acquire(blocking=False)
+    paho._in_callback_mutex.release()

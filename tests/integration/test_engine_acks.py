@@ -15,7 +15,7 @@ import monitor.engine_service as engine_service
 from drivers import topics
 from drivers.clock import FakeClock
 from drivers.gateway import OutboxEntry
-from drivers.mqtt import make_client
+from drivers.mqtt import make_client, payload_bytes
 from drivers.wire import AlarmEvent, ChairState, CommandResult
 from monitor.engine import EngineConfig
 from monitor.engine_service import EngineService
@@ -160,3 +160,46 @@ async def test_every_client_disables_nagle_on_its_socket(broker: Broker) -> None
         sock = client._client.socket()
         assert isinstance(sock, socket.socket)
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+
+
+async def test_a_publish_is_on_the_socket_before_the_loop_turns_again(broker: Broker) -> None:
+    """A packet is written when it is queued (`drivers.mqtt._write_at_once`): an alarm event
+    does not wait for the event loop to watch the socket and come back to write it."""
+    async with make_client(broker.settings, "at-once-" + unique_site()) as client:
+        paho = client._client
+        info = paho.publish("chairside/at-once", b"x", qos=1)  # what aiomqtt's publish does
+        assert info.rc == 0
+        assert not paho.want_write()  # written: nothing waits for a turn of the loop
+
+
+async def test_a_burst_bigger_than_the_socket_takes_arrives_whole_and_in_order(
+    broker: Broker,
+) -> None:
+    """What the socket cannot take at once waits for it to drain, as before: with the
+    publisher's send buffer made small, a burst of 4 MB fills it again and again, and all
+    of it arrives, each message intact, in order."""
+    site = unique_site()
+    topic = f"chairside/burst-{site}"
+    count, size = 40, 100_000
+    got: list[bytes] = []
+    async with make_client(broker.settings, "burst-sub-" + site) as sub, \
+            make_client(broker.settings, "burst-pub-" + site, max_inflight=count) as pub:
+        await sub.subscribe(topic, qos=1)
+
+        async def receive() -> None:
+            async for message in sub.messages:
+                got.append(payload_bytes(message))
+                if len(got) == count:
+                    return
+
+        receiving = asyncio.create_task(receive())
+        pub._client.socket().setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
+        bodies = [bytes([i]) * size for i in range(count)]
+        waited = []
+        for body in bodies:
+            info = pub._client.publish(topic, body, qos=1)
+            assert info.rc == 0
+            waited.append(pub._client.want_write())
+        assert any(waited)  # the socket filled: the rest went the event loop's way
+        await asyncio.wait_for(receiving, 60)
+    assert got == bodies
