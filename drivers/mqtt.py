@@ -86,8 +86,8 @@ def _write_at_once(client: aiomqtt.Client) -> aiomqtt.Client:
 
     aiomqtt hands every write to the loop as if from another thread: a byte through the
     loop's wake-up pipe, a turn to watch the socket for writing, a turn to write, a call to
-    stop watching. At the broker's pace that is most of a process's CPU, and an alarm
-    event waits two turns before it leaves. On the loop's own thread, and outside paho's
+    stop watching. At the broker's pace that is a good part of a process's CPU, and an alarm
+    event waits two turns before it leaves. On the client's own loop, and outside paho's
     callbacks (where paho itself would not write either), the packet is written at once;
     whatever the socket does not take, and every other case, goes the loop's way as before.
     """
@@ -97,21 +97,23 @@ def _write_at_once(client: aiomqtt.Client) -> aiomqtt.Client:
 
     def register_write(c: Any, userdata: Any, sock: Any) -> None:
         try:
-            asyncio.get_running_loop()
+            on_loop = asyncio.get_running_loop() is client._loop
         except RuntimeError:  # paho's connect, run on an executor thread
-            through_loop(c, userdata, sock)
-            return
-        if not c._in_callback_mutex.acquire(blocking=False):
-            through_loop(c, userdata, sock)  # in a callback of paho's: paho's order
+            on_loop = False
+        if not on_loop or not c._in_callback_mutex.acquire(blocking=False):
+            through_loop(c, userdata, sock)  # elsewhere, or in a callback of paho's
             return
         c._in_callback_mutex.release()
         try:
             c.loop_write()
-        except Exception:  # the loop's own write meets it again, and reports it
-            through_loop(c, userdata, sock)
+        except Exception as exc:
+            # What aiomqtt's own write callback does with it: the connection is over.
+            if not client._disconnected.done():
+                client._disconnected.set_exception(exc)
             return
-        if c.want_write():  # the socket's buffer is full: the rest when it is writable
-            through_loop(c, userdata, sock)
+        if c.want_write() and c._registered_write and c._sock is sock:
+            through_loop(c, userdata, sock)  # the socket's buffer is full: the rest later
+        # (A write that lost the connection closed the socket: nothing is left to watch.)
 
     paho.on_socket_register_write = register_write
     return client

@@ -3,6 +3,7 @@ site's clients do not all come back in the same instant after a broker restart."
 
 from __future__ import annotations
 
+import asyncio
 import random
 
 from drivers.mqtt import Backoff, reconnect_backoff
@@ -105,3 +106,15 @@ async def test_the_write_at_once_adapter_fits_the_installed_aiomqtt() -> None:
     assert paho.on_socket_unregister_write == client._on_socket_unregister_write
     assert paho._in_callback_mutex.acquire(blocking=False)
     paho._in_callback_mutex.release()
+    assert client._loop is asyncio.get_running_loop()
+    assert isinstance(client._disconnected, asyncio.Future)
+    # paho marks the write as registered before it calls the callback: a write made inside
+    # it cannot ask for another, and whatever is left is the callback's to hand on.
+    seen: list[bool] = []
+    paho.on_socket_register_write = lambda c, _userdata, _sock: seen.append(c._registered_write)
+    paho._sock = object()
+    try:
+        paho._call_socket_register_write()
+    finally:
+        paho._sock, paho._registered_write = None, False  # no socket was ever open
+    assert seen == [True]

@@ -7,6 +7,7 @@ import asyncio
 import json
 import socket
 from datetime import UTC, datetime
+from typing import Any
 
 import aiomqtt
 import pytest
@@ -202,4 +203,48 @@ async def test_a_burst_bigger_than_the_socket_takes_arrives_whole_and_in_order(
             waited.append(pub._client.want_write())
         assert any(waited)  # the socket filled: the rest went the event loop's way
         await asyncio.wait_for(receiving, 60)
+        assert not pub._client.want_write()
+        assert pub._client._registered_write is False  # nothing left watching the socket
     assert got == bodies
+
+
+async def test_a_write_inside_pahos_callbacks_goes_the_loops_way(broker: Broker) -> None:
+    """Where paho holds its callback lock it does not write either: the packet waits for
+    the loop, and then arrives."""
+    site = unique_site()
+    topic = f"chairside/in-callback-{site}"
+    async with make_client(broker.settings, "cb-sub-" + site) as sub, \
+            make_client(broker.settings, "cb-pub-" + site) as pub:
+        await sub.subscribe(topic, qos=1)
+        paho = pub._client
+        with paho._in_callback_mutex:  # as inside on_message or on_connect
+            assert paho.publish(topic, b"later", qos=1).rc == 0
+            assert paho.want_write()  # not written here
+        message = await asyncio.wait_for(anext(aiter(sub.messages)), 15)
+        assert payload_bytes(message) == b"later"
+        assert not paho.want_write()
+
+
+async def test_a_write_that_finds_the_connection_gone_says_so_and_leaves_nothing_behind(
+    broker: Broker,
+) -> None:
+    """The broken connection is reported where aiomqtt reports it (its disconnection), and
+    no writer is left on a closed socket for the loop to trip over."""
+    errors: list[dict[str, Any]] = []
+    loop = asyncio.get_running_loop()
+    handler = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _, context: errors.append(context))
+    client = make_client(broker.settings, "gone-" + unique_site())
+    try:
+        await client.__aenter__()
+        paho = client._client
+        paho.socket().shutdown(socket.SHUT_WR)  # the next send fails: broken pipe
+        assert paho.publish("chairside/gone", b"x", qos=1).rc == 0  # queued, then lost
+        assert paho.socket() is None  # paho closed it
+        assert paho._registered_write is False
+        assert client._disconnected.done() and client._disconnected.exception() is not None
+        for _ in range(5):
+            await asyncio.sleep(0)  # what the loop would run next: nothing that fails
+        assert errors == []
+    finally:
+        loop.set_exception_handler(handler)
