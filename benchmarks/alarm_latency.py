@@ -307,7 +307,7 @@ def main() -> None:
             print(f"| {'true' if nodelay else 'false'} | {chairs} | "
                   f"{m['alarm_p50']:.1f} / {m['alarm_p99']:.1f} | "
                   f"{m['raw_p50']:.2f} / {m['raw_p99']:.2f} | "
-                  f"{m['ratio_p50']:.1f}x / {m['ratio_p99']:.1f}x | {100 * m['cpu']:.0f}% | "
+                  f"{m['ratio_p50']:.1f}x / {m['ratio_p99']:.1f}x | {100 * m['cpu']:.1f}% | "
                   f"{m['alarms']:.0f}, {m['pings']:.0f} ({m['missed']:.0f}) | "
                   f"{m['load']:.2f} |", flush=True)
 

@@ -82,6 +82,9 @@ class Engine:
         self.roles: Mapping[str, Role] | None = None
         """The site's enabled users and their roles; None on a site without sign-in."""
         self._chairs: dict[str, Chair] = {}
+        self._marked: set[str] = set()
+        """Chairs an input, a restore or a tick may have left pending since the last
+        `pending_states`: only these are looked at there, not every chair per input."""
 
     def ensure_chair(self, chair: str) -> None:
         """Make a chair known, so the overview shows it before its first reading."""
@@ -129,6 +132,7 @@ class Engine:
         else:  # pragma: no cover - the type says it cannot happen
             raise TypeError(f"the engine does not take {type(message).__name__}")
         c.input_at = now
+        self._marked.add(chair)
         mode = self.publish_states
         if mode is True:
             state = c.view(now)
@@ -156,6 +160,8 @@ class Engine:
             c = self._chairs[name]
             judged = not self.incremental or c.due(now)
             events = c.evaluate(now) if judged else []
+            if c.pending:
+                self._marked.add(name)  # pending_states sees it, if not published here
             if mode is False:
                 out.extend(events)
                 continue
@@ -184,7 +190,8 @@ class Engine:
         """Every chair's state that shows inputs no published state has shown yet, as it
         stood after the last of them (``"deferred"``: what a coalescing publisher sends)."""
         out: list[ChairState] = []
-        for name in sorted(self._chairs):
+        marked, self._marked = self._marked, set()
+        for name in sorted(marked):
             c = self._chairs[name]
             if c.pending and c.input_at is not None:
                 state = c.view(c.input_at)
@@ -230,6 +237,7 @@ class Engine:
             self._chair(answers.chair).restore_answers(answers)
         for state in states:
             self._chair(state.chair).restore(state, now)
+            self._marked.add(state.chair)
             session = state.session
             if session is not None and session.phase not in ("discharged", "ended") \
                     and session.protocol not in self.config.protocols:
@@ -254,6 +262,7 @@ class Engine:
                                  latching=True)
         events += c.book.release(now, NOT_RECOVERED)
         c.forget_evaluation(now)
+        self._marked.add(chair)
         return [*events, c.view(now)]
 
     @property

@@ -119,3 +119,38 @@ def test_deferred_states_are_the_present_at_each_tick(
 
 def signature(state: ChairState) -> tuple[object, ...]:
     return Chair.signature_of(state)
+
+
+@SETTINGS
+@given(steps, st.lists(st.booleans(), min_size=80, max_size=80))
+def test_pending_states_misses_no_chair_an_input_left_pending(
+    script: list[tuple[str, int, tuple[Any, ...]]], ask: list[bool],
+) -> None:
+    """`pending_states` looks only at the chairs marked since it was last asked; what it
+    returns is what looking at every chair would (the service asks after inputs, and
+    ticks come between)."""
+    engine = Engine(CONFIG, publish_states="deferred")
+    chairs: dict[str, Chair] = engine._chairs
+
+    def pending() -> list[str]:
+        return [name for name in sorted(chairs)
+                if chairs[name].pending and chairs[name].input_at is not None]
+
+    now = T0
+    last_message: dict[str, Any] = {}
+    for n, (chair, dt, act) in enumerate(script):
+        now += timedelta(seconds=dt)
+        engine.tick(now)
+        msg = last_message.get(chair) if act[0] == "repeat" else message(act, now, n,
+                                                                          engine, chair)
+        if msg is None:
+            continue
+        last_message[chair] = msg
+        engine.handle(chair, msg, now)
+        if ask[n]:
+            expected = pending()
+            assert [s.chair for s in engine.pending_states()] == expected
+            assert pending() == []
+    expected = pending()
+    assert [s.chair for s in engine.pending_states()] == expected  # none left behind
+    assert engine.pending_states() == []
