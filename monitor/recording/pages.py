@@ -11,7 +11,6 @@ template's source, so an edited template is compiled again, and a cache that can
 from __future__ import annotations
 
 import contextlib
-import pickle
 from functools import cache
 from typing import Any
 
@@ -44,7 +43,7 @@ class CompiledCache(FileSystemBytecodeCache):
     def load_bytecode(self, bucket: Bucket) -> None:
         try:
             super().load_bytecode(bucket)
-        except (OSError, EOFError, ValueError, pickle.UnpicklingError):
+        except Exception:  # unreadable or damaged (unpickling fails in many ways): compile
             bucket.reset()
 
     def dump_bytecode(self, bucket: Bucket) -> None:
