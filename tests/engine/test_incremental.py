@@ -4,7 +4,8 @@ everything every time."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -47,6 +48,23 @@ def run(engine: Engine, script: list[tuple[str, int, tuple[Any, ...]]],
         last[chair] = msg
         out += engine.handle(chair, msg, now)
     return out
+
+
+def inputs(script: list[tuple[str, int, tuple[Any, ...]]], engine: Engine,
+           at: Callable[[datetime], object]) -> Iterator[tuple[int, str, datetime, Any]]:
+    """The script's inputs, each step's time first given to ``at`` (a tick) before its
+    message is made; a repeat is the chair's last message again (none yet: skipped)."""
+    now = T0
+    last_message: dict[str, Any] = {}
+    for n, (chair, dt, act) in enumerate(script):
+        now += timedelta(seconds=dt)
+        at(now)
+        msg = last_message.get(chair) if act[0] == "repeat" else message(act, now, n,
+                                                                          engine, chair)
+        if msg is None:
+            continue
+        last_message[chair] = msg
+        yield n, chair, now, msg
 
 
 def wire(outputs: list[Output]) -> list[bytes]:
@@ -102,16 +120,7 @@ def test_deferred_states_are_the_present_at_each_tick(
             else:
                 assert signature(last) == signature(shown)
 
-    now = T0
-    last_message: dict[str, Any] = {}
-    for n, (chair, dt, act) in enumerate(script):
-        now += timedelta(seconds=dt)
-        tick(now)
-        msg = last_message.get(chair) if act[0] == "repeat" else message(act, now, n,
-                                                                          engine, chair)
-        if msg is None:
-            continue
-        last_message[chair] = msg
+    for _, chair, now, msg in inputs(script, engine, tick):
         engine.handle(chair, msg, now)
         reference.handle(chair, msg, now)
         tick(now)
@@ -136,16 +145,7 @@ def test_pending_states_misses_no_chair_an_input_left_pending(
         return [name for name in sorted(chairs)
                 if chairs[name].pending and chairs[name].input_at is not None]
 
-    now = T0
-    last_message: dict[str, Any] = {}
-    for n, (chair, dt, act) in enumerate(script):
-        now += timedelta(seconds=dt)
-        engine.tick(now)
-        msg = last_message.get(chair) if act[0] == "repeat" else message(act, now, n,
-                                                                          engine, chair)
-        if msg is None:
-            continue
-        last_message[chair] = msg
+    for n, chair, now, msg in inputs(script, engine, engine.tick):
         engine.handle(chair, msg, now)
         if ask[n]:
             expected = pending()
