@@ -13,6 +13,7 @@ The password is never in the URL kept in a configuration file: libpq reads it fr
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -88,6 +89,9 @@ SCHEMA_LOCK = 0x63686169
 """An advisory lock held while the tables are created: recorders of several sites may start
 at once, and ``CREATE TABLE IF NOT EXISTS`` is not safe against itself."""
 
+_SCHEMA_OBJECTS = tuple(re.findall(r"IF NOT EXISTS (\w+)", SCHEMA))
+"""The tables and indexes the schema makes, by name."""
+
 PAGE = 5000
 """Messages fetched per query while a long span is read, so memory stays bounded."""
 
@@ -103,11 +107,23 @@ class PostgresStore:
             self._db = psycopg.connect(url, autocommit=True,
                                        connect_timeout=max(1, round(connect_timeout)))
             with self._db.transaction():
-                self._db.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
-                self._db.execute(SCHEMA)
+                if not self._schema_present():
+                    self._db.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+                    if not self._schema_present():  # not made while this one waited
+                        self._db.execute(SCHEMA)
         except psycopg.Error as exc:
             raise StoreError(f"{_safe(url)}: {_first_line(exc)}") from None
         self._in_tx = False
+
+    def _schema_present(self) -> bool:
+        """Whether every table and index of the schema exists (a catalog lookup, which locks
+        no table). ``CREATE INDEX IF NOT EXISTS`` locks its table even when the index is
+        there, tables in the schema's order, so a recorder starting beside another that
+        was purging (the tables in the other order) could deadlock with it."""
+        row = self._db.execute(
+            "SELECT " + ", ".join("to_regclass(%s) IS NOT NULL" for _ in _SCHEMA_OBJECTS),
+            _SCHEMA_OBJECTS).fetchone()
+        return row is not None and all(row)
 
     def __enter__(self) -> PostgresStore:
         return self

@@ -257,3 +257,23 @@ def test_a_lost_postgresql_connection_fails_the_batch_and_commits_none_of_it(
     store.close()  # nothing more to commit, and no second failure
     with open_store(postgres_url) as again:
         assert [m.payload for m in again.messages()] == [b"kept"]
+
+
+def test_a_recorder_starting_beside_a_busy_one_takes_no_table_lock(postgres_url: str) -> None:
+    """Creating the schema locks both tables, in its own order, even when nothing is to be
+    made; a recorder purging holds them in the other order, and two recorders starting
+    together deadlocked (PostgreSQL aborted one: the recording stopped). With the schema
+    there, a starting recorder reads the catalog only: it opens while another holds the
+    sessions table, and does not wait for it."""
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    from monitor.recording.postgres_store import PostgresStore
+
+    open_store(postgres_url).close()  # the schema, as the first recorder made it
+    impatient = make_conninfo(postgres_url, options="-c lock_timeout=2000")
+    with psycopg.connect(postgres_url) as busy:  # a transaction, as a purge's is
+        busy.execute("DELETE FROM sessions WHERE site = 'elsewhere'")
+        with PostgresStore(impatient) as second:  # before: lock timeout, a StoreError
+            assert second.count() == 0
+        busy.rollback()
