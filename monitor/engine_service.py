@@ -25,7 +25,7 @@ import contextlib
 import logging
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 
@@ -44,6 +44,7 @@ from drivers.mqtt import (
     stay_connected,
     will,
 )
+from drivers.mqtt_confirmations import Confirmations
 from drivers.mqtt_settings import MqttSettings
 from drivers.payloads import PayloadDecoder
 from drivers.tasks import first_failure, raise_if_cancelled
@@ -140,6 +141,7 @@ class EngineService:
         restore_wait_s: float = 1.0,
         on_output: Callable[[Output], None] | None = None,
         users: Path | None = None,
+        publish_timeout_s: float = 10.0,
     ) -> None:
         self.mqtt = mqtt
         self.site = site
@@ -157,6 +159,7 @@ class EngineService:
         self.tick_interval_s = tick_interval_s
         self.state_min_interval_s = state_min_interval_s
         self.restore_wait_s = restore_wait_s
+        self.publish_timeout_s = publish_timeout_s
         self.on_output = on_output
         self.decoder = PayloadDecoder(log)
         self.started_at = clock.now()
@@ -174,10 +177,9 @@ class EngineService:
         self._restored = False
         # The publishes of the present connection (`_publish`), not yet acknowledged.
         self._live: aiomqtt.Client | None = None
-        self._sending: set[asyncio.Task[None]] = set()
+        self._confirmations: Confirmations | None = None
         self._events_in_flight: set[int] = set()
         self._states_in_flight: set[str] = set()
-        self._send_failed: BaseException | None = None
         self._states_due = 0.0  # loop time from which states no input waits for may leave
         self._raised = 0  # alarm events and answers emitted, counted
 
@@ -301,7 +303,8 @@ class EngineService:
         # Message ids belong to a connection: what the last one left unacknowledged, the
         # broker sends again. Publishes it left unconfirmed are sent again from the outbox.
         self._acks = InputAcks()
-        self._live, self._send_failed = client, None
+        self._live = client
+        self._confirmations = Confirmations(client, timeout_s=self.publish_timeout_s)
         for flt in ("readings/+", "devices/+/status", "gateway/status", "commands/+",
                     "commands"):
             await client.subscribe(topics.chairs_filter(self.site, flt), qos=QOS)
@@ -322,10 +325,7 @@ class EngineService:
             await first_failure(self._consume(client), self._publish(client),
                                 self._ticker(client))
         finally:
-            self._live = None
-            for task in list(self._sending):
-                task.cancel()
-            self._sending.clear()
+            self._live = self._confirmations = None
             self._events_in_flight.clear()
             self._states_in_flight.clear()
 
@@ -386,10 +386,9 @@ class EngineService:
             raised = self._raised
             self._handle(client, message)
             if self._raised != raised:
-                # An alarm or an answer leaves before the next input waiting in the client's
-                # queue is handled: one turn for the publisher, one for its publish.
-                for _ in range(2):
-                    await asyncio.sleep(0)
+                # An alarm or an answer leaves now, before the next input waiting in the
+                # client's queue is handled and before any state is built.
+                self._send_events(client)
 
     def _handle(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
         if message.qos > 0:
@@ -411,12 +410,15 @@ class EngineService:
         while True:
             raise_if_cancelled()
             await asyncio.sleep(self.tick_interval_s)
+            # A publish unacknowledged for the client's timeout: the broker stopped
+            # answering without closing the connection. This session ends; the next sends
+            # again what this one could not.
+            self._confirmed().check()
             self.tick(self.clock.now())
             beats += 1
             if beats % 10 == 0:
-                await client.publish(
-                    status_topic, self._status("online").to_json(), qos=QOS, retain=True
-                )
+                self._confirmed().publish(status_topic, self._status("online").to_json(),
+                                          retain=True, confirmed=lambda: None)
 
     async def _publish(self, client: aiomqtt.Client) -> None:
         """Alarm events and command answers leave first, as soon as they exist. A chair's
@@ -428,8 +430,6 @@ class EngineService:
         while True:
             raise_if_cancelled()
             self._wakeup.clear()
-            if self._send_failed is not None:
-                raise self._send_failed
             # Alarm events leave before any state is built: a state costs more than the
             # judgement that raised the alarm, and the alarm must not wait for it.
             self._send_events(client)
@@ -454,10 +454,8 @@ class EngineService:
             if entry.rowid in self._events_in_flight:
                 continue
             self._events_in_flight.add(entry.rowid)
-            retain = entry.rowid in self._retained_rows
-            self._start(client, client.publish(entry.topic, entry.payload, qos=QOS,
-                                               retain=retain),
-                        lambda e=entry: self._event_sent(e))  # type: ignore[misc]
+            self._send(client, entry.topic, entry.payload, entry.rowid in self._retained_rows,
+                       lambda e=entry: self._event_sent(e))  # type: ignore[misc]
 
     def _send_states(self, client: aiomqtt.Client, now: float) -> bool:
         """Publish the states that may leave now; whether some wait for the state timer."""
@@ -474,29 +472,28 @@ class EngineService:
             self._states_in_flight.add(chair)
             # A state lost to a dropped connection is harmless: on reconnecting, every
             # chair's present state is published again, and unacknowledged inputs come back.
-            self._start(client, client.publish(topics.state(self.site, chair), state.to_json(),
-                                       qos=QOS, retain=True),
-                        lambda c=chair, v=version: self._state_sent(c, v))  # type: ignore[misc]
+            self._send(client, topics.state(self.site, chair), state.to_json(), True,
+                       lambda c=chair, v=version: self._state_sent(c, v))  # type: ignore[misc]
         if timed:
             self._states_due = now + self.state_min_interval_s
         return held
 
-    def _start(self, client: aiomqtt.Client, publish: Coroutine[object, object, None],
-               sent: Callable[[], None]) -> None:
-        task = asyncio.create_task(publish)
-        self._sending.add(task)
+    def _confirmed(self) -> Confirmations:
+        assert self._confirmations is not None  # set for the session, with `_live`
+        return self._confirmations
 
-        def done(task: asyncio.Task[None]) -> None:
-            self._sending.discard(task)
-            if task.cancelled():
-                return
-            if (exc := task.exception()) is not None:
-                self._send_failed = exc  # the publisher raises it: the connection is gone
-            elif self._live is client:  # not a connection since lost
+    def _send(self, client: aiomqtt.Client, topic: str, payload: bytes | str, retain: bool,
+              sent: Callable[[], None]) -> None:
+        """Publish without awaiting the PUBACK: ``sent`` runs when it comes, unless the
+        connection was lost meanwhile (then the outbox, or the next connection's states,
+        send it again)."""
+
+        def confirmed() -> None:
+            if self._live is client:
                 sent()
-            self._wakeup.set()
+                self._wakeup.set()
 
-        task.add_done_callback(done)
+        self._confirmed().publish(topic, payload, retain=retain, confirmed=confirmed)
 
     def _event_sent(self, entry: OutboxEntry) -> None:
         self._events.ack(entry.rowid)

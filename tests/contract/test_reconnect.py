@@ -118,3 +118,24 @@ async def test_the_write_at_once_adapter_fits_the_installed_aiomqtt() -> None:
     finally:
         paho._sock, paho._registered_write = None, False  # no socket was ever open
     assert seen == [True]
+
+
+async def test_the_confirmations_adapter_fits_the_installed_aiomqtt() -> None:
+    """`drivers.mqtt_confirmations` registers each publish where aiomqtt's ``on_publish``
+    pops and sets it, and takes aiomqtt's publish timeout: this fails, on an upgrade that
+    changes either, before a PUBACK goes unheard and an input is never acknowledged."""
+    from drivers.mqtt import make_client
+    from drivers.mqtt_confirmations import Confirmations, _Confirmation
+
+    client = make_client(MqttSettings(), "adapter-check")
+    window = Confirmations(client)
+    assert window.timeout_s == 10.0
+    seen: list[int] = []
+    client._pending_publishes[7] = _Confirmation(window, 7, lambda: seen.append(7))
+    on_publish = client._client.on_publish
+    assert on_publish is not None
+    on_publish(client._client, None, 7, None, None)  # as paho calls it on a PUBACK
+    assert 7 not in client._pending_publishes
+    assert seen == []  # on the loop's next turn, out of paho's callback
+    await asyncio.sleep(0)
+    assert seen == [7]

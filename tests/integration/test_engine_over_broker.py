@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import aiomqtt
@@ -184,8 +185,9 @@ class DiesBeforePublishing(EngineService):
     """An engine that handles its inputs and then never gets to publish (a crash between
     the two)."""
 
-    async def _publish(self, client: aiomqtt.Client) -> None:
-        await asyncio.Event().wait()
+    def _send(self, client: aiomqtt.Client, topic: str, payload: bytes | str, retain: bool,
+              sent: Callable[[], None]) -> None:
+        pass
 
 
 async def test_an_input_is_acknowledged_only_once_its_effects_are_published(
