@@ -301,8 +301,9 @@ def main() -> None:
             for i in range(args.runs):
                 f = one_run(binary, chairs, nodelay, args.seconds, args.seed + i).figures()
                 figures.append(f)
-                print(f"  run {i + 1}: " + ", ".join(f"{k} {v:.2f}" for k, v in f.items()),
-                      file=sys.stderr, flush=True)
+                print(f"  run {i + 1}: " + ", ".join(
+                    f"{k} {100 * v:.1f}%" if k == "cpu" else f"{k} {v:.2f}"
+                    for k, v in f.items()), file=sys.stderr, flush=True)
             m = {k: statistics.median(f[k] for f in figures) for k in figures[0]}
             print(f"| {'true' if nodelay else 'false'} | {chairs} | "
                   f"{m['alarm_p50']:.1f} / {m['alarm_p99']:.1f} | "

@@ -491,7 +491,8 @@ class EngineService:
         def confirmed() -> None:
             if self._live is client:
                 sent()
-                self._wakeup.set()
+                if self._states or len(self._events) > len(self._events_in_flight):
+                    self._wakeup.set()  # what waited for a publish in flight may leave
 
         self._confirmed().publish(topic, payload, retain=retain, confirmed=confirmed)
 

@@ -6,6 +6,7 @@ publishes, long before the keep-alive would, and loses nothing."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import aiomqtt
@@ -16,12 +17,12 @@ from drivers import topics
 from drivers.clock import FakeClock
 from drivers.mqtt import make_client, payload_bytes
 from drivers.mqtt_confirmations import Confirmations
-from drivers.wire import ChairState
+from drivers.wire import ChairState, CommandResult
 from monitor.engine import EngineConfig
 from monitor.engine_service import EngineService
 from tests.brokers import Broker
 from tests.integration.helpers import Link, Observer, publish, running, site_filters, unique_site
-from tests.integration.test_engine_acks import T0, reading
+from tests.integration.test_engine_acks import HOUR, T0, reading
 
 pytestmark = pytest.mark.broker
 
@@ -154,3 +155,43 @@ async def test_an_engine_finds_a_silent_broker_by_its_unacknowledged_publishes(
                     await asyncio.sleep(0.05)
     finally:
         await link.stop()
+
+
+@pytest.mark.parametrize("burst", ["readings", "commands"])
+async def test_a_burst_at_one_chair_leaves_whole_when_only_pubacks_wake_the_publisher(
+    broker: Broker, burst: str,
+) -> None:
+    """Readings (or commands) for one chair, faster than their states (or answers) are
+    acknowledged: a newer state waits while its chair's is in flight; answers past the
+    events allowed in flight wait their turn. With no tick and no state timer within the
+    test, only the PUBACKs of what is in flight can send them: the last reading is on the
+    screen (every command is answered), and every input is acknowledged."""
+    site, chair = unique_site(), "chair-1"
+    engine = EngineService(broker.settings, site, EngineConfig(), FakeClock(T0),
+                           restore_wait_s=0.2, tick_interval_s=HOUR, state_min_interval_s=HOUR)
+    observer = Observer(broker.settings, site_filters(site))
+    count = 40  # each command answered twice over (answer, retained list): > 32 in flight
+    async with running(observer.run(), engine.run()):
+        await observer.subscribed()
+        async with asyncio.timeout(15):
+            await engine.connected.wait()
+        async with make_client(broker.settings, "burst-" + site) as client:
+            for n in range(count):
+                if burst == "readings":
+                    await client.publish(topics.reading(site, chair, "blood_pressure"),
+                                         reading(chair, f"r{n}", 120 + n % 5, 78), qos=1)
+                else:
+                    await client.publish(topics.commands(site, chair), json.dumps({
+                        "v": 1, "id": f"c{n}", "type": "dose_given",
+                        "at": "2026-01-05T09:00:00.000Z", "by": "nurse"}).encode(), qos=1)
+        async with asyncio.timeout(20):
+            if burst == "readings":
+                await observer.wait_for(
+                    lambda p: isinstance(p, ChairState) and "blood_pressure" in p.latest
+                    and p.latest["blood_pressure"].reading_id == f"r{count - 1}", within=20)
+            while burst == "commands" and {  # noqa: ASYNC110
+                    r.id for r in observer.payloads(CommandResult)} != {
+                    f"c{n}" for n in range(count)}:
+                await asyncio.sleep(0.05)
+            while engine.unacknowledged:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
