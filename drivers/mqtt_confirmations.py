@@ -12,12 +12,15 @@ its PUBACK here. The confirmed publishes' calls run together on the loop's next 
 paho's callbacks, so whatever they send is written at once (`drivers.mqtt._write_at_once`).
 One deadline replaces the timer of each publish: `check` raises once the oldest publish has
 waited ``timeout_s`` (aiomqtt's own publish timeout), which is how a broker that stopped
-answering without closing the connection is found before the keep-alive would find it.
+answering without closing the connection is found before the keep-alive would find it. It
+raises too once a confirmation's call has failed: what that call was to release is held,
+and only a new connection (the broker giving the inputs again) frees it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 
 import aiomqtt
@@ -25,6 +28,8 @@ from aiomqtt.exceptions import MqttCodeError
 from paho.mqtt.client import MQTT_ERR_SUCCESS
 
 from drivers.mqtt import QOS
+
+log = logging.getLogger(__name__)
 
 
 class _Confirmation(asyncio.Event):
@@ -53,6 +58,7 @@ class Confirmations:
         self.timeout_s = float(client.timeout) if timeout_s is None else timeout_s
         self._waiting: dict[int, float] = {}  # mid -> loop time published, oldest first
         self._arrived_calls: list[Callable[[], None]] = []
+        self._failed: BaseException | None = None
 
     def __len__(self) -> int:
         return len(self._waiting)
@@ -77,7 +83,12 @@ class Confirmations:
 
     def check(self) -> None:
         """Raise `aiomqtt.MqttError` if a publish has waited longer than ``timeout_s`` for
-        its PUBACK: the broker has stopped answering."""
+        its PUBACK (the broker has stopped answering), or if a confirmed publish's call
+        failed (what it was to release is held: the connection must end, so that the
+        broker gives it again)."""
+        if self._failed is not None:
+            raise aiomqtt.MqttError(
+                f"a publish's confirmation failed: {self._failed!r}") from self._failed
         for published in self._waiting.values():
             waited = self._clock() - published
             if waited > self.timeout_s:
@@ -95,4 +106,9 @@ class Confirmations:
     def _run(self) -> None:
         calls, self._arrived_calls = self._arrived_calls, []
         for call in calls:
-            call()
+            try:
+                call()
+            except Exception as exc:  # one failure does not hold back the others' calls
+                log.exception("the confirmation of a publish failed")
+                if self._failed is None:
+                    self._failed = exc

@@ -74,7 +74,8 @@ timeout running while it waits its turn in the client."""
 STATES_IN_FLIGHT = 16
 """Chair states published and not yet acknowledged, at most (and one per chair): an alarm
 event raised meanwhile waits behind no more than these on the wire."""
-CLIENT_IN_FLIGHT = EVENTS_IN_FLIGHT + STATES_IN_FLIGHT
+CLIENT_IN_FLIGHT = EVENTS_IN_FLIGHT + STATES_IN_FLIGHT + 1
+"""And the engine's own status, one at a time: nothing waits in the client's queue."""
 
 
 class SeenIds:
@@ -407,25 +408,32 @@ class EngineService:
     async def _ticker(self, client: aiomqtt.Client) -> None:
         status_topic = topics.engine_status(self.site)
         beats = 0
+        status_in_flight = False
+
+        def status_sent() -> None:
+            nonlocal status_in_flight
+            status_in_flight = False
+
         while True:
             raise_if_cancelled()
             await asyncio.sleep(self.tick_interval_s)
-            # A publish unacknowledged for the client's timeout: the broker stopped
-            # answering without closing the connection. This session ends; the next sends
-            # again what this one could not.
+            # A publish unacknowledged for the client's timeout (the broker stopped
+            # answering without closing the connection), or a confirmation that failed:
+            # this session ends; the next sends again what this one could not.
             self._confirmed().check()
             self.tick(self.clock.now())
             beats += 1
-            if beats % 10 == 0:
+            if beats % 10 == 0 and not status_in_flight:
+                status_in_flight = True
                 self._confirmed().publish(status_topic, self._status("online").to_json(),
-                                          retain=True, confirmed=lambda: None)
+                                          retain=True, confirmed=status_sent)
 
     async def _publish(self, client: aiomqtt.Client) -> None:
         """Alarm events and command answers leave first, as soon as they exist. A chair's
         state leaves at once when an input waits for it, otherwise (time passing) at most
         every ``state_min_interval_s``; either way one at a time per chair, the newest
         replacing any older one not yet sent. Publishes do not wait on each other: each
-        PUBACK releases what waited for it (`_sent`)."""
+        PUBACK releases what waited for it (`_send`)."""
         loop = asyncio.get_running_loop()
         while True:
             raise_if_cancelled()
@@ -479,7 +487,8 @@ class EngineService:
         return held
 
     def _confirmed(self) -> Confirmations:
-        assert self._confirmations is not None  # set for the session, with `_live`
+        if self._confirmations is None:  # set for the session, with `_live`
+            raise RuntimeError("the engine service publishes only while connected")
         return self._confirmations
 
     def _send(self, client: aiomqtt.Client, topic: str, payload: bytes | str, retain: bool,

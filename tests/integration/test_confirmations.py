@@ -81,6 +81,32 @@ async def test_a_publish_on_a_lost_connection_raises_at_once(broker: Broker) -> 
     assert len(window) == 0
 
 
+async def test_a_failing_confirmation_holds_back_no_other_and_ends_the_connection(
+    broker: Broker, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """What a failed call was to release stays held: `check` then raises, so the connection
+    ends and the broker gives the unacknowledged inputs again."""
+    confirmed: list[int] = []
+
+    def on(n: int) -> None:
+        if n == 1:
+            raise ValueError("a defect in a confirmation")
+        confirmed.append(n)
+
+    async with make_client(broker.settings, "confirm-fail-" + unique_site()) as client:
+        window = Confirmations(client)
+        for n in range(3):
+            window.publish("chairside/x/confirm", str(n), confirmed=lambda n=n: on(n))  # type: ignore[misc]
+        async with asyncio.timeout(10):
+            while len(confirmed) < 2:  # noqa: ASYNC110  (the calls come from the loop)
+                await asyncio.sleep(0.01)
+        assert confirmed == [0, 2]
+        assert len(window) == 0
+        with pytest.raises(aiomqtt.MqttError, match=r"confirmation failed.*a defect"):
+            window.check()
+    assert "the confirmation of a publish failed" in caplog.text
+
+
 async def test_a_publish_unacknowledged_past_the_timeout_is_an_error(broker: Broker) -> None:
     """The deadline is the oldest publish's, read on an injected clock; a PUBACK that never
     comes is a broker cut off by a silent network (the relay passes nothing)."""
