@@ -122,9 +122,9 @@ def _write_at_once(client: aiomqtt.Client) -> aiomqtt.Client:
 def manual_acks(client: aiomqtt.Client) -> aiomqtt.Client:
     """Acknowledge QoS 1 messages only when `ack` says so, not on receipt.
 
-    aiomqtt has no switch for it; paho, underneath, has. This, `ack` and `_write_at_once` are
-    the only places that reach into aiomqtt's private paho client, checked by tests against
-    the pinned version."""
+    aiomqtt has no switch for it; paho, underneath, has. This, `ack`, `_write_at_once` and
+    `drivers.mqtt_confirmations` are the only places that reach into aiomqtt's private
+    parts, checked by tests against the installed version."""
     client._client.manual_ack_set(True)
     return client
 

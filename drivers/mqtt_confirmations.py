@@ -71,15 +71,10 @@ class Confirmations:
         info = self._client._client.publish(topic, payload, QOS, retain)
         if info.rc != MQTT_ERR_SUCCESS:
             raise MqttCodeError(info.rc, "Could not publish message")
-        pending = self._client._pending_publishes
-        if info.mid in pending:  # aiomqtt's own check: a message id is one publish's
-            raise RuntimeError(f'There already exists a pending call for message ID '
-                               f'"{info.mid}"')
+        # paho gives no message id twice while its publish awaits a PUBACK, and reads the
+        # PUBACK only on a later turn of the loop (no thread of its own runs here).
         self._waiting[info.mid] = self._clock()
-        if info.is_published():  # acknowledged already (paho on another thread)
-            self._arrived(info.mid, confirmed)
-        else:
-            pending[info.mid] = _Confirmation(self, info.mid, confirmed)
+        self._client._pending_publishes[info.mid] = _Confirmation(self, info.mid, confirmed)
 
     def check(self) -> None:
         """Raise `aiomqtt.MqttError` if a publish has waited longer than ``timeout_s`` for
