@@ -8,6 +8,8 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import aiomqtt
+
 from drivers import topics
 from drivers.clock import Clock
 from drivers.mqtt import QOS, make_client, payload_bytes
@@ -162,3 +164,13 @@ class Link:
         finally:
             for w in (writer, up_writer):
                 w.close()
+
+
+async def received(client: aiomqtt.Client, count: int) -> list[bytes]:
+    """The payloads of the next ``count`` messages ``client`` receives, in order."""
+    got: list[bytes] = []
+    async for message in client.messages:
+        got.append(payload_bytes(message))
+        if len(got) == count:
+            break
+    return got

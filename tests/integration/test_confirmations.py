@@ -16,13 +16,21 @@ from aiomqtt.exceptions import MqttCodeError
 import monitor.engine_service as engine_service
 from drivers import topics
 from drivers.clock import FakeClock
-from drivers.mqtt import make_client, payload_bytes
+from drivers.mqtt import make_client
 from drivers.mqtt_confirmations import Confirmations
 from drivers.wire import ChairState, CommandResult
 from monitor.engine import EngineConfig
 from monitor.engine_service import EngineService
 from tests.brokers import Broker
-from tests.integration.helpers import Link, Observer, publish, running, site_filters, unique_site
+from tests.integration.helpers import (
+    Link,
+    Observer,
+    publish,
+    received,
+    running,
+    site_filters,
+    unique_site,
+)
 from tests.integration.test_engine_acks import HOUR, T0, reading
 
 pytestmark = pytest.mark.broker
@@ -35,20 +43,13 @@ async def test_every_publish_is_confirmed_once_in_order_and_outside_pahos_callba
     and each is confirmed once the broker has it, on a turn of its own."""
     site, count = unique_site(), 60
     topic = f"chairside/{site}/confirm"
-    got: list[bytes] = []
     confirmed: list[int] = []
     inside_callback: list[int] = []
     async with make_client(broker.settings, "confirm-sub-" + site) as sub, \
             make_client(broker.settings, "confirm-pub-" + site, max_inflight=5) as pub:
         await sub.subscribe(topic, qos=1)
 
-        async def receive() -> None:
-            async for message in sub.messages:
-                got.append(payload_bytes(message))
-                if len(got) == count:
-                    return
-
-        receiving = asyncio.create_task(receive())
+        receiving = asyncio.create_task(received(sub, count))
         window = Confirmations(pub)
         paho = pub._client
 
@@ -66,7 +67,7 @@ async def test_every_publish_is_confirmed_once_in_order_and_outside_pahos_callba
         async with asyncio.timeout(15):
             while len(confirmed) < count:  # noqa: ASYNC110  (the calls come from the loop)
                 await asyncio.sleep(0.01)
-            await receiving
+            got = await receiving
     assert confirmed == list(range(count))
     assert got == [str(n).encode() for n in range(count)]
     assert not inside_callback

@@ -21,7 +21,14 @@ from drivers.wire import AlarmEvent, ChairState, CommandResult
 from monitor.engine import EngineConfig
 from monitor.engine_service import EngineService
 from tests.brokers import Broker
-from tests.integration.helpers import Observer, publish, running, site_filters, unique_site
+from tests.integration.helpers import (
+    Observer,
+    publish,
+    received,
+    running,
+    site_filters,
+    unique_site,
+)
 
 pytestmark = pytest.mark.broker
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -182,18 +189,11 @@ async def test_a_burst_bigger_than_the_socket_takes_arrives_whole_and_in_order(
     site = unique_site()
     topic = f"chairside/burst-{site}"
     count, size = 40, 100_000
-    got: list[bytes] = []
     async with make_client(broker.settings, "burst-sub-" + site) as sub, \
             make_client(broker.settings, "burst-pub-" + site, max_inflight=count) as pub:
         await sub.subscribe(topic, qos=1)
 
-        async def receive() -> None:
-            async for message in sub.messages:
-                got.append(payload_bytes(message))
-                if len(got) == count:
-                    return
-
-        receiving = asyncio.create_task(receive())
+        receiving = asyncio.create_task(received(sub, count))
         pub._client.socket().setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
         bodies = [bytes([i]) * size for i in range(count)]
         waited = []
@@ -202,7 +202,7 @@ async def test_a_burst_bigger_than_the_socket_takes_arrives_whole_and_in_order(
             assert info.rc == 0
             waited.append(pub._client.want_write())
         assert any(waited)  # the socket filled: the rest went the event loop's way
-        await asyncio.wait_for(receiving, 60)
+        got = await asyncio.wait_for(receiving, 60)
         assert not pub._client.want_write()
         assert pub._client._registered_write is False  # nothing left watching the socket
     assert got == bodies
