@@ -29,13 +29,14 @@ from __future__ import annotations
 
 import bisect
 import gc
-import json
 import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal, NamedTuple, cast
+
+from pydantic_core import from_json
 
 from drivers import topics
 from drivers.payloads import PayloadDecoder
@@ -216,7 +217,7 @@ def _state_time(record: WireRecord) -> tuple[str, datetime] | None:
     """The chair and time of a recorded ChairState, cheaply; None if it does not read."""
     try:
         chair = topics.parse(record.topic).chair
-        obj = json.loads(record.payload)
+        obj = from_json(record.payload)
         when = parse_time(obj["at"])
     except (topics.TopicError, ValueError, KeyError, TypeError, AttributeError):
         return None

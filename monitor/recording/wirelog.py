@@ -19,6 +19,8 @@ from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any, TextIO
 
+from pydantic_core import from_json
+
 from drivers.wire import format_time, parse_time
 
 
@@ -64,7 +66,18 @@ def to_line(record: WireRecord) -> str:
             obj["payload_base64"] = base64.b64encode(record.payload).decode()
     if record.invalid is not None:
         obj["invalid"] = record.invalid
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    return _dumps(obj)
+
+
+def _dumps(value: Any) -> str:
+    """Compact JSON, UTF-8 where it can be: a string holding half a surrogate pair
+    (``"\\ud800"`` is valid JSON) has no UTF-8, so that value is written escaped."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return json.dumps(value, separators=(",", ":"))
+    return text
 
 
 def write(records: Iterable[WireRecord], out: TextIO) -> int:
@@ -75,9 +88,19 @@ def write(records: Iterable[WireRecord], out: TextIO) -> int:
     return n
 
 
+def _loads(text: str) -> Any:
+    """`json.loads`, two to three times faster on a log's lines: pydantic's parser first
+    (reading the lines is most of the time a log takes to read), and the standard library's
+    where that one refuses, for its verdict and its wording of the error."""
+    try:
+        return from_json(text)
+    except ValueError:
+        return json.loads(text)
+
+
 def parse_line(text: str, line: int) -> WireRecord | BadLine:
     try:
-        obj = json.loads(text)
+        obj = _loads(text)
     except ValueError as exc:
         return BadLine(line, f"not JSON: {exc}")
     if not isinstance(obj, dict):
@@ -95,10 +118,13 @@ def parse_line(text: str, line: int) -> WireRecord | BadLine:
     if received_at.tzinfo is None:
         return BadLine(line, f"received_at {raw_time!r} has no UTC offset")
     if "payload" in obj:
-        payload = _payload_as_written(text, obj, topic, raw_time) or json.dumps(
-            obj["payload"], separators=(",", ":"), ensure_ascii=False).encode()
+        payload = (_payload_as_written(text, obj, topic, raw_time)
+                   or _dumps(obj["payload"]).encode())
     elif isinstance(obj.get("payload_text"), str):
-        payload = obj["payload_text"].encode()
+        try:
+            payload = obj["payload_text"].encode()
+        except UnicodeEncodeError:
+            return BadLine(line, "payload_text holds half a surrogate pair, not text")
     elif isinstance(obj.get("payload_base64"), str):
         try:
             payload = base64.b64decode(obj["payload_base64"], validate=True)

@@ -18,6 +18,7 @@ PAYLOADS = [
     b'{"values":{"spo2":97},"note":"caf\xc3\xa9 \\"quoted\\"","n":[1,2.5,null,true]}',
     b'{"trap":"},\\"invalid\\":\\"not this\\"}","x":{}}',  # the tail's text inside a value
     b'[1,2,3]', b'"just a string"', b"42",
+    b'{"s":"\\ud800 half a surrogate pair"}',  # valid JSON, but the string has no UTF-8
 ]
 
 
@@ -62,3 +63,30 @@ def test_a_line_without_a_payload_is_named() -> None:
     parsed = wirelog.parse_line(
         f'{{"topic":"{TOPIC}","received_at":"2026-01-05T09:00:00.125Z"}}', 3)
     assert parsed == BadLine(3, "no 'payload'")
+
+
+@pytest.mark.parametrize("payload", [
+    '{"n":123456789012345678901234567890}', '{"x":NaN,"y":-Infinity}',
+    '{"s":"\\ud800 lone"}', '{"f":0.30000000000000004,"e":1e-7}', '{"k":1,"k":2}',
+])
+def test_a_line_reads_as_the_standard_library_reads_it(payload: str) -> None:
+    # In a form the recorder does not write, so the payload is rebuilt from what was parsed.
+    line = f'{{"received_at":"2026-01-05T09:00:00.125Z","topic":"{TOPIC}","payload":{payload}}}'
+    parsed = wirelog.parse_line(line, 1)
+    assert isinstance(parsed, WireRecord)
+    # Compared as text, since NaN is not equal to itself.
+    assert json.dumps(json.loads(parsed.payload)) == json.dumps(json.loads(payload))
+
+
+@pytest.mark.parametrize(("line", "reason"), [
+    ('{"topic": "a",', "not JSON: Expecting property name enclosed in double quotes: "
+     "line 1 column 15 (char 14)"),
+    ('{"topic":"a"} trailing', "not JSON: Extra data: line 1 column 15 (char 14)"),
+    ("[1, 2]", "not a JSON object"),
+    ('{"topic":"a","received_at":"2026-01-05T09:00:00.125Z","payload_text":"\\udc00"}',
+     "payload_text holds half a surrogate pair, not text"),
+])
+def test_a_line_that_is_not_a_json_object_is_named_in_the_standard_words(
+    line: str, reason: str,
+) -> None:
+    assert wirelog.parse_line(line, 4) == BadLine(4, reason)
