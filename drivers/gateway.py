@@ -42,7 +42,7 @@ import aiomqtt
 
 from drivers import topics
 from drivers.clock import Clock
-from drivers.mqtt import QOS, make_client, payload_bytes, stay_connected, will
+from drivers.mqtt import QOS, Incoming, make_client, payload_bytes, stay_connected, will
 from drivers.mqtt_settings import MqttSettings
 from drivers.payloads import PayloadDecoder
 from drivers.spool import Spool, SpoolEntry, SpoolError, SpoolFull
@@ -656,7 +656,7 @@ class Gateway:
     async def _confirmations(self, client: aiomqtt.Client) -> None:
         """The recorder's word that readings are committed: only now do they leave."""
         decoder = PayloadDecoder(log)
-        async for message in client.messages:
+        async for message in Incoming(client):
             inbound = decoder.decode(message.topic.value, payload_bytes(message))
             if inbound is None or not isinstance(inbound.payload, Recorded):
                 continue

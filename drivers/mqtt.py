@@ -266,6 +266,43 @@ async def retained(
             yield message
 
 
+class Incoming:
+    """A connected client's incoming messages, as ``client.messages`` gives them, for less.
+
+    aiomqtt's iterator runs a task and an ``asyncio.wait`` for every message (the queue's
+    get against the disconnection), so a message reaches its handler three turns of the
+    event loop after it arrived, each turn the loop's own bookkeeping. Here a message is
+    awaited on the queue itself: it is handled on the next turn. The disconnection puts a
+    marker in the queue, and, as with aiomqtt, ends the iteration before anything still
+    queued (the broker gives unacknowledged messages again). Made once the client is
+    connected, for that connection."""
+
+    def __init__(self, client: aiomqtt.Client) -> None:
+        self._queue = client._queue
+        self._disconnected = client._disconnected
+        self._disconnected.add_done_callback(lambda _: self._queue.put_nowait(_ENDED))
+
+    def __aiter__(self) -> Incoming:
+        return self
+
+    async def __anext__(self) -> aiomqtt.Message:
+        if not self._disconnected.done():
+            message = await self._queue.get()
+            if message is not _ENDED and not self._disconnected.done():
+                return message
+        ended = self._disconnected
+        raise aiomqtt.MqttError("Disconnected during message iteration") from (
+            None if ended.cancelled() else ended.exception())
+
+    def __len__(self) -> int:
+        """Messages waiting (the disconnection's marker too, once it came)."""
+        return self._queue.qsize()
+
+
+_ENDED: Any = object()
+"""What `Incoming` puts in the queue when the connection ends."""
+
+
 def payload_bytes(message: aiomqtt.Message) -> bytes:
     """The raw payload of a received message (paho hands over bytes; the type says more)."""
     payload = message.payload

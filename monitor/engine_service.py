@@ -36,6 +36,7 @@ from drivers.clock import Clock
 from drivers.gateway import MemoryOutbox, OutboxEntry
 from drivers.mqtt import (
     QOS,
+    Incoming,
     ack,
     make_client,
     manual_acks,
@@ -383,7 +384,7 @@ class EngineService:
         self._restored = True
 
     async def _consume(self, client: aiomqtt.Client) -> None:
-        async for message in client.messages:
+        async for message in Incoming(client):
             raised = self._raised
             self._handle(client, message)
             if self._raised != raised:

@@ -14,7 +14,7 @@ import aiomqtt
 
 from drivers import topics
 from drivers.clock import Clock
-from drivers.mqtt import QOS, make_client, payload_bytes, stay_connected
+from drivers.mqtt import QOS, Incoming, make_client, payload_bytes, stay_connected
 from drivers.mqtt_settings import MqttSettings
 from drivers.payloads import PayloadDecoder
 from drivers.wire import AlarmEvent, ChairState, CommandResult
@@ -73,7 +73,7 @@ async def print_feed(
     async def session(client: aiomqtt.Client) -> None:
         for leaf in ("state", "alarms", "command-results"):
             await client.subscribe(topics.chairs_filter(site, leaf), qos=QOS)
-        async for message in client.messages:
+        async for message in Incoming(client):
             inbound = decoder.decode(message.topic.value, payload_bytes(message))
             if inbound is None:
                 continue

@@ -17,7 +17,7 @@ from textual.message import Message
 
 from drivers import topics
 from drivers.errors import ChairsideError
-from drivers.mqtt import QOS, make_client, payload_bytes, stay_connected
+from drivers.mqtt import QOS, Incoming, make_client, payload_bytes, stay_connected
 from drivers.mqtt_settings import BrokerRefused, MqttSettings
 from drivers.payloads import PayloadDecoder
 from drivers.wire import CommandBase
@@ -63,7 +63,7 @@ class BrokerSource:
             self._client = client
             self.link.connected = self.link.ever_connected = True
             try:
-                async for message in client.messages:
+                async for message in Incoming(client):
                     if message.topic.value == self.bridge_topic:
                         word = payload_bytes(message).strip()
                         if word in (b"0", b"1"):
@@ -114,7 +114,7 @@ class SitesHeard:
 
         async def session(client: aiomqtt.Client) -> None:
             await client.subscribe(f"{BRIDGE_ROOT}/+/state", qos=QOS)
-            async for message in client.messages:
+            async for message in Incoming(client):
                 site = message.topic.value.split("/")[2]
                 if site not in self.heard:
                     self.heard.add(site)

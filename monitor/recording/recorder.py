@@ -24,7 +24,15 @@ import aiomqtt
 
 from drivers import topics
 from drivers.clock import Clock
-from drivers.mqtt import QOS, ack, make_client, manual_acks, payload_bytes, stay_connected
+from drivers.mqtt import (
+    QOS,
+    Incoming,
+    ack,
+    make_client,
+    manual_acks,
+    payload_bytes,
+    stay_connected,
+)
 from drivers.mqtt_settings import MqttSettings
 from drivers.payloads import PayloadDecoder
 from drivers.wire import ChairState, Reading, Recorded
@@ -238,10 +246,10 @@ class Recorder:
         log.warning("recorder: broker %s lost (%s); retry in %.2fs", self.mqtt.url(), exc, delay)
 
     async def _consume(self, client: aiomqtt.Client) -> None:
-        messages = aiter(client.messages)
+        messages = Incoming(client)
         while True:
             batch = [await anext(messages)]
-            while len(client.messages) and len(batch) < BATCH:
+            while len(messages) and len(batch) < BATCH:
                 batch.append(await anext(messages))
             now = self.clock.now()
             committed: dict[str, list[str]] = {}

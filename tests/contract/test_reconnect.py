@@ -139,3 +139,25 @@ async def test_the_confirmations_adapter_fits_the_installed_aiomqtt() -> None:
     assert seen == []  # on the loop's next turn, out of paho's callback
     await asyncio.sleep(0)
     assert seen == [7]
+
+
+async def test_the_received_adapter_fits_the_installed_aiomqtt() -> None:
+    """`drivers.mqtt.Incoming` takes messages from aiomqtt's queue and hears the end from
+    its disconnection future: this fails, on an upgrade that moves either, before a message
+    goes unhandled or a lost connection goes unnoticed."""
+    from drivers.mqtt import Incoming, make_client
+
+    client = make_client(MqttSettings(), "adapter-check")
+    assert type(client._queue) is asyncio.Queue
+    assert isinstance(client._disconnected, asyncio.Future)
+    messages = Incoming(client)
+    on_message = client._client.on_message
+    assert on_message is not None
+    import paho.mqtt.client as paho
+
+    sent = paho.MQTTMessage(mid=3, topic=b"chairside/x/y")
+    sent.payload = b"hello"
+    on_message(client._client, None, sent)  # as paho calls it on a PUBLISH
+    assert len(messages) == 1
+    got = await anext(messages)
+    assert (got.topic.value, got.payload, got.mid) == ("chairside/x/y", b"hello", 3)
