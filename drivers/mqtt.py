@@ -272,9 +272,10 @@ class Incoming:
     aiomqtt's iterator runs a task and an ``asyncio.wait`` for every message (the queue's
     get against the disconnection), so a message reaches its handler three turns of the
     event loop after it arrived, each turn the loop's own bookkeeping. Here a message is
-    awaited on the queue itself: it is handled on the next turn. The disconnection puts a
-    marker in the queue, and, as with aiomqtt, ends the iteration before anything still
-    queued (the broker gives unacknowledged messages again). Made once the client is
+    awaited on the queue itself: it is handled on the next turn, and messages already
+    queued without a turn between them (what one read of the socket brought). The
+    disconnection puts a marker in the queue: as with aiomqtt's iterator, what was queued
+    before it is still handed on, then the iteration ends. Made once the client is
     connected, for that connection."""
 
     def __init__(self, client: aiomqtt.Client) -> None:
@@ -286,11 +287,14 @@ class Incoming:
         return self
 
     async def __anext__(self) -> aiomqtt.Message:
-        if not self._disconnected.done():
-            message = await self._queue.get()
-            if message is not _ENDED and not self._disconnected.done():
-                return message
         ended = self._disconnected
+        while not (ended.done() and self._queue.empty()):
+            message = await self._queue.get()
+            if message is not _ENDED:
+                return message
+            if ended.done():
+                break
+            # (a marker left by an earlier connection of the same client: not this end)
         raise aiomqtt.MqttError("Disconnected during message iteration") from (
             None if ended.cancelled() else ended.exception())
 

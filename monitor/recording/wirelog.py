@@ -94,7 +94,7 @@ def _loads(text: str) -> Any:
     where that one refuses, for its verdict and its wording of the error."""
     try:
         return from_json(text)
-    except ValueError:
+    except (ValueError, TypeError):  # TypeError: a str holding half a surrogate pair
         return json.loads(text)
 
 
@@ -156,7 +156,10 @@ def _payload_as_written(text: str, obj: dict[str, Any], topic: str,
     line = text.rstrip("\r\n")
     if not (line.startswith(head) and line.endswith(tail)):
         return None
-    return line[len(head):len(line) - len(tail)].encode()
+    try:
+        return line[len(head):len(line) - len(tail)].encode()
+    except UnicodeEncodeError:  # half a surrogate pair in the text given: written escaped
+        return None
 
 
 _KEYS = ["topic", "received_at", "payload"]

@@ -5,12 +5,15 @@ the connection goes, whether the iteration waits or messages are still queued.""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import aiomqtt
 import pytest
 from aiomqtt.exceptions import MqttCodeError
 
 from drivers.mqtt import Incoming, make_client, payload_bytes
+from drivers.mqtt_settings import MqttSettings
 from tests.brokers import Broker
 from tests.integration.helpers import unique_site
 
@@ -60,24 +63,38 @@ async def test_a_connection_taken_over_ends_a_waiting_iteration(broker: Broker) 
     assert isinstance(ended.value.__cause__, MqttCodeError)
 
 
-async def test_what_is_still_queued_at_the_disconnection_is_left_to_the_broker(
+async def test_what_is_queued_at_the_disconnection_comes_first_as_with_aiomqtt(
     broker: Broker,
 ) -> None:
-    """As with aiomqtt's own iterator: nothing is handed on after the connection ended,
-    since its acknowledgement could not be sent (the broker gives it again)."""
+    """Three messages wait when the connection is taken over: aiomqtt's own iterator and
+    `Incoming`, each on a client of its own, hand on the same messages and then end."""
     site = unique_site()
-    name, topic = "incoming-queued-" + site, f"chairside/{site}/incoming"
-    async with make_client(broker.settings, name) as client, \
-            make_client(broker.settings, "incoming-pub-" + site) as pub:
-        await client.subscribe(topic, qos=1)
-        messages = Incoming(client)
-        for n in range(3):
-            await pub.publish(topic, str(n), qos=1)
-        await until(lambda: len(messages) == 3)
-        async with make_client(broker.settings, name):
-            await until(lambda: client._disconnected.done())
-            with pytest.raises(aiomqtt.MqttError, match="Disconnected"):
-                await anext(messages)
+    topic = f"chairside/{site}/incoming"
+
+    async def through(name: str, take: Callable[[aiomqtt.Client], AsyncIterator[Any]],
+                      pub: aiomqtt.Client) -> list[bytes | str]:
+        async with make_client(broker.settings, name) as client:
+            await client.subscribe(topic, qos=1)
+            messages = take(client)
+            for n in range(3):
+                await pub.publish(topic, f"{name}-{n}", qos=1)
+            await until(lambda: len(client.messages) == 3)
+            async with make_client(broker.settings, name):  # takes the connection over
+                await until(lambda: client._disconnected.done())
+                seen: list[bytes | str] = []
+                try:
+                    async with asyncio.timeout(10):
+                        async for message in messages:
+                            seen.append(payload_bytes(message).decode().split("-")[-1])
+                except aiomqtt.MqttError as exc:
+                    seen.append(str(exc))
+                return seen
+
+    async with make_client(broker.settings, "incoming-pub-" + site) as pub:
+        theirs = await through("incoming-theirs-" + site, lambda c: aiter(c.messages), pub)
+        ours = await through("incoming-ours-" + site, Incoming, pub)
+    assert theirs == ["0", "1", "2", "Disconnected during message iteration"]
+    assert ours == theirs
 
 
 async def test_leaving_the_client_ends_a_waiting_iteration(broker: Broker) -> None:
@@ -87,3 +104,24 @@ async def test_leaving_the_client_ends_a_waiting_iteration(broker: Broker) -> No
     async with asyncio.timeout(10):
         with pytest.raises(aiomqtt.MqttError, match="Disconnected"):
             await waiting
+
+
+async def test_an_ended_iteration_does_not_wait_and_an_old_marker_is_passed_over() -> None:
+    """A client entered again gets a new disconnection future from aiomqtt: the marker its
+    last connection left in the queue is not this connection's end."""
+    client = make_client(MqttSettings(), "incoming-reused")  # its queue and future alone
+    first = Incoming(client)
+    client._disconnected.set_result(None)  # the first connection ends; nobody waits
+    await asyncio.sleep(0)
+    assert len(first) == 1  # its marker
+    client._disconnected = asyncio.get_running_loop().create_future()  # as on re-entering
+    second = Incoming(client)
+    live = object()
+    client._queue.put_nowait(live)  # type: ignore[arg-type]
+    async with asyncio.timeout(1):
+        assert await anext(second) is live
+    client._disconnected.set_exception(aiomqtt.MqttError("lost"))
+    for _ in range(2):  # the end, and again at once
+        async with asyncio.timeout(1):
+            with pytest.raises(aiomqtt.MqttError, match="Disconnected"):
+                await anext(second)

@@ -90,3 +90,12 @@ def test_a_line_that_is_not_a_json_object_is_named_in_the_standard_words(
     line: str, reason: str,
 ) -> None:
     assert wirelog.parse_line(line, 4) == BadLine(4, reason)
+
+
+def test_text_holding_half_a_surrogate_pair_reads_as_its_escape() -> None:
+    """Text handed to `read_lines` (not a file, which is read as UTF-8) may hold one."""
+    for line in ('{"topic":"%s","received_at":"2026-01-05T09:00:00.125Z","payload":"\ud800"}',
+                 '{"topic":"%s","received_at":"2026-01-05T09:00:00.125Z","payload":["\ud800"]}'):
+        parsed = wirelog.parse_line(line % TOPIC, 1)
+        assert isinstance(parsed, WireRecord)
+        assert json.loads(parsed.payload) in ("\ud800", ["\ud800"])
