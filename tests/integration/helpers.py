@@ -174,3 +174,11 @@ async def received(client: aiomqtt.Client, count: int) -> list[bytes]:
         if len(got) == count:
             break
     return got
+
+
+async def until(predicate: object, within: float = 15.0) -> None:
+    """Poll ``predicate`` until it holds (what it reads is written from callbacks, not
+    awaited), for at most ``within`` seconds."""
+    async with asyncio.timeout(within):
+        while not predicate():  # type: ignore[operator]  # noqa: ASYNC110
+            await asyncio.sleep(0.01)

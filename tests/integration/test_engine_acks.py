@@ -28,6 +28,7 @@ from tests.integration.helpers import (
     running,
     site_filters,
     unique_site,
+    until,
 )
 
 pytestmark = pytest.mark.broker
@@ -87,13 +88,6 @@ def traced_acks(monkeypatch: pytest.MonkeyPatch) -> list[Traced]:
 
     monkeypatch.setattr(engine_service, "ack", ack)
     return services
-
-
-async def until(predicate: object, within: float = 15.0) -> None:
-    """Poll: the trace is the engine's, written from its callbacks."""
-    async with asyncio.timeout(within):
-        while not predicate():  # type: ignore[operator]  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
 
 
 async def test_an_input_is_acknowledged_after_its_alarm_and_at_once_without_the_state_timer(

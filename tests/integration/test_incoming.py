@@ -15,15 +15,9 @@ from aiomqtt.exceptions import MqttCodeError
 from drivers.mqtt import Incoming, make_client, payload_bytes
 from drivers.mqtt_settings import MqttSettings
 from tests.brokers import Broker
-from tests.integration.helpers import unique_site
+from tests.integration.helpers import unique_site, until
 
 pytestmark = pytest.mark.broker
-
-
-async def until(condition: object, within: float = 10.0) -> None:
-    async with asyncio.timeout(within):
-        while not condition():  # type: ignore[operator]  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
 
 
 async def test_messages_queued_and_arriving_come_in_order(broker: Broker) -> None:
@@ -35,7 +29,7 @@ async def test_messages_queued_and_arriving_come_in_order(broker: Broker) -> Non
         for n in range(5):
             await pub.publish(topic, str(n), qos=1)
         messages = Incoming(sub)
-        await until(lambda: len(messages) == 5)  # these wait in the queue already
+        await until(lambda: len(messages) == 5, within=10.0)  # these wait in the queue already
         got: list[bytes] = []
         async with asyncio.timeout(10):
             async for message in messages:
@@ -78,9 +72,9 @@ async def test_what_is_queued_at_the_disconnection_comes_first_as_with_aiomqtt(
             messages = take(client)
             for n in range(3):
                 await pub.publish(topic, f"{name}-{n}", qos=1)
-            await until(lambda: len(client.messages) == 3)
+            await until(lambda: len(client.messages) == 3, within=10.0)
             async with make_client(broker.settings, name):  # takes the connection over
-                await until(lambda: client._disconnected.done())
+                await until(lambda: client._disconnected.done(), within=10.0)
                 seen: list[bytes | str] = []
                 try:
                     async with asyncio.timeout(10):
