@@ -29,6 +29,9 @@ TAIL = timedelta(seconds=30)
 ANONYMOUS = "ANON"
 """Put where a patient code was: the contract needs one, and this one names nobody."""
 
+WITHHELD = "withheld from the anonymised copy: its payload could not be read, so not scrubbed"
+"""The reason an anonymised log gives for a payload it left out."""
+
 
 def session_records(store: RecordingStore, session: SessionRow) -> list[WireRecord]:
     """The session's wire log, lead-in first, in arrival order (of its own site only: chair
@@ -138,22 +141,23 @@ def anonymize(records: Iterable[WireRecord], offset: timedelta) -> list[WireReco
     ``offset`` (so intervals, and hence every check and alarm, are unchanged)."""
     out = []
     for record in records:
-        payload = record.payload
+        invalid = record.invalid
         try:
-            obj = json.loads(payload)
-        except ValueError:
-            obj = None
-        if obj is not None:
-            payload = json.dumps(_scrub(obj, offset), separators=(",", ":")).encode()
+            payload = json.dumps(_scrub(json.loads(record.payload), offset),
+                                 separators=(",", ":")).encode()
+        except (ValueError, RecursionError):
+            # Not JSON (a sender's fault, kept as evidence), or nested too deeply to walk:
+            # it cannot be scrubbed, so it does not leave. The line stays, saying why.
+            payload, invalid = b"", WITHHELD
         out.append(WireRecord(record.topic, record.received_at + offset, payload,
-                              record.line, record.invalid))
+                              record.line, invalid))
     return out
 
 
 def _scrub(value: Any, offset: timedelta) -> Any:
     if isinstance(value, dict):
         return {
-            k: ANONYMOUS if k == "patient_code" and isinstance(v, str) else _scrub(v, offset)
+            k: ANONYMOUS if k == "patient_code" and v is not None else _scrub(v, offset)
             for k, v in value.items()
             if k not in _FREE_TEXT
         }

@@ -54,19 +54,34 @@ class WireLog:
 
 
 def to_line(record: WireRecord) -> str:
-    obj: dict[str, Any] = {"topic": record.topic, "received_at": format_time(record.received_at)}
     try:
-        obj["payload"] = json.loads(record.payload)
-    except UnicodeDecodeError:
-        obj["payload_base64"] = base64.b64encode(record.payload).decode()
-    except ValueError:
+        return _line(record, as_json=True)
+    except RecursionError:  # read as JSON, but a level too deep to be written back as JSON
+        return _line(record, as_json=False)
+
+
+def _line(record: WireRecord, *, as_json: bool) -> str:
+    obj: dict[str, Any] = {"topic": record.topic, "received_at": format_time(record.received_at)}
+    if not as_json:
+        _as_text(obj, record.payload)
+    else:
         try:
-            obj["payload_text"] = record.payload.decode()
+            obj["payload"] = json.loads(record.payload)
         except UnicodeDecodeError:
             obj["payload_base64"] = base64.b64encode(record.payload).decode()
+        except (ValueError, RecursionError):  # not JSON, or nested too deeply to read
+            _as_text(obj, record.payload)
     if record.invalid is not None:
         obj["invalid"] = record.invalid
     return _dumps(obj)
+
+
+def _as_text(obj: dict[str, Any], payload: bytes) -> None:
+    """A payload kept as it came: its text, or base64 where it is not UTF-8."""
+    try:
+        obj["payload_text"] = payload.decode()
+    except UnicodeDecodeError:
+        obj["payload_base64"] = base64.b64encode(payload).decode()
 
 
 def _dumps(value: Any) -> str:
@@ -95,7 +110,11 @@ def _loads(text: str) -> Any:
     try:
         return from_json(text)
     except (ValueError, TypeError):  # TypeError: a str holding half a surrogate pair
+        pass
+    try:
         return json.loads(text)
+    except RecursionError:  # pydantic's parser stops at 200 levels, the standard one later
+        raise ValueError("nested too deeply to read") from None
 
 
 def parse_line(text: str, line: int) -> WireRecord | BadLine:
@@ -118,8 +137,11 @@ def parse_line(text: str, line: int) -> WireRecord | BadLine:
     if received_at.tzinfo is None:
         return BadLine(line, f"received_at {raw_time!r} has no UTC offset")
     if "payload" in obj:
-        payload = (_payload_as_written(text, obj, topic, raw_time)
-                   or _dumps(obj["payload"]).encode())
+        try:
+            payload = (_payload_as_written(text, obj, topic, raw_time)
+                       or _dumps(obj["payload"]).encode())
+        except RecursionError:
+            return BadLine(line, "payload nested too deeply to read")
     elif isinstance(obj.get("payload_text"), str):
         try:
             payload = obj["payload_text"].encode()

@@ -20,15 +20,18 @@ import pytest
 from click.testing import CliRunner
 
 from drivers import topics
+from drivers.clock import FakeClock
 from drivers.mqtt import QOS, make_client
 from drivers.wire import AlarmEvent
 from monitor.engine import EngineConfig
 from monitor.recording import export, fhir, wirelog
 from monitor.recording.commands import COMMANDS
+from monitor.recording.recorder import Recorder
 from monitor.recording.replay import Replay, alarm_events
+from monitor.recording.store import Store
 from tests.brokers import Broker
-from tests.integration.helpers import unique_site
-from tests.recording.offline import SPO2_ALARM, record_offline
+from tests.integration.helpers import running, unique_site
+from tests.recording.offline import SPO2_ALARM, record_offline, record_site
 from tests.recording.scenario import SITE, START, hr, spravato_inputs
 
 SESSION = "chair-1-20260105-090000"
@@ -122,6 +125,69 @@ def test_anonymized_log_names_nobody_and_replays_the_same_alarms_shifted() -> No
     after = alarm_events(Replay(wirelog.read_lines(text.splitlines()), EngineConfig()).run())
     assert [(e.id, e.event, e.at + offset) for e in before] == [
         (e.id, e.event, e.at) for e in after]
+
+
+START_CUT_SHORT = b'{"v":1,"type":"start_session","by":"nurse","patient_code":"P-0042","prot'
+"""A start whose sender stopped mid-payload: not JSON, yet it holds the patient's code."""
+
+
+def test_what_cannot_be_scrubbed_does_not_leave_in_an_anonymised_log() -> None:
+    topic = topics.commands(SITE, "chair-1")
+    records = [
+        wirelog.WireRecord(topic, START, START_CUT_SHORT, invalid="not JSON"),
+        wirelog.WireRecord(topic, START, b"\xffP-0042\xfe"),  # not UTF-8
+        wirelog.WireRecord(topic, START, b'{"x":' + b"[" * 5000 + b"]" * 5000 + b"}"),
+        wirelog.WireRecord(topic, START, b'{"patient_code":420042,"by":"nurse"}'),
+    ]
+    anon = export.anonymize(records, timedelta(days=-400))
+    assert [(r.payload, r.invalid) for r in anon[:3]] == [(b"", export.WITHHELD)] * 3
+    assert json.loads(anon[3].payload) == {"patient_code": export.ANONYMOUS, "by": "nurse"}
+    assert all(r.received_at == START - timedelta(days=400) for r in anon)
+
+
+@pytest.mark.broker
+async def test_a_senders_garbage_exports_as_it_came_and_never_leaves_anonymised(
+    broker: Broker, tmp_path: Path
+) -> None:
+    """Garbage in a session, through a broker and the recorder: a payload nested 2,000 deep,
+    a start cut short with the patient's code in it, bytes that are not UTF-8. The export
+    gives each back as it was sent; the anonymised export leaves each out, says so on its
+    line and names nobody; the report of either names those lines and is otherwise made."""
+    site, db = unique_site(), tmp_path / "rec.db"
+    store = Store(db)
+    record_site(store, site)
+    deep = b'{"v":1,"x":' + b"[" * 2000 + b"]" * 2000 + b"}"  # kept whole: under 4 kB
+    sent = [(topics.reading(site, "chair-1", "spo2"), deep),
+            (topics.commands(site, "chair-1"), START_CUT_SHORT),
+            (topics.reading(site, "chair-1", "heart_rate"), b"\xff\xfe\x00P-0042")]
+    recorder = Recorder(broker.settings, site, store, FakeClock(START + timedelta(minutes=30)))
+    async with running(recorder.run()):
+        await recorder.connected.wait()
+        async with make_client(broker.settings, "junk-" + site) as client:
+            for topic, payload in sent:
+                await client.publish(topic, payload, qos=QOS)
+        await recorder.wait_recorded(len(sent))
+    store.close()
+    assert recorder.invalid == len(sent)
+
+    exported, anonymised = tmp_path / "session.jsonl", tmp_path / "anonymised.jsonl"
+    run("export", SESSION, "--db", str(db), "-o", str(exported))
+    run("export", SESSION, "--db", str(db), "--anonymize", "-o", str(anonymised))
+    log = wirelog.read(exported)
+    assert not log.bad
+    assert [(r.topic, r.payload) for r in log.records if r.invalid] == sent
+    text = anonymised.read_text()
+    assert "P-0042" not in text
+    withheld = [r for r in wirelog.read(anonymised).records if r.invalid == export.WITHHELD]
+    assert [(r.topic, r.payload) for r in withheld] == [(t, b"") for t, _ in sent]
+    for path in (exported, anonymised):
+        said = run("report", str(path), "--format", "json", "-o", str(tmp_path / "r.json"))
+        report = json.loads((tmp_path / "r.json").read_text())
+        assert len(report["problems"]) == len(sent), report["problems"]
+        assert all(topic in problem for (topic, _), problem in zip(sent, report["problems"],
+                                                                   strict=True))
+        assert said.count(": line ") == len(sent)  # and told to whoever runs it
+        assert report["alarms"], "the session's own alarms are still reported"
 
 
 def test_replay_headless_prints_the_alarm_timeline_as_recorded(recording: Path) -> None:

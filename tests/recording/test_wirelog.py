@@ -99,3 +99,34 @@ def test_text_holding_half_a_surrogate_pair_reads_as_its_escape() -> None:
         parsed = wirelog.parse_line(line % TOPIC, 1)
         assert isinstance(parsed, WireRecord)
         assert json.loads(parsed.payload) in ("\ud800", ["\ud800"])
+
+
+def _nested(depth: int) -> bytes:
+    return b'{"v":1,"x":' + b"[" * depth + b"]" * depth + b"}"
+
+
+def test_a_payload_nested_however_deep_is_written_and_read_back_as_it_came() -> None:
+    """Kept as JSON while the standard library can read it and write it back, as its text
+    beyond that. Where "beyond" begins depends on the stack the call is made from, so every
+    depth around it is tried: each of them reads, or writes, or neither."""
+    depths = [150, 600, *range(900, 1100), 5000]
+    records = [WireRecord(TOPIC, AT, _nested(d), invalid="too deep") for d in depths]
+    assert [(r.payload, r.invalid) for r in roundtrip(records)] == [
+        (_nested(d), "too deep") for d in depths]
+
+
+def test_a_line_nested_too_deeply_is_named_not_raised() -> None:
+    """In a form the recorder does not write (its own keeps such a payload as text), and at
+    every depth around where the standard library stops (see above)."""
+    reasons = set()
+    for depth in [*range(900, 1100), 5000]:
+        payload = "[" * depth + "]" * depth
+        line = (f'{{"received_at":"2026-01-05T09:00:00.125Z","topic":"{TOPIC}",'
+                f'"payload":{payload}}}')
+        parsed = wirelog.parse_line(line, 2)
+        if isinstance(parsed, WireRecord):
+            assert parsed.payload == payload.encode()
+        else:
+            reasons.add(parsed.reason)
+    assert reasons and reasons <= {"not JSON: nested too deeply to read",
+                                   "payload nested too deeply to read"}
