@@ -17,7 +17,7 @@ replayed (decoding included) several ways:
 
 Times are the process's CPU time (best of ``--repeat``).
 
-    uv run python benchmarks/replay.py [--hours H] [--repeat N] [--write FILE]
+    uv run python benchmarks/replay.py [--hours H] [--repeat N] [--write FILE] [--stages N]
 
 Prints machine information, each recording's size by topic, and the results; ``--write``
 also writes the recording as the recorder keeps it, as JSON Lines.
@@ -26,9 +26,11 @@ also writes the recording as the recorder keeps it, as JSON Lines.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import io
 import os
 import platform
+import pstats
 import random
 import time
 from datetime import UTC, datetime, timedelta
@@ -43,7 +45,7 @@ from drivers.wire import (
 )
 from monitor.engine import EngineConfig
 from monitor.recording import wirelog
-from monitor.recording.replay import Replay, with_engine_outputs
+from monitor.recording.replay import Replay, prepare, with_engine_outputs
 from monitor.recording.thinning import thin
 from monitor.recording.wirelog import WireLog, WireRecord
 
@@ -132,16 +134,44 @@ def best(repeat: int, fn: object) -> float:
     return min(times)
 
 
+def stages(inputs: list[WireRecord], config: EngineConfig, repeat: int, top: int) -> None:
+    """The replay from inputs as its two stages: decoding every input (`prepare`) and the
+    engine's run over what was decoded; beside the read of the same lines."""
+    out = io.StringIO()
+    wirelog.write(inputs, out)
+    lines = out.getvalue().splitlines()
+    read = best(repeat, lambda: wirelog.read_lines(lines))
+    whole = best(repeat, lambda: Replay(WireLog(list(inputs)), config, states=False).run())
+    decode = best(repeat, lambda: prepare(WireLog(list(inputs))))
+    prepared = prepare(WireLog(list(inputs)))
+    engine = best(repeat, lambda: Replay(prepared, config, states=False).run())
+    print(f"read JSON Lines (inputs only)            {read:7.3f} s")
+    print(f"replay, inputs only, alarms only         {whole:7.3f} s  {whole / read:4.1f}x the read")
+    print(f"  decoding the inputs (prepare)          {decode:7.3f} s  {decode / read:4.1f}x")
+    print(f"  the engine over them                   {engine:7.3f} s  {engine / read:4.1f}x")
+    if top:
+        profile = cProfile.Profile()
+        profile.runcall(lambda: Replay(prepared, config, states=False).run())
+        pstats.Stats(profile).sort_stats("tottime").print_stats(top)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hours", type=float, default=3.0)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--write", metavar="FILE",
                         help="write the recording as the recorder keeps it")
+    parser.add_argument("--stages", type=int, metavar="N", default=None,
+                        help="only the replay from inputs (alarms only) against the read of "
+                             "its lines, split into decoding and the engine, with the top N "
+                             "entries of the engine's profile")
     args = parser.parse_args()
     machine()
     config = EngineConfig()
     inputs = session_inputs(args.hours)
+    if args.stages is not None:
+        stages(inputs, config, args.repeat, args.stages)
+        return
     full = with_engine_outputs(inputs, config, SITE)
     text = io.StringIO()
     wirelog.write(full, text)
