@@ -188,8 +188,8 @@ def _iso(when: datetime | None) -> str | None:
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "fhir"]), default="jsonl",
               show_default=True)
 @click.option("--anonymize", is_flag=True,
-              help="drop the patient code and free-text notes, shift all times by a random "
-                   "offset")
+              help="replace patient codes and free text, shift all times by a random "
+                   "offset, and leave out what cannot be scrubbed (with the reason)")
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="write here instead of standard output")
 def export(config: Path | None, db: str | None, session: str, fmt: str, anonymize: bool,

@@ -29,8 +29,13 @@ TAIL = timedelta(seconds=30)
 ANONYMOUS = "ANON"
 """Put where a patient code was: the contract needs one, and this one names nobody."""
 
-WITHHELD = "withheld from the anonymised copy: its payload could not be read, so not scrubbed"
-"""The reason an anonymised log gives for a payload it left out."""
+WITHHELD = "withheld from the anonymised copy"
+"""How an anonymised log's line begins where it left a payload out; the reason follows."""
+UNREADABLE = f"{WITHHELD}: its payload could not be read (not JSON, not UTF-8, or too deep)"
+INVALID = f"{WITHHELD}: the recorder found it invalid, so what it holds is not known"
+UNSHIFTABLE = f"{WITHHELD}: a time in it cannot be moved by the copy's offset"
+FREE_TEXT_WITHHELD = "(withheld)"
+"""Put where free text was: a reason given stays given, and names nobody."""
 
 
 def session_records(store: RecordingStore, session: SessionRow) -> list[WireRecord]:
@@ -126,8 +131,15 @@ def write_csv(records: Iterable[WireRecord], out: TextIO) -> int:
 # -- anonymising ----------------------------------------------------------------------------
 
 _TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
-_FREE_TEXT = frozenset({"note"})
-"""Fields whose free text may name someone: dropped (they are optional)."""
+_FREE_TEXT = frozenset({"note", "detail", "override_reason", "end_reason"})
+"""Fields whose free text may name someone (an end of session's ``reason`` too)."""
+_CODE_IN_PAYLOAD = re.compile(
+    rb'\\*"patient_code\\*"\s*:\s*\\*"([A-Za-z0-9][A-Za-z0-9_-]{0,31})(?![A-Za-z0-9_-])')
+"""A patient code as the payload holds it, also inside a payload encoded twice."""
+
+
+class _CannotShift(Exception):
+    """A time that the offset would move out of the calendar."""
 
 
 def random_offset(rng: random.Random | None = None) -> timedelta:
@@ -137,38 +149,69 @@ def random_offset(rng: random.Random | None = None) -> timedelta:
 
 
 def anonymize(records: Iterable[WireRecord], offset: timedelta) -> list[WireRecord]:
-    """Patient codes replaced by ``ANON``, free-text notes dropped, every time shifted by
-    ``offset`` (so intervals, and hence every check and alarm, are unchanged)."""
+    """Patient codes replaced by ``ANON`` (under their own key and wherever the log's codes
+    appear in its text, such as the engine's refusal naming the open session's patient),
+    free text replaced, every time shifted by ``offset`` (so intervals, and hence every
+    check and alarm, are unchanged).
+
+    What cannot be scrubbed does not leave: a payload the recorder found invalid (its shape
+    is not known, so a code could be anywhere in it), one that cannot be read, and one with
+    a time the offset cannot move. The line stays, empty, saying why."""
+    records = list(records)
+    codes = sorted({code.decode() for record in records
+                    for code in _CODE_IN_PAYLOAD.findall(record.payload)},
+                   key=lambda code: (-len(code), code))
+    names = (re.compile(rf"(?<![A-Za-z0-9_-])(?:{'|'.join(map(re.escape, codes))})"
+                        rf"(?![A-Za-z0-9_-])") if codes else None)
     out = []
     for record in records:
-        invalid = record.invalid
-        try:
-            payload = json.dumps(_scrub(json.loads(record.payload), offset),
-                                 separators=(",", ":")).encode()
-        except (ValueError, RecursionError):
-            # Not JSON (a sender's fault, kept as evidence), or nested too deeply to walk:
-            # it cannot be scrubbed, so it does not leave. The line stays, saying why.
-            payload, invalid = b"", WITHHELD
-        out.append(WireRecord(record.topic, record.received_at + offset, payload,
-                              record.line, invalid))
+        payload, invalid = b"", record.invalid
+        if invalid is not None:
+            if record.payload:  # an empty one is a retained message deleted: nothing in it
+                invalid = INVALID
+        else:
+            try:
+                payload = json.dumps(_scrub(json.loads(record.payload), offset, names),
+                                     separators=(",", ":")).encode()
+            except (ValueError, RecursionError):  # not JSON, not UTF-8, or too deep to walk
+                invalid = UNREADABLE
+            except _CannotShift:
+                invalid = UNSHIFTABLE
+        topic = names.sub(ANONYMOUS, record.topic) if names else record.topic
+        out.append(WireRecord(topic, record.received_at + offset, payload, record.line,
+                              invalid))
     return out
 
 
-def _scrub(value: Any, offset: timedelta) -> Any:
+def _scrub(value: Any, offset: timedelta, names: re.Pattern[str] | None) -> Any:
     if isinstance(value, dict):
-        return {
-            k: ANONYMOUS if k == "patient_code" and v is not None else _scrub(v, offset)
-            for k, v in value.items()
-            if k not in _FREE_TEXT
-        }
+        out = {}
+        for k, v in value.items():
+            if names:
+                k = names.sub(ANONYMOUS, k)
+            if k == "patient_code" and v is not None:
+                v = ANONYMOUS
+            elif isinstance(v, str) and (k in _FREE_TEXT or (
+                    k == "reason" and value.get("type") == "end_session")):
+                v = FREE_TEXT_WITHHELD
+            else:
+                v = _scrub(v, offset, names)
+            out[k] = v
+        return out
     if isinstance(value, list):
-        return [_scrub(v, offset) for v in value]
-    if isinstance(value, str) and _TIME.match(value):
-        try:
-            when = parse_time(value)
-        except ValueError:
-            return value
-        return format_time(when + offset)
+        return [_scrub(v, offset, names) for v in value]
+    if isinstance(value, str):
+        if _TIME.match(value):
+            try:
+                when = parse_time(value)
+            except ValueError:
+                return value
+            try:
+                return format_time(when + offset)
+            except OverflowError:
+                raise _CannotShift(value) from None
+        if names:
+            return names.sub(ANONYMOUS, value)
     return value
 
 

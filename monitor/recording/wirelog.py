@@ -53,27 +53,53 @@ class WireLog:
     source: str = ""
 
 
+MAX_PAYLOAD_DEPTH = 400
+"""Deepest payload a line holds as JSON; a deeper one is kept as its text. Python's JSON
+reader recurses once a level and stops at the interpreter's recursion limit (1,000 by
+default) less the depth of its caller, so a payload written as JSON just because the writer
+could read it might not read back in another program: at this depth any reader with 600
+frames to spare reads every line."""
+
+
 def to_line(record: WireRecord) -> str:
     try:
-        return _line(record, as_json=True)
-    except RecursionError:  # read as JSON, but a level too deep to be written back as JSON
+        payload = json.loads(record.payload)
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested too deeply to read
+        return _line(record, as_json=False)
+    if (record.payload.count(b"[") + record.payload.count(b"{") > MAX_PAYLOAD_DEPTH
+            and _deeper_than(payload, MAX_PAYLOAD_DEPTH)):
+        return _line(record, as_json=False)
+    try:
+        return _line(record, payload)
+    except RecursionError:  # called with less stack to spare than the payload needs
         return _line(record, as_json=False)
 
 
-def _line(record: WireRecord, *, as_json: bool) -> str:
+def _line(record: WireRecord, payload: Any = None, *, as_json: bool = True) -> str:
     obj: dict[str, Any] = {"topic": record.topic, "received_at": format_time(record.received_at)}
-    if not as_json:
-        _as_text(obj, record.payload)
+    if as_json:
+        obj["payload"] = payload
     else:
-        try:
-            obj["payload"] = json.loads(record.payload)
-        except UnicodeDecodeError:
-            obj["payload_base64"] = base64.b64encode(record.payload).decode()
-        except (ValueError, RecursionError):  # not JSON, or nested too deeply to read
-            _as_text(obj, record.payload)
+        _as_text(obj, record.payload)
     if record.invalid is not None:
         obj["invalid"] = record.invalid
     return _dumps(obj)
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether arrays and objects nest more than ``limit`` levels (walked without
+    recursion, since the value may be as deep as the reader allows)."""
+    if not isinstance(value, dict | list):
+        return False
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children
+                     if isinstance(child, dict | list))
+    return False
 
 
 def _as_text(obj: dict[str, Any], payload: bytes) -> None:

@@ -13,7 +13,7 @@ import sys
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from contextlib import closing
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,16 @@ from click.testing import CliRunner
 from drivers import topics
 from drivers.clock import FakeClock
 from drivers.mqtt import QOS, make_client
-from drivers.wire import AlarmEvent
+from drivers.payloads import PayloadDecoder
+from drivers.wire import (
+    AlarmEvent,
+    Assessment,
+    CommandResult,
+    Discharge,
+    DoseGiven,
+    EndSession,
+    StartSession,
+)
 from monitor.engine import EngineConfig
 from monitor.recording import export, fhir, wirelog
 from monitor.recording.commands import COMMANDS
@@ -32,7 +41,7 @@ from monitor.recording.store import Store
 from tests.brokers import Broker
 from tests.integration.helpers import running, unique_site
 from tests.recording.offline import SPO2_ALARM, record_offline, record_site
-from tests.recording.scenario import SITE, START, hr, spravato_inputs
+from tests.recording.scenario import SITE, START, at, hr, spravato_inputs
 
 SESSION = "chair-1-20260105-090000"
 NO_CONFIG = Path("/nonexistent-on-purpose")
@@ -133,16 +142,79 @@ START_CUT_SHORT = b'{"v":1,"type":"start_session","by":"nurse","patient_code":"P
 
 def test_what_cannot_be_scrubbed_does_not_leave_in_an_anonymised_log() -> None:
     topic = topics.commands(SITE, "chair-1")
+    twice = json.dumps(START_CUT_SHORT.decode() + '"}').encode()  # a JSON string, not an object
+    year_one = hr("chair-1", START, 70).model_copy(update={"measured_at": datetime.min.replace(
+        tzinfo=UTC)}).to_json()  # a monitor whose clock was never set
     records = [
         wirelog.WireRecord(topic, START, START_CUT_SHORT, invalid="not JSON"),
+        wirelog.WireRecord(topic, START, twice, invalid="payload: Input should be an object"),
         wirelog.WireRecord(topic, START, b"\xffP-0042\xfe"),  # not UTF-8
         wirelog.WireRecord(topic, START, b'{"x":' + b"[" * 5000 + b"]" * 5000 + b"}"),
+        wirelog.WireRecord(topics.reading(SITE, "chair-1", "heart_rate"), START, year_one),
+        wirelog.WireRecord(topic, START, b"", invalid="empty payload (a retained message deleted)"),
         wirelog.WireRecord(topic, START, b'{"patient_code":420042,"by":"nurse"}'),
     ]
     anon = export.anonymize(records, timedelta(days=-400))
-    assert [(r.payload, r.invalid) for r in anon[:3]] == [(b"", export.WITHHELD)] * 3
-    assert json.loads(anon[3].payload) == {"patient_code": export.ANONYMOUS, "by": "nurse"}
+    assert [(r.payload, r.invalid) for r in anon[:6]] == [
+        (b"", export.INVALID), (b"", export.INVALID), (b"", export.UNREADABLE),
+        (b"", export.UNREADABLE), (b"", export.UNSHIFTABLE),
+        (b"", "empty payload (a retained message deleted)")]
+    assert json.loads(anon[6].payload) == {"patient_code": export.ANONYMOUS, "by": "nurse"}
     assert all(r.received_at == START - timedelta(days=400) for r in anon)
+
+
+def test_an_anonymised_log_names_the_patient_nowhere_and_keeps_no_free_text() -> None:
+    """The code under its own key, wherever it appears in text (the engine's refusal of a
+    second start names the open session's patient), and in no free text; what is replaced
+    still reads as the message it was, so the copy replays."""
+    topic = topics.commands(SITE, "chair-1")
+    said = [
+        DoseGiven(at=START, by="nurse", detail="Jane Doe, 2nd device"),
+        Assessment(at=START, by="nurse", sedation="none", dissociation="none",
+                   respiration="normal", note="Jane Doe is fine"),
+        Discharge(at=START, by="nurse", override_reason="Jane Doe's husband drove her"),
+        EndSession(at=START, by="nurse", reason="Jane Doe left early"),
+    ]
+    refused = CommandResult(
+        id="c-1", chair="chair-1", type="start_session", accepted=False, at=START,
+        reasons=["chair chair-1 already has an open session (patient P-0042, observation)",
+                 "P-00421 and xP-0042 are other codes"], by="nurse")
+    records = [wirelog.WireRecord(topic, START, StartSession(
+        at=START, by="nurse", patient_code="P-0042", protocol="spravato").to_json()),
+        *(wirelog.WireRecord(topic, START, c.to_json()) for c in said),
+        wirelog.WireRecord(topics.command_results(SITE, "chair-1"), START, refused.to_json())]
+    anon = export.anonymize(records, timedelta(days=-400))
+    text = "\n".join(wirelog.to_line(r) for r in anon)
+    assert "P-0042\"" not in text and "P-0042," not in text and "Jane" not in text
+    decoder = PayloadDecoder()
+    payloads = [d.payload for r in anon if (d := decoder.decode(r.topic, r.payload))]
+    assert len(payloads) == len(records) and not decoder.rejected, decoder.last_error
+    assert [getattr(p, name) for p, name in zip(
+        payloads[1:5], ["detail", "note", "override_reason", "reason"], strict=True)] == [
+        export.FREE_TEXT_WITHHELD] * 4
+    assert payloads[-1].reasons == [  # type: ignore[union-attr]
+        "chair chair-1 already has an open session (patient ANON, observation)",
+        "P-00421 and xP-0042 are other codes"]
+
+
+def test_the_engines_own_refusal_does_not_name_the_patient_in_an_anonymised_export(
+    tmp_path: Path,
+) -> None:
+    """Through the engine and the recorder: a second start on an occupied chair is refused
+    in words naming the open session's patient; the export keeps them, the anonymised one
+    does not."""
+    records = spravato_inputs()
+    records.append(wirelog.WireRecord(topics.commands(SITE, "chair-1"), at(9, 20), StartSession(
+        at=at(9, 20), by="nurse", patient_code="P-0099", protocol="spravato",
+        dose_mg=56).to_json()))
+    records.sort(key=lambda r: r.received_at)
+    db = tmp_path / "rec.db"
+    record_offline(db, records).close()
+    plain = run("export", SESSION, "--db", str(db))
+    assert "already has an open session (patient P-0042," in plain
+    anonymised = run("export", SESSION, "--db", str(db), "--anonymize")
+    assert "already has an open session (patient ANON," in anonymised
+    assert "P-0042" not in anonymised and "P-0099" not in anonymised
 
 
 @pytest.mark.broker
@@ -178,7 +250,7 @@ async def test_a_senders_garbage_exports_as_it_came_and_never_leaves_anonymised(
     assert [(r.topic, r.payload) for r in log.records if r.invalid] == sent
     text = anonymised.read_text()
     assert "P-0042" not in text
-    withheld = [r for r in wirelog.read(anonymised).records if r.invalid == export.WITHHELD]
+    withheld = [r for r in wirelog.read(anonymised).records if r.invalid == export.INVALID]
     assert [(r.topic, r.payload) for r in withheld] == [(t, b"") for t, _ in sent]
     for path in (exported, anonymised):
         said = run("report", str(path), "--format", "json", "-o", str(tmp_path / "r.json"))

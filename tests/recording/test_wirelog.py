@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import pytest
 
@@ -13,6 +15,7 @@ from monitor.recording import wirelog
 from monitor.recording.wirelog import BadLine, WireRecord
 
 AT = datetime(2026, 1, 5, 9, 0, 0, 125000, tzinfo=UTC)
+T = TypeVar("T")
 TOPIC = "chairside/v1/east/chairs/chair-1/readings/spo2"
 PAYLOADS = [
     b'{"values":{"spo2":97},"note":"caf\xc3\xa9 \\"quoted\\"","n":[1,2.5,null,true]}',
@@ -105,14 +108,38 @@ def _nested(depth: int) -> bytes:
     return b'{"v":1,"x":' + b"[" * depth + b"]" * depth + b"}"
 
 
+def _deeper(frames: int, call: Callable[[], T]) -> T:
+    """``call`` made with ``frames`` more frames on the stack."""
+    return call() if frames == 0 else _deeper(frames - 1, call)
+
+
 def test_a_payload_nested_however_deep_is_written_and_read_back_as_it_came() -> None:
-    """Kept as JSON while the standard library can read it and write it back, as its text
-    beyond that. Where "beyond" begins depends on the stack the call is made from, so every
-    depth around it is tried: each of them reads, or writes, or neither."""
-    depths = [150, 600, *range(900, 1100), 5000]
+    """Kept as JSON up to a fixed depth, as its text beyond it; and the line reads back in a
+    reader whose stack is deeper than the writer's (the standard library's JSON reader stops
+    at the interpreter's recursion limit less its caller's depth)."""
+    depths = [150, wirelog.MAX_PAYLOAD_DEPTH - 1, wirelog.MAX_PAYLOAD_DEPTH, 600,
+              *range(900, 1100), 5000]
     records = [WireRecord(TOPIC, AT, _nested(d), invalid="too deep") for d in depths]
-    assert [(r.payload, r.invalid) for r in roundtrip(records)] == [
-        (_nested(d), "too deep") for d in depths]
+    lines = [_deeper(200, lambda r=r: wirelog.to_line(r)) for r in records]  # type: ignore[misc]
+    assert [json.loads(line).keys() >= {"payload"} for line in lines] == [
+        d + 1 <= wirelog.MAX_PAYLOAD_DEPTH for d in depths]  # the object around it: one more
+    for frames in (0, 400):
+        read = _deeper(frames, lambda: wirelog.read_lines(lines))
+        assert read.bad == []
+        assert [(r.payload, r.invalid) for r in read.records] == [
+            (_nested(d), "too deep") for d in depths]
+
+
+def test_a_payload_written_back_deeper_than_the_stack_allows_is_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A line in another form, read at the top of a stack too shallow to write its payload
+    back (made so here, since which depth does it depends on the caller)."""
+    def too_deep(value: object) -> str:
+        raise RecursionError
+    monkeypatch.setattr(wirelog, "_dumps", too_deep)
+    line = f'{{"received_at":"2026-01-05T09:00:00.125Z","topic":"{TOPIC}","payload":[[1]]}}'
+    assert wirelog.parse_line(line, 3) == BadLine(3, "payload nested too deeply to read")
 
 
 def test_a_line_nested_too_deeply_is_named_not_raised() -> None:
