@@ -35,7 +35,10 @@ built again on every call (values are checked on every reading and every redraw)
 def _as_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("time must carry a UTC offset (e.g. 2026-01-01T09:00:00.000Z)")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # year 1 east of UTC, or 9999 west of it: pydantic would not catch it
+        raise ValueError("time is outside the calendar once in UTC") from None
 
 
 def format_time(value: datetime) -> str:

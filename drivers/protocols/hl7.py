@@ -32,7 +32,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Literal
 
 from drivers.protocols import codes
@@ -135,7 +135,7 @@ class Observation:
 
 def _path(sub_id: str) -> tuple[int, ...] | None:
     parts = sub_id.strip().split(".")
-    if len(parts) < 3 or not all(p.isdigit() for p in parts):
+    if len(parts) < 3 or not all(p.isascii() and p.isdigit() for p in parts):  # not '³'
         return None
     return tuple(int(p) for p in parts)
 
@@ -336,9 +336,14 @@ def parse_ts(text: str, offset: int = 0) -> datetime | None:
             raise FrameError(PROTOCOL, offset, f"{text!r} has an impossible UTC offset")
         tz = timezone(sign * timedelta(hours=hh, minutes=mm))
     try:
-        return datetime(year, month, day, hour, minute, second, micro, tzinfo=tz)
+        at = datetime(year, month, day, hour, minute, second, micro, tzinfo=tz)
     except ValueError as e:
         raise FrameError(PROTOCOL, offset, f"{text!r}: {e}") from None
+    try:
+        at.astimezone(UTC)  # a reading's time is kept in UTC
+    except OverflowError:
+        raise FrameError(PROTOCOL, offset, f"{text!r} is outside the calendar in UTC") from None
+    return at
 
 
 def format_ts(at: datetime) -> str:
@@ -966,7 +971,11 @@ class MllpFramer(BufferedFramer):
                 continue
             end = data.find(END_BLOCK, i)
             restart = data.find(START_BLOCK, i)
-            if restart >= 0 and (end < 0 or restart < end):
+            cut_short = restart >= 0 and (end < 0 or restart < end)
+            stop = restart if cut_short else n if end < 0 else end
+            # Too long is judged before cut short, on the bytes before the new start block:
+            # fed a byte at a time, the length is what is seen first.
+            if cut_short and len(self._buf) + stop - i <= self.max_buffer:
                 self._error(result, FrameError(
                     PROTOCOL, base + restart, "start block inside a message"
                 ))
@@ -974,7 +983,6 @@ class MllpFramer(BufferedFramer):
                 self._inside = False
                 i = restart
                 continue
-            stop = n if end < 0 else end
             if len(self._buf) + stop - i > self.max_buffer:
                 self._error(result, FrameError(
                     PROTOCOL, self._start, f"message longer than {self.max_buffer} bytes"

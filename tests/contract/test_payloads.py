@@ -37,6 +37,11 @@ def test_good_payload_decodes() -> None:
         (topics.reading("clinic", "chair-2", "spo2"), GOOD, "does not match the topic"),
         ("chairside/v1/clinic/chairs/chair-1/bogus", GOOD, "not a chairside/v1 topic"),
         (topics.commands("clinic", "chair-1"), b'{"v":1,"type":"fly"}', "type"),
+        # a monitor whose clock was never set, east of UTC: no UTC time exists for it
+        (TOPIC, GOOD.replace(b'"2026-01-05T09:00:00.000Z"', b'"0001-01-01T00:00:00+01:00"', 1),
+         "outside the calendar once in UTC"),
+        (TOPIC, GOOD.replace(b'"2026-01-05T09:00:00.000Z"', b'"9999-12-31T23:59:59-01:00"', 1),
+         "outside the calendar once in UTC"),
     ],
 )
 def test_bad_payloads_are_counted_and_named(

@@ -229,6 +229,27 @@ def test_parse_ts() -> None:
         hl7.parse_ts("20260105093000+2500")
 
 
+@pytest.mark.parametrize("obx14", ["00010101000000+0100", "99991231235959-0100"])
+def test_a_time_with_no_utc_time_is_a_frame_error_and_answered(obx14: str) -> None:
+    """Year 1 east of UTC, year 9999 west of it: a datetime, but none in UTC, where every
+    reading's time is kept (converting it raised OverflowError out of the driver)."""
+    with pytest.raises(FrameError, match="outside the calendar in UTC"):
+        hl7.parse_ts(obx14)
+    message = f"MSH|^~\\&|||||||ORU^R01\rOBX||NM|150456^^MDC||97|%||||||||{obx14}\r".encode()
+    result = hl7.MllpFramer().feed(hl7.wrap_mllp(message))
+    assert [e.reason for e in result.errors] == [f"{obx14!r} is outside the calendar in UTC"]
+    assert result.measurements == []
+    assert b"MSA|AE|" in result.replies[0]
+
+
+def test_an_obx4_whose_digits_are_not_ascii_names_no_channel() -> None:
+    """'³' is a digit to str.isdigit, not to int(): the observation keeps no sub-id path."""
+    message = "MSH|^~\\&|||||||ORU^R01\rOBX||NM|150456^^MDC|\xb3.0.0|97|%\r".encode("latin-1")
+    result = hl7.MllpFramer().feed(hl7.wrap_mllp(message))
+    assert result.errors == []
+    assert [(m.kind, m.values) for m in result.measurements] == [("spo2", {"spo2": 97.0})]
+
+
 # --- ACK ----------------------------------------------------------------------------------------
 
 

@@ -112,10 +112,10 @@ def _pieces(name: str) -> st.SearchStrategy[list[bytes]]:
     return st.lists(st.one_of(st.binary(max_size=48), valid_slice, st.just(clean)), max_size=12)
 
 
-def _run(name: str, pieces: list[bytes]) -> tuple[Any, ...]:
+def _run(name: str, pieces: list[bytes], max_buffer: int | None = None) -> tuple[Any, ...]:
     spec = PROTOCOLS[name]
     assert spec.framer is not None
-    framer = spec.framer()
+    framer = spec.framer() if max_buffer is None else hl7.MllpFramer(max_buffer=max_buffer)
     total = FeedResult()
     for piece in pieces:
         result = framer.feed(piece)
@@ -149,6 +149,21 @@ def test_framers_never_raise_stay_bounded_and_ignore_chunking(
     expected = _run(name, [joined])
     assert _run(name, rechunked) == expected
     assert _run(name, one_byte) == expected
+
+
+@pytest.mark.parametrize("max_buffer", [1, 16, 80, 300])
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_a_message_too_long_is_named_alike_however_the_stream_is_cut(
+    max_buffer: int, data: st.DataObject
+) -> None:
+    """With a buffer smaller than the messages, so too long meets cut short (a start block
+    before the end): which is named depends on the bytes, not on the reads."""
+    pieces = data.draw(_pieces("hl7"))
+    joined = b"".join(pieces)
+    one_byte = [joined[k : k + 1] for k in range(len(joined))]
+    assert _run("hl7", one_byte, max_buffer) == _run("hl7", [joined], max_buffer)
+    assert _run("hl7", [b"\x0bAA\x0b"], 1) == _run("hl7", [b"\x0b", b"A", b"A", b"\x0b"], 1)
 
 
 @pytest.mark.parametrize("name", SERIAL)
