@@ -73,6 +73,8 @@ def to_line(record: WireRecord) -> str:
         return _line(record, payload)
     except RecursionError:  # called with less stack to spare than the payload needs
         return _line(record, as_json=False)
+    except ValueError:  # NaN or an infinity (1e400 reads as one): not JSON to other readers
+        return _line(record, as_json=False)
 
 
 def _line(record: WireRecord, payload: Any = None, *, as_json: bool = True) -> str:
@@ -83,7 +85,7 @@ def _line(record: WireRecord, payload: Any = None, *, as_json: bool = True) -> s
         _as_text(obj, record.payload)
     if record.invalid is not None:
         obj["invalid"] = record.invalid
-    return _dumps(obj)
+    return _dumps(obj, allow_nan=not as_json)
 
 
 def _deeper_than(value: Any, limit: int) -> bool:
@@ -110,14 +112,14 @@ def _as_text(obj: dict[str, Any], payload: bytes) -> None:
         obj["payload_base64"] = base64.b64encode(payload).decode()
 
 
-def _dumps(value: Any) -> str:
+def _dumps(value: Any, *, allow_nan: bool = True) -> str:
     """Compact JSON, UTF-8 where it can be: a string holding half a surrogate pair
     (``"\\ud800"`` is valid JSON) has no UTF-8, so that value is written escaped."""
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=allow_nan)
     try:
         text.encode()
     except UnicodeEncodeError:
-        return json.dumps(value, separators=(",", ":"))
+        return json.dumps(value, separators=(",", ":"), allow_nan=allow_nan)
     return text
 
 

@@ -43,6 +43,19 @@ def test_a_written_line_gives_back_its_payload_byte_for_byte(
         TOPIC, AT, payload, invalid)
 
 
+@pytest.mark.parametrize("payload", [b'{"a":1e400}', b'{"a":NaN}', b"[-Infinity]"])
+def test_a_payload_that_is_json_only_to_python_is_kept_as_its_text(payload: bytes) -> None:
+    """Python reads NaN and infinities (1e400 is one) as JSON; written back as JSON they
+    would be ``NaN`` and ``Infinity``, which no other reader takes, and 1e400 would not be
+    what was sent."""
+    line = wirelog.to_line(WireRecord(TOPIC, AT, payload, invalid="out of range"))
+    def refuse(name: str) -> None:
+        raise ValueError(name)
+    assert json.loads(line, parse_constant=refuse)["payload_text"] == payload.decode()
+    (back,) = roundtrip([WireRecord(TOPIC, AT, payload, invalid="out of range")])
+    assert back.payload == payload
+
+
 @pytest.mark.parametrize("line", [
     # spaces, another key order, a key the recorder does not write, Windows line ends
     '{ "topic": "%s", "received_at": "2026-01-05T09:00:00.125Z", "payload": {"a": [1, 2]} }',
