@@ -32,22 +32,13 @@ NUMBER_TYPES = (int, float)
 built again on every call (values are checked on every reading and every redraw)."""
 
 
-LATEST_TIME = datetime(9999, 1, 1, tzinfo=UTC)
-"""No time on the wire is this late: no clock reads it, and the engine adds hours to the
-times it is given (a value going stale, a check coming due), which would pass the end of
-the calendar and raise where nothing catches it."""
-
-
 def _as_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("time must carry a UTC offset (e.g. 2026-01-01T09:00:00.000Z)")
     try:
-        value = value.astimezone(UTC)
+        return value.astimezone(UTC)
     except OverflowError:  # year 1 east of UTC, or 9999 west of it: pydantic would not catch it
         raise ValueError("time is outside the calendar once in UTC") from None
-    if value >= LATEST_TIME:
-        raise ValueError("time is in the year 9999, later than any clock reads")
-    return value
 
 
 def format_time(value: datetime) -> str:

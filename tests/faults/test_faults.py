@@ -309,23 +309,20 @@ async def test_a_flood_of_malformed_and_oversized_payloads(tmp_path: Path,
             await client.publish(topics.reading(site.site, "ghost", "heart_rate"),
                                  ghost.to_json(), qos=QOS)
             # Times with no UTC time (a monitor's clock never set, east of UTC; the
-            # calendar's last second, west of it), and the last millisecond of the calendar
-            # in UTC: converting one, or adding a staleness limit to the other, raised
-            # OverflowError, which pydantic does not catch, out of the engine service.
-            for n, when in enumerate(["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00",
-                                      "9999-12-31T23:59:59.999Z"]):
+            # calendar's last second, west of it): converting one raised OverflowError,
+            # which pydantic does not catch, out of every subscriber.
+            for n, when in enumerate(["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"]):
                 reading = flood_reading("c1", n).to_json()
                 stamp = reading.split(b'"measured_at":"', 1)[1].split(b'"', 1)[0]
                 await client.publish(topics.reading(site.site, "c1", "cuff_pressure"),
-                                     reading.replace(stamp, when.encode()), qos=QOS)
-        await screen.until(lambda: (e := screen.seen.engine) and e.rejected >= 324, 30,
+                                     reading.replace(stamp, when.encode(), 1), qos=QOS)
+        await screen.until(lambda: (e := screen.seen.engine) and e.rejected >= 323, 30,
                            "engine status counting the rejected messages")
         await alarms_work(site, screen, nurse)
         await nothing_lost(site)
         errors = site.errors_recorded()
-        assert len(errors) >= 323
+        assert len(errors) >= 322
         assert sum("outside the calendar" in e for e in errors) == 2
-        assert sum("later than any clock" in e for e in errors) == 1
         assert sum("truncated" in e for e in errors) >= 20
         grew = _size(site.recording) - size_before
         assert grew < 12_000_000, f"the recording grew by {grew} bytes for 20 MB of garbage"
