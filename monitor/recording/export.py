@@ -149,10 +149,11 @@ def random_offset(rng: random.Random | None = None) -> timedelta:
 
 
 def anonymize(records: Iterable[WireRecord], offset: timedelta) -> list[WireRecord]:
-    """Patient codes replaced by ``ANON`` (under their own key and wherever the log's codes
-    appear in its text, such as the engine's refusal naming the open session's patient),
-    free text replaced, every time shifted by ``offset`` (so intervals, and hence every
-    check and alarm, are unchanged).
+    """Patient codes replaced by ``ANON`` (under their own key, and in the engine's reasons:
+    its refusal of a second start names the open session's patient), free text replaced,
+    every time shifted by ``offset`` (so intervals, and hence every check and alarm, are
+    unchanged). Codes are replaced in no other text: a code may be a number or a word that
+    ids, enums and alarm messages hold too (``5`` in the alarm id ``chair-1:spo2_low:5``).
 
     What cannot be scrubbed does not leave: a payload the recorder found invalid (its shape
     is not known, so a code could be anywhere in it), one that cannot be read, and one with
@@ -177,9 +178,8 @@ def anonymize(records: Iterable[WireRecord], offset: timedelta) -> list[WireReco
                 invalid = UNREADABLE
             except _CannotShift:
                 invalid = UNSHIFTABLE
-        topic = names.sub(ANONYMOUS, record.topic) if names else record.topic
-        out.append(WireRecord(topic, record.received_at + offset, payload, record.line,
-                              invalid))
+        out.append(WireRecord(record.topic, record.received_at + offset, payload,
+                              record.line, invalid))
     return out
 
 
@@ -187,31 +187,29 @@ def _scrub(value: Any, offset: timedelta, names: re.Pattern[str] | None) -> Any:
     if isinstance(value, dict):
         out = {}
         for k, v in value.items():
-            if names:
-                k = names.sub(ANONYMOUS, k)
             if k == "patient_code" and v is not None:
                 v = ANONYMOUS
             elif isinstance(v, str) and (k in _FREE_TEXT or (
                     k == "reason" and value.get("type") == "end_session")):
                 v = FREE_TEXT_WITHHELD
+            elif k == "reasons" and names and isinstance(v, list):
+                v = [names.sub(ANONYMOUS, r) if isinstance(r, str) else _scrub(r, offset, None)
+                     for r in v]
             else:
                 v = _scrub(v, offset, names)
             out[k] = v
         return out
     if isinstance(value, list):
         return [_scrub(v, offset, names) for v in value]
-    if isinstance(value, str):
-        if _TIME.match(value):
-            try:
-                when = parse_time(value)
-            except ValueError:
-                return value
-            try:
-                return format_time(when + offset)
-            except OverflowError:
-                raise _CannotShift(value) from None
-        if names:
-            return names.sub(ANONYMOUS, value)
+    if isinstance(value, str) and _TIME.match(value):
+        try:
+            when = parse_time(value)
+        except ValueError:
+            return value
+        try:
+            return format_time(when + offset)
+        except OverflowError:
+            raise _CannotShift(value) from None
     return value
 
 

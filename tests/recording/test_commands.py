@@ -136,6 +136,26 @@ def test_anonymized_log_names_nobody_and_replays_the_same_alarms_shifted() -> No
         (e.id, e.event, e.at) for e in after]
 
 
+@pytest.mark.parametrize("code", ["5", "90"])
+def test_a_patient_code_that_ids_and_messages_also_hold_is_replaced_only_where_it_names(
+    code: str,
+) -> None:
+    """A numeric code equal to an alarm's number (ids ``chair-1:spo2_low:5``) or a reading's
+    value (messages ``SpO2 90 < 92 %``): those stay, so the acknowledgement still finds its
+    alarm and the copy replays to the same alarms."""
+    records = [wirelog.WireRecord(r.topic, r.received_at,
+                                  r.payload.replace(b'"P-0042"', f'"{code}"'.encode()))
+               for r in spravato_inputs(ack_alarm_id=SPO2_ALARM)]
+    offset = timedelta(days=-400)
+    anon = export.anonymize(records, offset)
+    assert all(r.invalid is None for r in anon)
+    before = alarm_events(Replay(wirelog.WireLog(records), EngineConfig()).run())
+    after = alarm_events(Replay(wirelog.WireLog(anon), EngineConfig()).run())
+    assert any(e.event == "acknowledged" for e in after)
+    assert [(e.id, e.event, e.message, e.at + offset) for e in before] == [
+        (e.id, e.event, e.message, e.at) for e in after]
+
+
 START_CUT_SHORT = b'{"v":1,"type":"start_session","by":"nurse","patient_code":"P-0042","prot'
 """A start whose sender stopped mid-payload: not JSON, yet it holds the patient's code."""
 
