@@ -65,27 +65,31 @@ def to_line(record: WireRecord) -> str:
     try:
         payload = json.loads(record.payload)
     except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested too deeply to read
-        return _line(record, as_json=False)
+        return _line(record)
     if (record.payload.count(b"[") + record.payload.count(b"{") > MAX_PAYLOAD_DEPTH
             and _deeper_than(payload, MAX_PAYLOAD_DEPTH)):
-        return _line(record, as_json=False)
+        return _line(record)
     try:
         return _line(record, payload)
-    except RecursionError:  # called with less stack to spare than the payload needs
-        return _line(record, as_json=False)
-    except ValueError:  # NaN or an infinity (1e400 reads as one): not JSON to other readers
-        return _line(record, as_json=False)
+    # RecursionError: called with less stack to spare than the payload needs; ValueError:
+    # NaN or an infinity (1e400 reads as one), which no reader but Python's takes as JSON.
+    except (RecursionError, ValueError):
+        return _line(record)
 
 
-def _line(record: WireRecord, payload: Any = None, *, as_json: bool = True) -> str:
+_AS_TEXT = object()
+"""`_line`'s payload when the record's own bytes are to be kept as text (or base64)."""
+
+
+def _line(record: WireRecord, payload: Any = _AS_TEXT) -> str:
     obj: dict[str, Any] = {"topic": record.topic, "received_at": format_time(record.received_at)}
-    if as_json:
-        obj["payload"] = payload
-    else:
+    if payload is _AS_TEXT:
         _as_text(obj, record.payload)
+    else:
+        obj["payload"] = payload
     if record.invalid is not None:
         obj["invalid"] = record.invalid
-    return _dumps(obj, allow_nan=not as_json)
+    return _dumps(obj, allow_nan=False)
 
 
 def _deeper_than(value: Any, limit: int) -> bool:

@@ -310,7 +310,7 @@ async def test_a_flood_of_malformed_and_oversized_payloads(tmp_path: Path,
                                  ghost.to_json(), qos=QOS)
             # Times with no UTC time (a monitor's clock never set, east of UTC; the
             # calendar's last second, west of it): converting one raised OverflowError,
-            # which pydantic does not catch, out of every subscriber.
+            # which pydantic does not catch, and the engine service ended on it.
             for n, when in enumerate(["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"]):
                 reading = flood_reading("c1", n).to_json()
                 stamp = reading.split(b'"measured_at":"', 1)[1].split(b'"', 1)[0]
